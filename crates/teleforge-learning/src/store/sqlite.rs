@@ -1,0 +1,394 @@
+//! The embedded default store: one SQLite file, safe for many processes writing at once.
+//!
+//! Why each setting is here:
+//! - WAL journal: readers never block the writer and a crashed writer leaves no torn pages.
+//! - `synchronous=FULL`: a transaction that returned is on disk, so an acknowledged capture
+//!   survives a crash of the process or of the machine.
+//! - a busy timeout plus `BEGIN IMMEDIATE` for every write: a deferred transaction that upgrades
+//!   to a write can fail with SQLITE_BUSY without waiting; taking the write lock up front makes
+//!   concurrent writers queue instead.
+//! - migrations run inside `BEGIN IMMEDIATE` and re-read `user_version` under that lock, so two
+//!   processes opening a new store together apply each migration exactly once.
+//! - `tallies` is kept by triggers in the same transaction as every insert and delete, so
+//!   statistics read a few rows even at a million learnings.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, Row};
+
+use super::{CaptureReport, Evidence, LearningQuery, LearningStore, Tally};
+use crate::error::{Error, Result};
+use crate::record::{Learning, Pattern};
+
+/// Each entry moves the schema from version `index` to `index + 1`. Append; never edit.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE learnings (
+    id                INTEGER PRIMARY KEY,
+    hash              TEXT    NOT NULL UNIQUE,
+    language          TEXT    NOT NULL,
+    construct_type    TEXT    NOT NULL,
+    attempt_number    INTEGER NOT NULL,
+    success           INTEGER NOT NULL,
+    generated_code    TEXT    NOT NULL,
+    validation_errors TEXT    NOT NULL,
+    error_pattern     TEXT,
+    fix_applied       TEXT,
+    timestamp         TEXT    NOT NULL,
+    ts_ms             INTEGER NOT NULL,
+    run_id            TEXT,
+    generator         TEXT,
+    context           TEXT
+);
+CREATE INDEX learnings_by_pattern   ON learnings (language, error_pattern, success, ts_ms);
+CREATE INDEX learnings_by_construct ON learnings (language, construct_type, ts_ms);
+CREATE INDEX learnings_by_time      ON learnings (language, ts_ms);
+
+CREATE TABLE tallies (
+    language       TEXT    NOT NULL,
+    construct_type TEXT    NOT NULL,
+    error_pattern  TEXT    NOT NULL,
+    success        INTEGER NOT NULL,
+    n              INTEGER NOT NULL,
+    PRIMARY KEY (language, construct_type, error_pattern, success)
+) WITHOUT ROWID;
+
+CREATE TRIGGER learnings_tally_insert AFTER INSERT ON learnings BEGIN
+    INSERT INTO tallies (language, construct_type, error_pattern, success, n)
+    VALUES (NEW.language, NEW.construct_type, COALESCE(NEW.error_pattern, ''), NEW.success, 1)
+    ON CONFLICT (language, construct_type, error_pattern, success) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER learnings_tally_delete AFTER DELETE ON learnings BEGIN
+    UPDATE tallies SET n = n - 1
+     WHERE language = OLD.language AND construct_type = OLD.construct_type
+       AND error_pattern = COALESCE(OLD.error_pattern, '') AND success = OLD.success;
+    DELETE FROM tallies
+     WHERE language = OLD.language AND construct_type = OLD.construct_type
+       AND error_pattern = COALESCE(OLD.error_pattern, '') AND success = OLD.success AND n <= 0;
+END;
+
+CREATE TABLE patterns (
+    language     TEXT    NOT NULL,
+    pattern_name TEXT    NOT NULL,
+    rank         INTEGER NOT NULL,
+    body         TEXT    NOT NULL,
+    PRIMARY KEY (language, pattern_name)
+);
+"#];
+
+/// How long a writer waits for another process's transaction before giving up with
+/// [`Error::Busy`].
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+const COLUMNS: &str = "hash, language, construct_type, attempt_number, success, generated_code, \
+    validation_errors, error_pattern, fix_applied, timestamp, run_id, generator, context";
+
+/// A learning store in one SQLite database file.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with_timeout(path, DEFAULT_BUSY_TIMEOUT)
+    }
+
+    /// Like [`SqliteStore::open`], waiting at most `busy_timeout` for other writers.
+    pub fn open_with_timeout(path: &Path, busy_timeout: Duration) -> Result<Self> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| classify(path, "opening the database", e))?;
+        let store = SqliteStore { conn: Mutex::new(conn), path: path.to_path_buf() };
+        store.configure(busy_timeout)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `PRAGMA integrity_check`; `Ok(())` when SQLite reports "ok".
+    pub fn integrity_check(&self) -> Result<()> {
+        let conn = self.lock();
+        let verdict: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(|e| classify(&self.path, "checking integrity", e))?;
+        if verdict == "ok" {
+            Ok(())
+        } else {
+            Err(Error::Corrupt { path: self.path.clone(), detail: verdict })
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
+        // back), so a poisoned mutex is still safe to use.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn configure(&self, busy_timeout: Duration) -> Result<()> {
+        let conn = self.lock();
+        conn.busy_timeout(busy_timeout).map_err(|e| classify(&self.path, "setting the busy timeout", e))?;
+        // Reading the schema first turns "file is not a database" into a clear error.
+        conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))
+            .map_err(|e| classify(&self.path, "reading the schema", e))?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(|e| classify(&self.path, "enabling WAL", e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Corrupt {
+                path: self.path.clone(),
+                detail: format!("journal mode stays {mode:?}, WAL is required"),
+            });
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+            .map_err(|e| classify(&self.path, "configuring the connection", e))
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let supported = MIGRATIONS.len() as i64;
+        let current: i64 = self
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| classify(&self.path, "reading the schema version", e))?;
+        if current == supported {
+            return Ok(());
+        }
+        self.write("migrating the schema", |conn| {
+            // Re-read under the write lock: another process may have migrated meanwhile.
+            let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if current > supported {
+                return Ok(Some(current));
+            }
+            for (version, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+                conn.execute_batch(sql)?;
+                conn.execute_batch(&format!("PRAGMA user_version = {}", version + 1))?;
+            }
+            Ok(None)
+        })?
+        .map_or(Ok(()), |found| Err(Error::NewerSchema { path: self.path.clone(), found, supported }))
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committing on success and rolling back on
+    /// any error.
+    fn write<T>(&self, action: &'static str, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let conn = self.lock();
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| classify(&self.path, action, e))?;
+        match f(&conn).and_then(|v| conn.execute_batch("COMMIT").map(|()| v)) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(classify(&self.path, action, e))
+            }
+        }
+    }
+
+    fn read<T>(&self, action: &'static str, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        f(&self.lock()).map_err(|e| classify(&self.path, action, e))
+    }
+}
+
+/// Turns SQLite's codes into the causes a user can act on.
+fn classify(path: &Path, action: &'static str, e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Busy { path: path.to_path_buf() },
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            Error::Corrupt { path: path.to_path_buf(), detail: e.to_string() }
+        }
+        _ => Error::Database { action, source: e },
+    }
+}
+
+fn row_to_learning(row: &Row<'_>) -> rusqlite::Result<Learning> {
+    let errors: String = row.get(6)?;
+    let context: Option<String> = row.get(12)?;
+    let json_err = |i, e: serde_json::Error| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    };
+    Ok(Learning {
+        hash: row.get(0)?,
+        language: row.get(1)?,
+        construct_type: row.get(2)?,
+        attempt_number: row.get(3)?,
+        success: row.get(4)?,
+        generated_code: row.get(5)?,
+        validation_errors: serde_json::from_str(&errors).map_err(|e| json_err(6, e))?,
+        error_pattern: row.get(7)?,
+        fix_applied: row.get(8)?,
+        timestamp: row.get(9)?,
+        run_id: row.get(10)?,
+        generator: row.get(11)?,
+        context: match context {
+            Some(c) => serde_json::from_str(&c).map_err(|e| json_err(12, e))?,
+            None => Default::default(),
+        },
+    })
+}
+
+impl LearningStore for SqliteStore {
+    fn capture(&self, learnings: &[Learning]) -> Result<CaptureReport> {
+        // Serialise and order outside the lock; the transaction only inserts.
+        let mut rows = Vec::with_capacity(learnings.len());
+        for l in learnings {
+            let ts = l.timestamp_millis()?;
+            let errors = serde_json::to_string(&l.validation_errors).expect("strings serialise");
+            let context =
+                (!l.context.is_empty()).then(|| serde_json::to_string(&l.context).expect("strings serialise"));
+            rows.push((l, ts, errors, context));
+        }
+        self.write("capturing learnings", |conn| {
+            let mut stmt = conn.prepare_cached(
+                "INSERT OR IGNORE INTO learnings (hash, language, construct_type, attempt_number, success, \
+                 generated_code, validation_errors, error_pattern, fix_applied, timestamp, ts_ms, run_id, generator, context) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?;
+            let mut report = CaptureReport::default();
+            for (l, ts, errors, context) in &rows {
+                let n = stmt.execute(params![
+                    l.hash, l.language, l.construct_type, l.attempt_number, l.success, l.generated_code, errors,
+                    l.error_pattern, l.fix_applied, l.timestamp, ts, l.run_id, l.generator, context
+                ])?;
+                if n == 1 {
+                    report.inserted += 1;
+                } else {
+                    report.duplicates += 1;
+                }
+            }
+            Ok(report)
+        })
+    }
+
+    fn learnings(&self, q: &LearningQuery) -> Result<Vec<Learning>> {
+        let mut sql = format!("SELECT {COLUMNS} FROM learnings WHERE 1 = 1");
+        let mut args: Vec<&dyn rusqlite::ToSql> = Vec::new();
+        if let Some(l) = &q.language {
+            sql.push_str(" AND language = ?");
+            args.push(l);
+        }
+        if let Some(c) = &q.construct_type {
+            sql.push_str(" AND construct_type = ?");
+            args.push(c);
+        }
+        if let Some(p) = &q.error_pattern {
+            sql.push_str(" AND error_pattern = ?");
+            args.push(p);
+        }
+        if q.only_failures {
+            sql.push_str(" AND success = 0");
+        }
+        if q.only_successes {
+            sql.push_str(" AND success = 1");
+        }
+        sql.push_str(" ORDER BY ts_ms DESC, id DESC");
+        let limit = q.limit.map(|n| n as i64).unwrap_or(-1);
+        sql.push_str(" LIMIT ?");
+        args.push(&limit);
+        self.read("listing learnings", |conn| {
+            let mut stmt = conn.prepare(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args), row_to_learning)?;
+            rows.collect()
+        })
+    }
+
+    fn find(&self, prefix: &str) -> Result<Vec<Learning>> {
+        let like = format!("{}%", prefix.replace(['%', '_'], ""));
+        self.read("finding a learning", |conn| {
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT {COLUMNS} FROM learnings WHERE hash LIKE ?1 LIMIT 20"))?;
+            let rows = stmt.query_map([like], row_to_learning)?;
+            rows.collect()
+        })
+    }
+
+    fn tallies(&self, language: &str) -> Result<Vec<Tally>> {
+        self.read("reading statistics", |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT construct_type, error_pattern, success, n FROM tallies WHERE language = ?1 AND n > 0",
+            )?;
+            let rows = stmt.query_map([language], |r| {
+                let pattern: String = r.get(1)?;
+                Ok(Tally {
+                    construct_type: r.get(0)?,
+                    error_pattern: (!pattern.is_empty()).then_some(pattern),
+                    success: r.get(2)?,
+                    count: r.get::<_, i64>(3)? as u64,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn evidence(&self, language: &str, pattern: &str, limit: usize) -> Result<Evidence> {
+        self.read("reading a pattern's learnings", |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM learnings WHERE language = ?1 AND error_pattern = ?2 AND success = ?3 \
+                 ORDER BY ts_ms DESC, id DESC LIMIT ?4"
+            ))?;
+            let mut fetch = |success: bool| -> rusqlite::Result<Vec<Learning>> {
+                stmt.query_map(params![language, pattern, success, limit as i64], row_to_learning)?.collect()
+            };
+            Ok(Evidence { failures: fetch(false)?, successes: fetch(true)? })
+        })
+    }
+
+    fn languages(&self) -> Result<Vec<String>> {
+        self.read("listing languages", |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT language FROM tallies WHERE n > 0 UNION SELECT language FROM patterns ORDER BY 1",
+            )?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    fn clear(&self, language: &str) -> Result<u64> {
+        self.write("clearing learnings", |conn| {
+            let n = conn.execute("DELETE FROM learnings WHERE language = ?1", [language])?;
+            conn.execute("DELETE FROM tallies WHERE language = ?1", [language])?;
+            conn.execute("DELETE FROM patterns WHERE language = ?1", [language])?;
+            Ok(n as u64)
+        })
+    }
+
+    fn replace_patterns(&self, language: &str, patterns: &[Pattern]) -> Result<()> {
+        let bodies: Vec<String> =
+            patterns.iter().map(|p| serde_json::to_string(p).expect("patterns serialise")).collect();
+        self.write("saving patterns", |conn| {
+            conn.execute("DELETE FROM patterns WHERE language = ?1", [language])?;
+            let mut stmt = conn
+                .prepare_cached("INSERT INTO patterns (language, pattern_name, rank, body) VALUES (?1, ?2, ?3, ?4)")?;
+            for (rank, (p, body)) in patterns.iter().zip(&bodies).enumerate() {
+                stmt.execute(params![language, p.pattern_name, rank as i64, body])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn patterns(&self, language: &str) -> Result<Vec<Pattern>> {
+        let bodies: Vec<String> = self.read("reading patterns", |conn| {
+            let mut stmt = conn.prepare_cached("SELECT body FROM patterns WHERE language = ?1 ORDER BY rank")?;
+            let rows = stmt.query_map([language], |r| r.get(0))?;
+            rows.collect()
+        })?;
+        bodies
+            .iter()
+            .map(|b| {
+                serde_json::from_str(b).map_err(|e| Error::Corrupt {
+                    path: self.path.clone(),
+                    detail: format!("a stored pattern is not valid JSON: {e}"),
+                })
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+    }
+}

@@ -1,0 +1,7 @@
+package main
+
+import "example.com/nothere/pkg"
+
+func main() {
+	pkg.Tel.FuncEntry("main")
+}

@@ -1,0 +1,7 @@
+package main
+
+import "telemetry_utils"
+
+func main() {
+	telemetry_utils.Init()
+}

@@ -1,0 +1,9 @@
+package main
+
+import "fmt"
+
+Tel.FuncEntry("init")
+
+func main() {
+	fmt.Println("hi")
+}

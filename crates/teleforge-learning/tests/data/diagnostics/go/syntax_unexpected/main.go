@@ -1,0 +1,8 @@
+package main
+
+import "fmt"
+
+func main() {
+	Tel.FuncEntry("main"
+	fmt.Println("hi")
+}

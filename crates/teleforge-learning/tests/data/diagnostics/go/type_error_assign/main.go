@@ -1,0 +1,12 @@
+package main
+
+import "fmt"
+
+func label(s string) {
+	fmt.Println(s)
+}
+
+func main() {
+	x := 10
+	label(x)
+}

@@ -1,0 +1,9 @@
+package main
+
+import "fmt"
+
+func main() {
+	a, b := 1, 2
+	a + b
+	fmt.Println(a, b)
+}

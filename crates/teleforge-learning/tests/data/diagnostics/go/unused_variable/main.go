@@ -1,0 +1,8 @@
+package main
+
+import "fmt"
+
+func main() {
+	start := 42
+	fmt.Println("done")
+}

@@ -1,0 +1,4 @@
+function load() {
+  const data = await fetchData();
+  return data;
+}

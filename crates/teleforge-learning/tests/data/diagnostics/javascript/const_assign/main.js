@@ -1,0 +1,3 @@
+const depth = 0;
+depth = depth + 1;
+console.log(depth);

@@ -1,0 +1,5 @@
+function funcEntry(name) {
+  console.log("enter", name);
+}
+
+export { funcEntry };

@@ -1,0 +1,3 @@
+import { Tel } from "./tel.js";
+
+Tel.funcEntry("main");

@@ -1,0 +1,1 @@
+export const Tel = { funcEntry(name) { console.log("enter", name); } };

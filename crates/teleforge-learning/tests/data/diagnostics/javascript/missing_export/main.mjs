@@ -1,0 +1,3 @@
+import { Tel } from "./tel.mjs";
+
+Tel.funcEntry("main");

@@ -1,0 +1,1 @@
+export const Telemetry = { funcEntry(name) { console.log("enter", name); } };

@@ -1,0 +1,6 @@
+function add(a, b) {
+  Tel.funcEntry("add");
+  return a + b;
+}
+
+console.log(add(1, 2));

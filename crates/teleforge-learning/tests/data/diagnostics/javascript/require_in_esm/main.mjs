@@ -1,0 +1,3 @@
+const fs = require("fs");
+
+console.log(fs.existsSync("."));

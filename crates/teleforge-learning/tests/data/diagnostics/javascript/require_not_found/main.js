@@ -1,0 +1,3 @@
+const Tel = require("./tel");
+
+Tel.funcEntry("main");

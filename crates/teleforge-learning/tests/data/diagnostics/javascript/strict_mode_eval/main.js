@@ -1,0 +1,5 @@
+"use strict";
+
+function run(eval) {
+  return eval;
+}

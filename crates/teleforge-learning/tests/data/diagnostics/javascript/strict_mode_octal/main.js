@@ -1,0 +1,4 @@
+"use strict";
+
+const mode = 0755;
+console.log(mode);

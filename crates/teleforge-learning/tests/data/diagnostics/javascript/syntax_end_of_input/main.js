@@ -1,0 +1,3 @@
+function add(a, b) {
+  Tel.funcEntry("add");
+  return a + b;

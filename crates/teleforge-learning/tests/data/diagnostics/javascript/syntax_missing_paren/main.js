@@ -1,0 +1,4 @@
+function add(a, b) {
+  Tel.funcEntry("add";
+  return a + b;
+}

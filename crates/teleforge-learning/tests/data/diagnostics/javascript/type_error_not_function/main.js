@@ -1,0 +1,3 @@
+const Tel = { funcEntry(name) { console.log("enter", name); } };
+
+Tel.funcExit("main");

@@ -1,0 +1,3 @@
+from tel import Tel
+
+Tel.func_entry("main")

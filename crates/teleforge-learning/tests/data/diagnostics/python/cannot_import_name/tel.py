@@ -1,0 +1,2 @@
+def func_entry(name):
+    print("enter", name)

@@ -1,0 +1,7 @@
+counter = 0
+
+
+def bump():
+    print(counter)
+    global counter
+    counter += 1

@@ -1,0 +1,3 @@
+def add(a, b):
+tel.func_entry("add")
+    return a + b

@@ -1,0 +1,3 @@
+import telemetry_utils
+
+telemetry_utils.init()

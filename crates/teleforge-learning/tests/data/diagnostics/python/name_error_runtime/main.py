@@ -1,0 +1,6 @@
+def add(a, b):
+    tel.func_entry("add")
+    return a + b
+
+
+print(add(1, 2))

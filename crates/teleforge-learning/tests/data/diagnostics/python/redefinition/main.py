@@ -1,0 +1,6 @@
+def func_entry(name):
+    pass
+
+
+def func_entry(name):
+    print("enter", name)

@@ -1,0 +1,5 @@
+def func_entry(name, depth):
+    print("enter", name, depth)
+
+
+func_entry("main")

@@ -1,0 +1,3 @@
+def add(a, b):
+    start = 0
+    return a + b

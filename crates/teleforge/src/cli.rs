@@ -1,0 +1,181 @@
+//! Every command and flag of `teleforge`, in one place.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Instrument code with telemetry and learn from every validation attempt.
+#[derive(Debug, Parser)]
+#[command(name = "teleforge", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Folder holding the learning store and the `<language>_patterns.json` files
+    /// [default: $TELEMETRY_LEARNINGS_DIR, else ~/.telemetry_learnings]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub storage_dir: Option<PathBuf>,
+
+    /// When to use colour on stderr (NO_COLOR is honoured in `auto`).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Group learnings into error patterns and write `<language>_patterns.json`.
+    Consolidate(ConsolidateArgs),
+    /// Show the statistics of one or every language.
+    Stats(StatsArgs),
+    /// Import, export, list, show or clear raw learnings.
+    #[command(subcommand)]
+    Learnings(LearningsCommand),
+    /// List or show consolidated patterns.
+    #[command(subcommand)]
+    Patterns(PatternsCommand),
+    /// Classify diagnostics read from stdin into error patterns.
+    Classify(ClassifyArgs),
+}
+
+/// `--language L` or `--all`, exactly one.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct LanguageSelection {
+    /// The language (go, python, javascript, or any other name learnings were captured under).
+    #[arg(long, short = 'l')]
+    pub language: Option<String>,
+    /// Every language in the store.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConsolidateArgs {
+    #[command(flatten)]
+    pub selection: LanguageSelection,
+    /// Print the statistics only; change nothing.
+    #[arg(long)]
+    pub stats_only: bool,
+    /// Fewest occurrences a pattern needs to be kept.
+    #[arg(long, default_value_t = teleforge_learning::DEFAULT_MIN_OCCURRENCES)]
+    pub min_occurrences: u64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// One language; every language when omitted.
+    #[arg(long, short = 'l')]
+    pub language: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LearningsCommand {
+    /// Import seed-format JSON arrays or JSON Lines (`-` reads JSON Lines from stdin). All or
+    /// nothing: one bad record and nothing is stored.
+    Import {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write `<language>_learnings.json` files in the seed's format.
+    Export {
+        /// The language to export; every language when omitted.
+        #[arg(long, short = 'l', conflicts_with = "all")]
+        language: Option<String>,
+        /// Every language (the default).
+        #[arg(long)]
+        all: bool,
+        /// Folder to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Also write teleforge's own fields (run_id, generator, context).
+        #[arg(long)]
+        full: bool,
+    },
+    /// List learnings, newest first.
+    List(ListArgs),
+    /// Show learnings whose hash starts with HASH.
+    Show {
+        hash: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete the learnings and patterns of a language.
+    Clear {
+        #[command(flatten)]
+        selection: LanguageSelection,
+        /// Confirm the deletion.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(long, short = 'l')]
+    pub language: Option<String>,
+    #[arg(long)]
+    pub construct_type: Option<String>,
+    /// Only learnings with this error pattern.
+    #[arg(long)]
+    pub pattern: Option<String>,
+    /// Only failures.
+    #[arg(long, conflicts_with = "successes")]
+    pub failures: bool,
+    /// Only successes.
+    #[arg(long)]
+    pub successes: bool,
+    /// At most this many.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Print JSON Lines instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PatternsCommand {
+    /// List consolidated patterns.
+    List {
+        #[arg(long, short = 'l')]
+        language: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one pattern with its examples.
+    Show {
+        name: String,
+        #[arg(long, short = 'l')]
+        language: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// The language whose toolchain printed the diagnostics.
+    #[arg(long, short = 'l', required = true)]
+    pub language: String,
+    /// Print JSON Lines instead of text.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,56 @@
+//! Exit codes (documented in README.md), chosen from the BSD `sysexits` conventions so that
+//! scripts can tell "retry later" from "fix your input".
+
+use teleforge_learning::Error;
+
+/// Wrong usage: unknown flag, missing argument, refused without confirmation.
+pub const USAGE: i32 = 2;
+/// Bad input data: a malformed import file, a corrupt store.
+pub const DATA: i32 = 65;
+/// An input file does not exist or cannot be read.
+pub const NO_INPUT: i32 = 66;
+/// A file or folder could not be written.
+pub const IO: i32 = 74;
+/// The store is busy with another writer: try again.
+pub const BUSY: i32 = 75;
+/// The store needs a newer teleforge.
+pub const CONFIG: i32 = 78;
+/// Anything else.
+pub const FAILURE: i32 = 1;
+
+/// A usage problem found after parsing (for example a missing `--yes`).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// The exit code for an error chain.
+pub fn code_for(err: &anyhow::Error) -> i32 {
+    for cause in err.chain() {
+        if cause.downcast_ref::<UsageError>().is_some() {
+            return USAGE;
+        }
+        if let Some(e) = cause.downcast_ref::<Error>() {
+            return match e {
+                Error::Busy { .. } => BUSY,
+                Error::Corrupt { .. } | Error::InvalidRecord { .. } => DATA,
+                Error::NewerSchema { .. } => CONFIG,
+                Error::Io { .. } => IO,
+                Error::Database { .. } => FAILURE,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<std::io::Error>() {
+            return match e.kind() {
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => NO_INPUT,
+                _ => IO,
+            };
+        }
+    }
+    FAILURE
+}
