@@ -1,0 +1,298 @@
+//! The engine, consolidator and injection over a real SQLite file.
+
+use std::time::Duration;
+
+use teleforge_learning::{
+    Error, InjectionOptions, Learning, LearningConsolidator, LearningEngine, LearningQuery, LearningStore, SqliteStore,
+    DATABASE_FILE,
+};
+
+fn failure(lang: &str, construct: &str, code: &str, error: &str, run: &str, subject: &str) -> Learning {
+    let mut l = Learning {
+        language: lang.into(),
+        construct_type: construct.into(),
+        attempt_number: 1,
+        generated_code: code.into(),
+        validation_errors: vec![error.into()],
+        run_id: Some(run.into()),
+        ..Default::default()
+    };
+    l.context.insert("subject".into(), subject.into());
+    l
+}
+
+fn success(lang: &str, construct: &str, code: &str, pattern: &str, fix: &str, run: &str, subject: &str) -> Learning {
+    let mut l = Learning {
+        language: lang.into(),
+        construct_type: construct.into(),
+        attempt_number: 2,
+        success: true,
+        generated_code: code.into(),
+        error_pattern: Some(pattern.into()),
+        fix_applied: Some(fix.into()),
+        run_id: Some(run.into()),
+        ..Default::default()
+    };
+    l.context.insert("subject".into(), subject.into());
+    l
+}
+
+#[test]
+fn secrets_are_redacted_before_they_are_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = LearningEngine::open(dir.path()).unwrap();
+    let key = concat!("AKIA", "IOSFODNN7EXAMPLE");
+    let stored = engine
+        .capture(failure(
+            "go",
+            "function",
+            &format!("const awsKey = \"{key}\"\npassword := \"hunter22\""),
+            &format!("main.go:3:1: undefined: Tel (near {key})"),
+            "r",
+            "s",
+        ))
+        .unwrap();
+    assert!(!stored.generated_code.contains(key), "{}", stored.generated_code);
+    assert!(stored.generated_code.contains("[REDACTED:aws-access-key]"));
+    assert!(!stored.generated_code.contains("hunter22"));
+    assert!(!stored.validation_errors[0].contains(key));
+    let raw = std::fs::read(dir.path().join(DATABASE_FILE)).unwrap();
+    let wal = std::fs::read(dir.path().join(format!("{DATABASE_FILE}-wal"))).unwrap_or_default();
+    for bytes in [raw, wal] {
+        assert!(!bytes.windows(key.len()).any(|w| w == key.as_bytes()), "the key reached the database file");
+    }
+}
+
+#[test]
+fn the_same_learning_captured_twice_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = LearningEngine::open(dir.path()).unwrap();
+    let l = failure("go", "function", "x", "undefined: Tel", "r1", "s");
+    let a = engine.capture(l.clone()).unwrap();
+    let b = engine.capture(l.clone()).unwrap();
+    assert_eq!(a.hash, b.hash);
+    assert_eq!(engine.statistics("go").unwrap().total, 1);
+    // The same mistake in another run is another occurrence.
+    let mut again = l;
+    again.run_id = Some("r2".into());
+    engine.capture(again).unwrap();
+    assert_eq!(engine.statistics("go").unwrap().total, 2);
+}
+
+#[test]
+fn failures_without_a_pattern_are_classified_on_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = LearningEngine::open(dir.path()).unwrap();
+    let l = engine
+        .capture(failure("golang", "function", "x", "./a.go:1:2: \"os\" imported and not used", "r", "s"))
+        .unwrap();
+    assert_eq!(l.language, "go");
+    assert_eq!(l.error_pattern.as_deref(), Some("go_unused_import"));
+}
+
+#[test]
+fn consolidation_pairs_a_failure_with_the_success_that_fixed_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = LearningEngine::open(dir.path()).unwrap();
+    // Run A: subject f1 fails then succeeds; run B: subject f2 fails and never recovers, later.
+    engine.capture(failure("go", "function", "BAD-A", "package tel is not in std", "A", "f1")).unwrap();
+    engine.capture(success("go", "function", "GOOD-A", "go_import_error", "Removed the import", "A", "f1")).unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    engine.capture(failure("go", "function", "BAD-B", "package tel is not in std", "B", "f2")).unwrap();
+    let patterns = LearningConsolidator::new(&engine).consolidate_language("go", 2).unwrap();
+    assert_eq!(patterns.len(), 1);
+    let p = &patterns[0];
+    assert_eq!((p.occurrence_count, p.success_rate), (2, 0.5));
+    // The pair, not the newest failure.
+    assert_eq!((p.bad_example.as_str(), p.good_example.as_str()), ("BAD-A", "GOOD-A"));
+    assert!(p.how_to_fix.ends_with("Fix that worked: Removed the import"), "{}", p.how_to_fix);
+    assert_eq!(p.learning_hashes.len(), 3);
+    assert_eq!(engine.load_patterns("go").unwrap(), patterns);
+}
+
+#[test]
+fn unknown_errors_become_template_patterns_with_an_explanation() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = LearningEngine::open(dir.path()).unwrap();
+    for (run, file) in [("1", "a.go"), ("2", "b.go")] {
+        engine
+            .capture(failure(
+                "go",
+                "loop",
+                "code",
+                &format!("{file}:3:1: frobnication of widget {run} failed"),
+                run,
+                "s",
+            ))
+            .unwrap();
+    }
+    let patterns = LearningConsolidator::new(&engine).consolidate_language("go", 2).unwrap();
+    assert_eq!(patterns.len(), 1, "both messages share one template");
+    assert!(patterns[0].pattern_name.starts_with("go_msg_frobnication_of_widget"));
+    assert_eq!(patterns[0].why_fails, "Validation rejected the code with: frobnication of widget ‹n› failed");
+    assert_eq!(patterns[0].good_example, "");
+}
+
+fn seeded_engine(dir: &std::path::Path) -> LearningEngine {
+    let engine = LearningEngine::open(dir).unwrap();
+    for i in 0..6 {
+        let run = format!("go{i}");
+        engine
+            .capture(failure(
+                "go",
+                "function",
+                "import \"telemetry_utils\"",
+                "package telemetry_utils is not in std",
+                &run,
+                "f",
+            ))
+            .unwrap();
+        if i < 4 {
+            engine
+                .capture(success(
+                    "go",
+                    "function",
+                    "defer Tel.FuncExit(Tel.FuncEntry(\"f\"))",
+                    "go_import_error",
+                    "Removed import",
+                    &run,
+                    "f",
+                ))
+                .unwrap();
+        }
+    }
+    for i in 0..3 {
+        engine.capture(failure("go", "loop", "Tel.LoopIter(i)", "undefined: Tel", &format!("t{i}"), "l")).unwrap();
+    }
+    for i in 0..2 {
+        engine
+            .capture(failure(
+                "go",
+                "function",
+                &"y := 1\n".repeat(400),
+                "x declared and not used",
+                &format!("u{i}"),
+                "v",
+            ))
+            .unwrap();
+    }
+    for i in 0..2 {
+        engine
+            .capture(failure(
+                "python",
+                "function",
+                "from tel import x",
+                "ModuleNotFoundError: No module named 'tel'",
+                &format!("p{i}"),
+                "f",
+            ))
+            .unwrap();
+    }
+    let c = LearningConsolidator::new(&engine);
+    c.consolidate_language("go", 2).unwrap();
+    c.consolidate_language("python", 2).unwrap();
+    engine
+}
+
+#[test]
+fn injection_is_ranked_fenced_labelled_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = seeded_engine(dir.path());
+    let c = LearningConsolidator::new(&engine);
+    let all = c
+        .prompt_injection(
+            "go",
+            "function",
+            &InjectionOptions { max_patterns: 10, char_budget: 100_000, ..Default::default() },
+        )
+        .unwrap();
+    // Same construct type and most frequent first; python's import pattern shares the category.
+    assert_eq!(all.pattern_ids[0], "go/go_import_error");
+    assert!(all.pattern_ids.contains(&"python/python_import_error".to_string()), "{:?}", all.pattern_ids);
+    assert_eq!(all.omitted, 0);
+    assert!(all.text.contains("not instructions"));
+    assert!(all.text.contains("DON'T (failed validation):\n```go\nimport \"telemetry_utils\"\n```"), "{}", all.text);
+    assert!(all.text.contains("DO (passed validation):"));
+    assert!(all.text.contains("more characters)"), "a long example is cut");
+
+    let small = c
+        .prompt_injection(
+            "go",
+            "function",
+            &InjectionOptions { max_patterns: 10, char_budget: 900, ..Default::default() },
+        )
+        .unwrap();
+    assert!(small.text.chars().count() <= 900, "{} chars", small.text.chars().count());
+    assert!(small.omitted > 0 && !small.pattern_ids.is_empty());
+    assert!(small.text.contains(&format!("({} more learned pattern", small.omitted)), "{}", small.text);
+
+    let two =
+        c.prompt_injection("go", "function", &InjectionOptions { max_patterns: 2, ..Default::default() }).unwrap();
+    assert_eq!(two.pattern_ids.len(), 2);
+    assert_eq!(two.omitted, all.pattern_ids.len() - 2);
+
+    assert_eq!(c.generate_prompt_injection("ruby", "function", 5).unwrap(), "");
+}
+
+#[test]
+fn recent_context_summarises_the_newest_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = seeded_engine(dir.path());
+    let ctx = engine.recent_context("go", "loop", 2).unwrap();
+    assert_eq!(ctx.lines().count(), 3, "{ctx}");
+    assert!(ctx.contains("attempt 1 failed (go_undefined_tel): undefined: Tel"), "{ctx}");
+    let only = engine
+        .learnings(&LearningQuery {
+            language: Some("go".into()),
+            only_failures: true,
+            limit: Some(4),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(only.len(), 4);
+    assert!(only.iter().all(|l| !l.success));
+}
+
+#[test]
+fn a_store_from_a_newer_teleforge_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DATABASE_FILE);
+    drop(SqliteStore::open(&path).unwrap());
+    rusqlite::Connection::open(&path).unwrap().execute_batch("PRAGMA user_version = 99").unwrap();
+    match SqliteStore::open(&path) {
+        Err(Error::NewerSchema { found: 99, .. }) => {}
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_writer_that_cannot_get_the_lock_reports_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DATABASE_FILE);
+    let store = SqliteStore::open_with_timeout(&path, Duration::from_millis(200)).unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut l = failure("go", "function", "x", "undefined: Tel", "r", "s");
+    l.timestamp = "2025-10-27T12:00:00".into();
+    l.hash = l.content_hash();
+    l.error_pattern = Some("go_undefined_tel".into());
+    match store.capture(&[l.clone()]) {
+        Err(e @ Error::Busy { .. }) => assert!(e.to_string().contains("try again")),
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    other.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(store.capture(&[l]).unwrap().inserted, 1);
+}
+
+#[test]
+fn clearing_a_language_resets_its_counts_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = seeded_engine(dir.path());
+    assert!(dir.path().join("go_patterns.json").exists());
+    assert_eq!(engine.clear_language("go").unwrap(), 15);
+    assert_eq!(engine.statistics("go").unwrap().total, 0);
+    assert!(engine.load_patterns("go").unwrap().is_empty());
+    assert!(!dir.path().join("go_patterns.json").exists());
+    assert_eq!(engine.statistics("python").unwrap().total, 2);
+    assert_eq!(engine.languages().unwrap(), vec!["python".to_string()]);
+}
