@@ -108,7 +108,8 @@ impl Learning {
         if !self.timestamp.is_empty() && parse_timestamp(&self.timestamp).is_none() {
             return bad(format!("timestamp {:?} is not an ISO 8601 date and time", self.timestamp));
         }
-        if !self.hash.is_empty() && !(self.hash.len() <= 64 && self.hash.bytes().all(|b| b.is_ascii_hexdigit())) {
+        let hex = self.hash.len() <= 64 && self.hash.bytes().all(|b| b.is_ascii_hexdigit());
+        if !self.hash.is_empty() && !hex {
             return bad(format!("hash {:?} must be hexadecimal", self.hash));
         }
         Ok(())

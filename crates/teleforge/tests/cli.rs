@@ -181,7 +181,8 @@ fn a_malformed_import_changes_nothing_and_names_the_line() {
     ok(tf(dir.path(), &["learnings", "import", data("seed_go_learnings.json").to_str().unwrap()]));
     let before = total(dir.path(), "go");
     let good = r#"{"language":"go","construct_type":"function","attempt_number":1,"success":false,"generated_code":"x","validation_errors":["undefined: Tel"]}"#;
-    let bad = r#"{"language":"go","construct_type":"function","attempt_number":"one","success":false,"generated_code":"x"}"#;
+    let bad =
+        r#"{"language":"go","construct_type":"function","attempt_number":"one","success":false,"generated_code":"x"}"#;
     let file = dir.path().join("batch.jsonl");
     std::fs::write(&file, format!("{good}\n{}\n{bad}\n", good.replace("\"x\"", "\"y\""))).unwrap();
     // A good file first: all or nothing spans every file of the command.
@@ -251,7 +252,8 @@ fn classify_reads_diagnostics_from_stdin() {
     assert!(lines[0].starts_with("go_import_error\timport\t"));
     assert!(lines[1].starts_with("go_undefined_tel\tundefined_symbol\t"));
     assert!(lines[2].starts_with("go_msg_something_nobody_has_seen_"), "{}", lines[2]);
-    let json = ok(tf_stdin(dir.path(), &["classify", "--language", "js", "--json"], "ReferenceError: Tel is not defined\n"));
+    let json =
+        ok(tf_stdin(dir.path(), &["classify", "--language", "js", "--json"], "ReferenceError: Tel is not defined\n"));
     let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
     assert_eq!(v["pattern"], "js_undefined_variable");
     assert_eq!(v["category"], "undefined_symbol");
