@@ -30,6 +30,11 @@ pub enum ColorChoice {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Insert telemetry into a tree, validate it with the real toolchain, retry what fails, and
+    /// capture every attempt as a learning.
+    Instrument(InstrumentArgs),
+    /// Remove exactly what `instrument` added (runtime files included).
+    Strip(StripArgs),
     /// Group learnings into error patterns and write `<language>_patterns.json`.
     Consolidate(ConsolidateArgs),
     /// Show the statistics of one or every language.
@@ -176,6 +181,65 @@ pub struct ClassifyArgs {
     #[arg(long, short = 'l', required = true)]
     pub language: String,
     /// Print JSON Lines instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where the result goes: a copy (default), the tree itself, or a diff.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct OutputArgs {
+    /// Write an instrumented copy of the tree here [default: PATH-instrumented beside PATH].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Edit the tree itself.
+    #[arg(long)]
+    pub in_place: bool,
+    /// Print a unified diff on stdout and write nothing.
+    #[arg(long)]
+    pub diff: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InstrumentArgs {
+    /// The folder (or file) to instrument.
+    pub path: PathBuf,
+    /// Only files with these extensions (`-e .go`); every supported language when omitted.
+    #[arg(long = "extension", short = 'e', value_name = "EXT")]
+    pub extensions: Vec<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Validate with the real toolchain (the default; accepted for the seed's command line).
+    #[arg(long, overrides_with = "no_validate")]
+    pub validate: bool,
+    /// Instrument without validation (nothing is captured; the summary says so).
+    #[arg(long)]
+    pub no_validate: bool,
+    /// Forms tried per construct before it is left out.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: u32,
+    /// Instrument test files too.
+    #[arg(long)]
+    pub include_tests: bool,
+    /// Your own check, run on the instrumented result before anything is written (for example
+    /// `go test ./...`); if it fails, nothing is written.
+    #[arg(long, value_name = "CMD")]
+    pub validate_cmd: Option<String>,
+    /// Show every captured learning on stderr.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StripArgs {
+    /// The instrumented folder.
+    pub path: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }

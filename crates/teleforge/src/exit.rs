@@ -11,6 +11,8 @@ pub const DATA: i32 = 65;
 pub const NO_INPUT: i32 = 66;
 /// A file or folder could not be written.
 pub const IO: i32 = 74;
+/// A toolchain or service is unavailable (go not on PATH).
+pub const UNAVAILABLE: i32 = 69;
 /// The store is busy with another writer: try again.
 pub const BUSY: i32 = 75;
 /// The store needs a newer teleforge.
@@ -36,14 +38,18 @@ pub fn code_for(err: &anyhow::Error) -> i32 {
         if cause.downcast_ref::<UsageError>().is_some() {
             return USAGE;
         }
+        if let Some(e) = cause.downcast_ref::<teleforge_instrument::Error>() {
+            use teleforge_instrument::Error as I;
+            match e {
+                I::ToolchainMissing { .. } => return UNAVAILABLE,
+                I::Usage(_) => return USAGE,
+                I::Io { .. } => return IO,
+                I::Learning(inner) => return learning_code(inner),
+                _ => return FAILURE,
+            }
+        }
         if let Some(e) = cause.downcast_ref::<Error>() {
-            return match e {
-                Error::Busy { .. } => BUSY,
-                Error::Corrupt { .. } | Error::InvalidRecord { .. } => DATA,
-                Error::NewerSchema { .. } => CONFIG,
-                Error::Io { .. } => IO,
-                Error::Database { .. } => FAILURE,
-            };
+            return learning_code(e);
         }
         if let Some(e) = cause.downcast_ref::<std::io::Error>() {
             return match e.kind() {
@@ -53,4 +59,14 @@ pub fn code_for(err: &anyhow::Error) -> i32 {
         }
     }
     FAILURE
+}
+
+fn learning_code(e: &Error) -> i32 {
+    match e {
+        Error::Busy { .. } => BUSY,
+        Error::Corrupt { .. } | Error::InvalidRecord { .. } => DATA,
+        Error::NewerSchema { .. } => CONFIG,
+        Error::Io { .. } => IO,
+        Error::Database { .. } => FAILURE,
+    }
 }

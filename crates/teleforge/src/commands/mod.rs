@@ -2,9 +2,11 @@
 
 mod classify;
 mod consolidate;
+mod instrument;
 mod learnings;
 mod patterns;
 mod stats;
+mod strip;
 
 use anyhow::{Context, Result};
 use teleforge_learning::{resolve_storage_dir, LearningEngine};
@@ -20,6 +22,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Learnings(cmd) => learnings::run(&open()?, cmd),
         Command::Patterns(cmd) => patterns::run(&open()?, cmd),
         Command::Classify(args) => classify::run(args),
+        Command::Instrument(args) => instrument::run(&open()?, args),
+        Command::Strip(args) => strip::run(args),
     }
 }
 
@@ -33,5 +37,24 @@ fn selected_languages(engine: &LearningEngine, sel: &LanguageSelection) -> Resul
     match &sel.language {
         Some(l) => Ok(vec![teleforge_learning::classify::canonical_language(l)]),
         None => Ok(engine.languages()?),
+    }
+}
+
+/// The output mode from `--out`, `--in-place`, `--diff`; a copy beside the input by default.
+fn output_mode(
+    path: &std::path::Path,
+    args: &crate::cli::OutputArgs,
+    suffix: &str,
+) -> teleforge_instrument::OutputMode {
+    use teleforge_instrument::OutputMode;
+    if args.in_place {
+        OutputMode::InPlace
+    } else if args.diff {
+        OutputMode::Diff
+    } else if let Some(out) = &args.out {
+        OutputMode::Copy(out.clone())
+    } else {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "tree".into());
+        OutputMode::Copy(path.with_file_name(format!("{name}-{suffix}")))
     }
 }

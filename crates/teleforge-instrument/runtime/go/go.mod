@@ -1,0 +1,3 @@
+module teleforge.dev/tel
+
+go 1.18

@@ -1,0 +1,141 @@
+//! Finding the files to instrument and their constructs.
+//!
+//! Walks the tree (honouring `.gitignore`), skips vendored and virtual-environment folders,
+//! hidden folders, generated files, test files (unless asked), files that teleforge already
+//! instrumented, and teleforge's own runtime files; parses each remaining file once with
+//! tree-sitter and lets its language module collect constructs in one walk.
+
+use std::path::{Path, PathBuf};
+
+use crate::construct::Construct;
+use crate::error::{Error, Result};
+use crate::language::{self, LanguageSupport, SourceFile, GENERATED_MARK};
+use crate::rewrite::is_instrumented;
+
+/// Folders never entered.
+const SKIPPED_DIRS: &[&str] =
+    &["vendor", "node_modules", "__pycache__", "site-packages", "testdata", "bower_components", "jspm_packages"];
+
+/// What to look for.
+#[derive(Debug, Clone, Default)]
+pub struct DiscoverOptions {
+    /// Only these extensions (without dot); all supported ones when empty.
+    pub extensions: Vec<String>,
+    pub include_tests: bool,
+}
+
+/// One file and what was found in it.
+pub struct DiscoveredFile {
+    pub language: &'static dyn LanguageSupport,
+    pub source: SourceFile,
+    pub path: PathBuf,
+    pub constructs: Vec<Construct>,
+    /// Why the file is left alone, if it is.
+    pub skipped: Option<String>,
+}
+
+/// Walks `root` and discovers every file's constructs.
+pub fn discover(root: &Path, opts: &DiscoverOptions) -> Result<Vec<DiscoveredFile>> {
+    let root_meta = std::fs::metadata(root).map_err(|e| Error::io("reading", root, e))?;
+    let mut paths = Vec::new();
+    if root_meta.is_file() {
+        paths.push(root.to_path_buf());
+    } else {
+        let walker = ignore::WalkBuilder::new(root)
+            .hidden(true)
+            .parents(true)
+            .git_ignore(true)
+            .git_global(false)
+            .git_exclude(true)
+            .require_git(false)
+            .sort_by_file_name(|a, b| a.cmp(b))
+            .filter_entry(|e| {
+                let name = e.file_name().to_string_lossy();
+                let is_dir = e.file_type().is_some_and(|t| t.is_dir());
+                !(is_dir && e.depth() > 0 && (SKIPPED_DIRS.contains(&name.as_ref()) || is_virtualenv(e.path())))
+            })
+            .build();
+        for entry in walker {
+            let entry = entry.map_err(|e| Error::Walk(e.to_string()))?;
+            if entry.file_type().is_some_and(|t| t.is_file()) {
+                paths.push(entry.into_path());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut parser = tree_sitter::Parser::new();
+    for path in paths {
+        let Some(lang) = language::for_path(&path) else { continue };
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if !opts.extensions.is_empty() && !opts.extensions.iter().any(|e| e.trim_start_matches('.') == ext) {
+            continue;
+        }
+        let rel = relative(root, &path);
+        if lang.is_runtime_file(&rel) {
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
+        let Ok(text) = String::from_utf8(bytes) else {
+            out.push(skipped(lang, &path, rel, String::new(), "not UTF-8"));
+            continue;
+        };
+        let reason = if !opts.include_tests && lang.is_test_file(&rel) {
+            Some("test file")
+        } else if text.lines().take(3).any(|l| l.contains(GENERATED_MARK)) {
+            Some("written by teleforge")
+        } else if is_instrumented(&text) {
+            Some("already instrumented")
+        } else {
+            lang.skip_file(&text)
+        };
+        if let Some(reason) = reason {
+            out.push(skipped(lang, &path, rel, text, reason));
+            continue;
+        }
+        parser.set_language(&lang.grammar()).map_err(|e| Error::Grammar(e.to_string()))?;
+        let Some(tree) = parser.parse(&text, None) else {
+            out.push(skipped(lang, &path, rel, text, "could not be parsed"));
+            continue;
+        };
+        let source = SourceFile { rel, text };
+        if tree.root_node().has_error() {
+            // Error recovery could place insertions inside broken code; leave such files alone.
+            out.push(DiscoveredFile {
+                language: lang,
+                source,
+                path,
+                constructs: Vec::new(),
+                skipped: Some("has syntax errors".into()),
+            });
+            continue;
+        }
+        let constructs = lang.discover(&source, &tree);
+        out.push(DiscoveredFile { language: lang, source, path, constructs, skipped: None });
+    }
+    Ok(out)
+}
+
+fn skipped(lang: &'static dyn LanguageSupport, path: &Path, rel: String, text: String, why: &str) -> DiscoveredFile {
+    DiscoveredFile {
+        language: lang,
+        source: SourceFile { rel, text },
+        path: path.to_path_buf(),
+        constructs: Vec::new(),
+        skipped: Some(why.to_string()),
+    }
+}
+
+fn is_virtualenv(dir: &Path) -> bool {
+    dir.join("pyvenv.cfg").is_file()
+}
+
+/// `path` relative to `root`, with `/` separators; the file name when `root` is the file.
+pub fn relative(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let s = rel.to_string_lossy().replace('\\', "/");
+    if s.is_empty() {
+        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    } else {
+        s
+    }
+}

@@ -1,0 +1,580 @@
+//! `instrument`: discover → baseline check → choose forms (skipping those the learned patterns say
+//! fail in the same context) → apply → check once per round → attribute diagnostics to
+//! constructs → capture every attempt → retry failures with the next form → verify → write.
+//!
+//! Invariants: the user's tree is only written at the end (and only with `--in-place`); the
+//! output never holds a construct whose last check failed; diagnostics the original code already
+//! had are never blamed on a construct; compiler runs grow with rounds, not with constructs.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+use teleforge_learning::{Learning, LearningEngine, SUBJECT_KEY};
+
+use crate::construct::{Construct, Form};
+use crate::discover::{discover, DiscoverOptions, DiscoveredFile};
+use crate::error::{Error, Result};
+use crate::language::{line_of, LanguageSupport, SourceFile};
+use crate::output::{write_output, OutputMode};
+use crate::rewrite::apply;
+use crate::validate::{for_language, Diagnostic, Validator};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct InstrumentOptions {
+    pub root: PathBuf,
+    pub discover: DiscoverOptions,
+    pub validate: bool,
+    pub max_attempts: u32,
+    pub output: OutputMode,
+    /// The user's own check (`go test ./...`), run with `sh -c` in a scratch copy of the
+    /// instrumented result before anything is written.
+    pub validate_cmd: Option<String>,
+    /// Recorded with every learning.
+    pub run_id: String,
+}
+
+/// A construct left uninstrumented, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeftOut {
+    pub file: String,
+    pub line: usize,
+    pub construct_type: &'static str,
+    pub function: String,
+    pub reason: String,
+}
+
+/// What a run did, for the summary line and `--json`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub files_seen: usize,
+    pub files_instrumented: usize,
+    pub files_skipped: BTreeMap<String, usize>,
+    pub constructs_found: usize,
+    pub constructs_instrumented: usize,
+    pub left_out: Vec<LeftOut>,
+    /// Attempts made (a construct that validated on its second form counts 2).
+    pub attempts: usize,
+    /// Constructs that validated on their first attempt.
+    pub first_attempt_successes: usize,
+    /// Forms skipped because learned patterns showed they fail in that context.
+    pub forms_skipped_by_learning: usize,
+    pub compiler_runs: usize,
+    pub validation_seconds: f64,
+    pub validated: bool,
+    pub learnings_captured: usize,
+    pub runtime_files: Vec<String>,
+    /// Whether `--validate-cmd` passed (absent when none was given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validate_cmd_passed: Option<bool>,
+    /// The unified diff, with `--diff`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Status {
+    Pending,
+    Passed,
+    Failed(String),
+}
+
+struct State {
+    file: usize,
+    index: usize,
+    form: usize,
+    attempts: u32,
+    status: Status,
+    last_pattern: Option<String>,
+    tried: Vec<usize>,
+}
+
+/// Runs the pipeline. `on_capture` sees every captured learning (for `--verbose`).
+pub fn instrument(
+    engine: Option<&LearningEngine>,
+    opts: &InstrumentOptions,
+    on_capture: &mut dyn FnMut(&Learning),
+) -> Result<Summary> {
+    // Toolchains print absolute paths; one canonical root makes every path comparable.
+    let root = opts.root.canonicalize().map_err(|e| Error::io("reading", &opts.root, e))?;
+    let opts = &InstrumentOptions { root, ..opts.clone() };
+    let files = discover(&opts.root, &opts.discover)?;
+    let mut summary = Summary { files_seen: files.len(), validated: opts.validate, ..Default::default() };
+    for f in &files {
+        if let Some(why) = &f.skipped {
+            *summary.files_skipped.entry(why.clone()).or_default() += 1;
+        }
+        summary.constructs_found += f.constructs.len();
+    }
+    let mut outputs: BTreeMap<String, String> = BTreeMap::new();
+    let mut languages: Vec<&'static dyn LanguageSupport> = Vec::new();
+    for f in &files {
+        if !f.constructs.is_empty() && !languages.iter().any(|l| l.name() == f.language.name()) {
+            languages.push(f.language);
+        }
+    }
+    for lang in languages {
+        let group: Vec<&DiscoveredFile> =
+            files.iter().filter(|f| f.language.name() == lang.name() && !f.constructs.is_empty()).collect();
+        run_language(engine, opts, lang, &group, &mut summary, &mut outputs, on_capture)?;
+    }
+    summary.files_instrumented = outputs.keys().filter(|k| !summary.runtime_files.contains(k)).count();
+    if let Some(cmd) = &opts.validate_cmd {
+        run_user_check(&opts.root, cmd, &outputs, &files)?;
+        summary.validate_cmd_passed = Some(true);
+    }
+    summary.diff = write_output(&opts.root, &opts.output, &outputs, &files)?;
+    Ok(summary)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_language(
+    engine: Option<&LearningEngine>,
+    opts: &InstrumentOptions,
+    lang: &'static dyn LanguageSupport,
+    group: &[&DiscoveredFile],
+    summary: &mut Summary,
+    outputs: &mut BTreeMap<String, String>,
+    on_capture: &mut dyn FnMut(&Learning),
+) -> Result<()> {
+    let mut states: Vec<State> = Vec::new();
+    for (fi, f) in group.iter().enumerate() {
+        for ci in 0..f.constructs.len() {
+            states.push(State {
+                file: fi,
+                index: ci,
+                form: 0,
+                attempts: 0,
+                status: Status::Pending,
+                last_pattern: None,
+                tried: Vec::new(),
+            });
+        }
+    }
+    let construct = |s: &State| -> &Construct { &group[s.file].constructs[s.index] };
+
+    if !opts.validate {
+        for s in &mut states {
+            s.status = Status::Passed;
+        }
+        summary.attempts += states.len();
+        finish(lang, group, &states, summary, outputs);
+        return Ok(());
+    }
+
+    let validator: Box<dyn Validator> = for_language(lang.name()).ok_or_else(|| {
+        Error::Usage(format!(
+            "validation of {} is not built yet; pass --no-validate to instrument without it",
+            lang.name()
+        ))
+    })?;
+    validator.available()?;
+
+    // Files the toolchain does not compile (build constraints) cannot be validated: leave them.
+    if let Some(compiled) = validator.compiled_files(&opts.root)? {
+        for s in &mut states {
+            if !compiled.contains(&group[s.file].source.rel) {
+                s.status = Status::Failed("the toolchain does not compile this file (build constraints)".into());
+            }
+        }
+    }
+    let baseline = validator.check(&opts.root, &BTreeMap::new())?;
+    summary.compiler_runs += baseline.runs;
+    let mut elapsed = baseline.elapsed;
+    let known: HashSet<(String, usize, String)> =
+        baseline.diagnostics.iter().map(|d| (d.file.clone(), d.line, d.message.clone())).collect();
+
+    // Forms the learned patterns say fail in this context are not compiled again.
+    let avoid = match engine {
+        Some(e) => avoided_forms(e, lang.name())?,
+        None => HashSet::new(),
+    };
+    for s in &mut states {
+        if s.status != Status::Pending {
+            continue;
+        }
+        let c = &group[s.file].constructs[s.index];
+        let sig = c.signature();
+        match (0..c.forms.len()).find(|&i| !avoid.contains(&(sig.clone(), c.forms[i].id.to_string()))) {
+            Some(i) => {
+                summary.forms_skipped_by_learning += i;
+                s.form = i;
+            }
+            None => {
+                summary.forms_skipped_by_learning += c.forms.len();
+                s.status = Status::Failed("every form failed in this context in earlier runs".into());
+            }
+        }
+    }
+
+    let mut round = 0;
+    loop {
+        round += 1;
+        let active: Vec<usize> =
+            (0..states.len()).filter(|&i| matches!(states[i].status, Status::Pending | Status::Passed)).collect();
+        if active.is_empty() {
+            break;
+        }
+        let (files, spans) = render(lang, group, &states, &active);
+        let check = validator.check(&opts.root, &files)?;
+        summary.compiler_runs += check.runs;
+        elapsed += check.elapsed;
+        let new: Vec<&Diagnostic> = check
+            .diagnostics
+            .iter()
+            .filter(|d| !known.contains(&(d.file.clone(), d.line, d.message.clone())))
+            .collect();
+        let blamed = attribute(lang, group, &states, &active, &spans, &new);
+
+        let mut batch: Vec<(usize, Learning)> = Vec::new();
+        let mut changed = false;
+        for &i in &active {
+            let c = construct(&states[i]);
+            let form = &c.forms[states[i].form];
+            let errors: Vec<String> =
+                blamed.get(&i).map(|ds| ds.iter().map(|d| d.render()).collect()).unwrap_or_default();
+            if errors.is_empty() {
+                if states[i].status == Status::Pending {
+                    let s = &mut states[i];
+                    s.attempts += 1;
+                    s.tried.push(s.form);
+                    s.status = Status::Passed;
+                    summary.attempts += 1;
+                    if s.attempts == 1 {
+                        summary.first_attempt_successes += 1;
+                    }
+                    let fix = (s.tried.len() > 1).then(|| {
+                        let old = &c.forms[s.tried[s.tried.len() - 2]];
+                        format!(
+                            "Used form {} ({}) instead of {} ({}), which failed with {}",
+                            form.id,
+                            form.summary,
+                            old.id,
+                            old.summary,
+                            s.last_pattern.as_deref().unwrap_or("an error")
+                        )
+                    });
+                    batch.push((
+                        i,
+                        learning(
+                            lang,
+                            opts,
+                            &group[s.file].source,
+                            c,
+                            form,
+                            s.attempts,
+                            true,
+                            vec![],
+                            s.last_pattern.clone(),
+                            fix,
+                        ),
+                    ));
+                }
+                continue;
+            }
+            changed = true;
+            let s = &mut states[i];
+            s.attempts += 1;
+            s.tried.push(s.form);
+            summary.attempts += 1;
+            if s.attempts == 1 && s.status == Status::Passed {
+                summary.first_attempt_successes -= 1;
+            }
+            batch.push((
+                i,
+                learning(lang, opts, &group[s.file].source, c, form, s.attempts, false, errors.clone(), None, None),
+            ));
+            let sig = c.signature();
+            let next =
+                (s.form + 1..c.forms.len()).find(|&f| !avoid.contains(&(sig.clone(), c.forms[f].id.to_string())));
+            match next {
+                Some(f) if s.attempts < opts.max_attempts => {
+                    s.form = f;
+                    s.status = Status::Pending;
+                }
+                _ => s.status = Status::Failed(errors[0].clone()),
+            }
+        }
+        if let Some(engine) = engine {
+            let (idx, learnings): (Vec<usize>, Vec<Learning>) = batch.into_iter().unzip();
+            let (stored, _) = engine.capture_batch(learnings)?;
+            summary.learnings_captured += stored.len();
+            for (i, l) in idx.into_iter().zip(&stored) {
+                if !l.success {
+                    states[i].last_pattern = l.error_pattern.clone();
+                }
+                on_capture(l);
+            }
+        }
+        if !changed || round > opts.max_attempts as usize + 1 {
+            break;
+        }
+    }
+    summary.validation_seconds += elapsed.as_secs_f64();
+    finish(lang, group, &states, summary, outputs);
+    Ok(())
+}
+
+/// Runs the user's check in a scratch copy of the result; an error if it fails.
+fn run_user_check(
+    root: &std::path::Path,
+    cmd: &str,
+    outputs: &BTreeMap<String, String>,
+    files: &[DiscoveredFile],
+) -> Result<()> {
+    let scratch = tempfile::Builder::new()
+        .prefix("teleforge-check-")
+        .tempdir()
+        .map_err(|e| Error::io("creating", std::env::temp_dir(), e))?;
+    let copy = scratch.path().join("tree");
+    write_output(root, &OutputMode::Copy(copy.clone()), outputs, files)?;
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(&copy)
+        .output()
+        .map_err(|e| Error::io("running", "sh", e))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
+    Err(Error::ValidateCmd { cmd: cmd.to_string(), status: out.status.code().unwrap_or(-1), last_line: last })
+}
+
+/// Byte spans of the inserted text in each rendered file, per construct: (state index, start, end).
+type Spans = BTreeMap<String, Vec<(usize, usize, usize)>>;
+
+/// The instrumented text of every file with active constructs, plus the runtime files.
+fn render(
+    lang: &dyn LanguageSupport,
+    group: &[&DiscoveredFile],
+    states: &[State],
+    active: &[usize],
+) -> (BTreeMap<String, String>, Spans) {
+    let mut by_file: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for &i in active {
+        by_file.entry(states[i].file).or_default().push(i);
+    }
+    let mut files = BTreeMap::new();
+    let mut spans: Spans = BTreeMap::new();
+    let mut sources: Vec<&SourceFile> = Vec::new();
+    for (fi, idxs) in by_file {
+        let f = group[fi];
+        let mut edits: Vec<(usize, &crate::construct::Edit)> = Vec::new();
+        for &i in &idxs {
+            let c = &f.constructs[states[i].index];
+            for e in &c.forms[states[i].form].edits {
+                edits.push((i, e));
+            }
+        }
+        edits.sort_by_key(|(_, e)| e.offset);
+        let mut shift = 0;
+        let mut file_spans = Vec::new();
+        for (i, e) in &edits {
+            let start = e.offset + shift;
+            file_spans.push((*i, start, start + e.text.len()));
+            shift += e.text.len();
+        }
+        let refs: Vec<&crate::construct::Edit> = edits.iter().map(|(_, e)| *e).collect();
+        files.insert(f.source.rel.clone(), apply(&f.source.text, &refs));
+        spans.insert(f.source.rel.clone(), file_spans);
+        sources.push(&f.source);
+    }
+    for r in lang.runtime_files(&sources) {
+        files.insert(r.rel, r.text);
+    }
+    (files, spans)
+}
+
+/// Blames each new diagnostic on the constructs that can have caused it: the insertion it points
+/// into; else an insertion on its line; else the innermost function around it; else every active
+/// construct of its file (or, for a runtime file, of its folder).
+fn attribute<'d>(
+    lang: &dyn LanguageSupport,
+    group: &[&DiscoveredFile],
+    states: &[State],
+    active: &[usize],
+    spans: &Spans,
+    diags: &[&'d Diagnostic],
+) -> BTreeMap<usize, Vec<&'d Diagnostic>> {
+    let mut blamed: BTreeMap<usize, Vec<&Diagnostic>> = BTreeMap::new();
+    let rendered_line_spans = |file: &str, text: &str| -> Vec<(usize, usize, usize, usize)> {
+        // (state, line, start column, end column), 1-based columns in bytes.
+        spans
+            .get(file)
+            .map(|v| {
+                v.iter()
+                    .map(|&(i, s, e)| {
+                        let line = line_of(text, s);
+                        let line_start = text[..s].rfind('\n').map_or(0, |p| p + 1);
+                        (i, line, s - line_start + 1, e - line_start + 1)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut rendered_cache: BTreeMap<String, Vec<(usize, usize, usize, usize)>> = BTreeMap::new();
+    for d in diags {
+        let in_file: Vec<usize> =
+            active.iter().copied().filter(|&i| group[states[i].file].source.rel == d.file).collect();
+        let mut targets: Vec<usize> = Vec::new();
+        if !in_file.is_empty() {
+            let fi = states[in_file[0]].file;
+            let f = group[fi];
+            let text = rendered_text(f, fi, states, active);
+            let line_spans =
+                rendered_cache.entry(d.file.clone()).or_insert_with(|| rendered_line_spans(&d.file, &text));
+            let on_line: Vec<&(usize, usize, usize, usize)> = line_spans.iter().filter(|s| s.1 == d.line).collect();
+            if let Some(col) = d.column {
+                if let Some(s) = on_line.iter().find(|s| s.2 <= col && col < s.3) {
+                    targets.push(s.0);
+                }
+            }
+            if targets.is_empty() {
+                targets.extend(on_line.iter().map(|s| s.0));
+            }
+            if targets.is_empty() {
+                // The innermost function whose original lines hold the diagnostic.
+                let inner = in_file
+                    .iter()
+                    .copied()
+                    .filter(|&i| {
+                        let c = &f.constructs[states[i].index];
+                        let (a, b) = (line_of(&f.source.text, c.start), line_of(&f.source.text, c.end));
+                        c.kind == crate::construct::ConstructKind::Function && a <= d.line && d.line <= b
+                    })
+                    .min_by_key(|&i| {
+                        let c = &f.constructs[states[i].index];
+                        c.end - c.start
+                    });
+                targets.extend(inner);
+            }
+            if targets.is_empty() {
+                targets = in_file;
+            }
+        } else if lang.is_runtime_file(&d.file) || d.file.is_empty() {
+            let dir = d.file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+            targets = active
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    let rel = &group[states[i].file].source.rel;
+                    d.file.is_empty() || rel.rsplit_once('/').map(|(d, _)| d).unwrap_or("") == dir
+                })
+                .collect();
+        }
+        for t in targets {
+            blamed.entry(t).or_default().push(d);
+        }
+    }
+    blamed
+}
+
+/// The rendered text of one file, with the forms of its active constructs applied.
+fn rendered_text(f: &DiscoveredFile, file: usize, states: &[State], active: &[usize]) -> String {
+    let edits: Vec<&crate::construct::Edit> = active
+        .iter()
+        .filter(|&&i| states[i].file == file)
+        .flat_map(|&i| f.constructs[states[i].index].forms[states[i].form].edits.iter())
+        .collect();
+    apply(&f.source.text, &edits)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn learning(
+    lang: &dyn LanguageSupport,
+    opts: &InstrumentOptions,
+    source: &SourceFile,
+    c: &Construct,
+    form: &Form,
+    attempt: u32,
+    success: bool,
+    errors: Vec<String>,
+    pattern: Option<String>,
+    fix: Option<String>,
+) -> Learning {
+    let mut context = BTreeMap::new();
+    context.insert(SUBJECT_KEY.to_string(), format!("{}:{}:{}:{}", source.rel, c.line, c.kind.as_str(), c.function));
+    context.insert("form".into(), form.id.to_string());
+    context.insert("signature".into(), c.signature());
+    Learning {
+        language: lang.name().to_string(),
+        construct_type: c.kind.as_str().to_string(),
+        attempt_number: attempt,
+        success,
+        generated_code: crate::rewrite::strip_markers_only(&form.code()),
+        validation_errors: errors,
+        error_pattern: pattern,
+        fix_applied: fix,
+        run_id: Some(opts.run_id.clone()),
+        generator: Some("template".into()),
+        context,
+        ..Default::default()
+    }
+}
+
+/// (signature, form id) pairs that failed, and never succeeded, among the learnings behind the
+/// language's consolidated patterns.
+fn avoided_forms(engine: &LearningEngine, language: &str) -> Result<HashSet<(String, String)>> {
+    let mut failed = HashSet::new();
+    let mut worked = HashSet::new();
+    let mut seen = BTreeSet::new();
+    for p in engine.load_patterns(language)? {
+        for h in &p.learning_hashes {
+            if !seen.insert(h.clone()) {
+                continue;
+            }
+            for l in engine.store().find(h)? {
+                let (Some(sig), Some(form)) = (l.context.get("signature"), l.context.get("form")) else { continue };
+                let key = (sig.clone(), form.clone());
+                if l.success {
+                    worked.insert(key);
+                } else {
+                    failed.insert(key);
+                }
+            }
+        }
+    }
+    Ok(failed.difference(&worked).cloned().collect())
+}
+
+/// Applies the passed constructs' forms and records what was left out.
+fn finish(
+    lang: &dyn LanguageSupport,
+    group: &[&DiscoveredFile],
+    states: &[State],
+    summary: &mut Summary,
+    outputs: &mut BTreeMap<String, String>,
+) {
+    let passed: Vec<usize> = (0..states.len()).filter(|&i| states[i].status == Status::Passed).collect();
+    summary.constructs_instrumented += passed.len();
+    for s in states {
+        if let Status::Failed(reason) = &s.status {
+            let c = &group[s.file].constructs[s.index];
+            summary.left_out.push(LeftOut {
+                file: group[s.file].source.rel.clone(),
+                line: c.line,
+                construct_type: c.kind.as_str(),
+                function: c.function.clone(),
+                reason: reason.clone(),
+            });
+        }
+    }
+    let (files, _) = render(lang, group, states, &passed);
+    for (rel, text) in files {
+        if lang.is_runtime_file(&rel) {
+            summary.runtime_files.push(rel.clone());
+        }
+        outputs.insert(rel, text);
+    }
+}
+
+impl Summary {
+    /// Total time spent in validation.
+    pub fn validation_time(&self) -> Duration {
+        Duration::from_secs_f64(self.validation_seconds)
+    }
+}

@@ -1,0 +1,85 @@
+//! `strip`: removes exactly what `instrument` added: every marked insertion, and every runtime
+//! file teleforge wrote (recognised by name and by its generated-code first line). Instrument then
+//! strip gives back the original bytes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::discover::relative;
+use crate::error::{Error, Result};
+use crate::language::{self, GENERATED_MARK};
+use crate::output::{copy_tree, OutputMode};
+use crate::rewrite::{is_instrumented, strip_marked};
+
+/// What `strip` did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StripSummary {
+    pub files_restored: Vec<String>,
+    pub runtime_files_removed: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+/// Strips the tree at `root`.
+pub fn strip(root: &Path, mode: &OutputMode) -> Result<StripSummary> {
+    let mut restored: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut runtime: Vec<String> = Vec::new();
+    let walker = ignore::WalkBuilder::new(root)
+        .standard_filters(false)
+        .sort_by_file_name(|a, b| a.cmp(b))
+        .filter_entry(|e| !matches!(e.file_name().to_str(), Some(".git" | "node_modules")))
+        .build();
+    for entry in walker {
+        let entry = entry.map_err(|e| Error::Walk(e.to_string()))?;
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let path = entry.path();
+        let Some(lang) = language::for_path(path) else { continue };
+        let rel = relative(root, path);
+        let Ok(text) = std::fs::read_to_string(path) else { continue };
+        if lang.is_runtime_file(&rel) && text.lines().next().is_some_and(|l| l.contains(GENERATED_MARK)) {
+            runtime.push(rel);
+        } else if is_instrumented(&text) {
+            let clean = strip_marked(&text);
+            restored.insert(rel, (text, clean));
+        }
+    }
+    let mut summary = StripSummary {
+        files_restored: restored.keys().cloned().collect(),
+        runtime_files_removed: runtime.clone(),
+        diff: None,
+    };
+    match mode {
+        OutputMode::Diff => {
+            let mut diff = String::new();
+            for (rel, (old, new)) in &restored {
+                diff.push_str(&crate::output::unified(rel, old, new));
+            }
+            for rel in &runtime {
+                let old = std::fs::read_to_string(root.join(rel)).unwrap_or_default();
+                diff.push_str(&crate::output::unified(rel, &old, ""));
+            }
+            summary.diff = Some(diff);
+        }
+        OutputMode::InPlace => apply(root, &restored, &runtime)?,
+        OutputMode::Copy(out) => {
+            copy_tree(root, out)?;
+            apply(out, &restored, &runtime)?;
+        }
+    }
+    Ok(summary)
+}
+
+fn apply(base: &Path, restored: &BTreeMap<String, (String, String)>, runtime: &[String]) -> Result<()> {
+    for (rel, (_, clean)) in restored {
+        teleforge_learning::write_atomically(&base.join(rel), clean.as_bytes())?;
+    }
+    for rel in runtime {
+        let p = base.join(rel);
+        std::fs::remove_file(&p).map_err(|e| Error::io("removing", &p, e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! Validators: one per toolchain, each checking a whole tree (with instrumented files overlaid)
+//! in as few compiler runs as it can: once per round, never once per construct.
+
+mod go;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+pub use go::GoValidator;
+
+use crate::error::Result;
+
+/// One diagnostic, located in the original tree (insertions keep line numbers).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Diagnostic {
+    /// Path relative to the instrumented root; empty when the toolchain named no file.
+    pub file: String,
+    /// 1-based; 0 when unknown.
+    pub line: usize,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl Diagnostic {
+    /// `file:line:col: message`, as toolchains print it.
+    pub fn render(&self) -> String {
+        match (self.file.is_empty(), self.column) {
+            (true, _) => self.message.clone(),
+            (false, Some(c)) => format!("{}:{}:{}: {}", self.file, self.line, c, self.message),
+            (false, None) => format!("{}:{}: {}", self.file, self.line, self.message),
+        }
+    }
+}
+
+/// What one check found and cost.
+#[derive(Debug, Clone, Default)]
+pub struct Check {
+    pub diagnostics: Vec<Diagnostic>,
+    /// Toolchain processes started.
+    pub runs: usize,
+    pub elapsed: Duration,
+}
+
+/// Checks a tree with a language's real toolchain.
+pub trait Validator {
+    fn language(&self) -> &'static str;
+    /// Fails with a one-line, actionable error when the toolchain is missing.
+    fn available(&self) -> Result<()>;
+    /// Files (relative to `root`) the toolchain actually compiles, when it can tell (Go's build
+    /// constraints exclude some); constructs elsewhere cannot be validated.
+    fn compiled_files(&self, root: &Path) -> Result<Option<BTreeSet<String>>>;
+    /// Checks `root` as it would be with `files` (relative path → new content, including new
+    /// files) in place of what is on disk. The tree on disk is never modified.
+    fn check(&self, root: &Path, files: &BTreeMap<String, String>) -> Result<Check>;
+}
+
+/// The validator for a language, if one is built.
+pub fn for_language(language: &str) -> Option<Box<dyn Validator>> {
+    match language {
+        "go" => Some(Box::new(GoValidator::default())),
+        _ => None,
+    }
+}

@@ -1,0 +1,96 @@
+//! `teleforge instrument`.
+
+use anyhow::Result;
+use teleforge_instrument::{instrument, DiscoverOptions, InstrumentOptions, OutputMode};
+use teleforge_learning::LearningEngine;
+
+use super::output_mode;
+use crate::cli::InstrumentArgs;
+use crate::output::{print, print_json};
+
+pub fn run(engine: &LearningEngine, args: &InstrumentArgs) -> Result<i32> {
+    let mode = output_mode(&args.path, &args.output, "instrumented");
+    let opts = InstrumentOptions {
+        root: args.path.clone(),
+        discover: DiscoverOptions { extensions: args.extensions.clone(), include_tests: args.include_tests },
+        validate: !args.no_validate,
+        max_attempts: args.max_attempts,
+        output: mode.clone(),
+        validate_cmd: args.validate_cmd.clone(),
+        run_id: run_id(),
+    };
+    let verbose = args.verbose;
+    let mut on_capture = |l: &teleforge_learning::Learning| {
+        if verbose {
+            let subject = l.context.get("subject").map(String::as_str).unwrap_or("");
+            if l.success {
+                eprintln!(
+                    "  ✓ {} attempt {} {}{}",
+                    l.hash,
+                    l.attempt_number,
+                    subject,
+                    l.fix_applied.as_deref().map(|f| format!(" — {f}")).unwrap_or_default()
+                );
+            } else {
+                eprintln!(
+                    "  ✗ {} attempt {} {} {}",
+                    l.hash,
+                    l.attempt_number,
+                    subject,
+                    l.error_pattern.as_deref().unwrap_or("?")
+                );
+            }
+        }
+    };
+    let summary = instrument(Some(engine), &opts, &mut on_capture)?;
+    if args.json {
+        print_json(&summary)?;
+    } else if let Some(diff) = &summary.diff {
+        print(diff)?;
+    }
+    if !args.json {
+        let place = match &mode {
+            OutputMode::Copy(d) => format!("written to {}", d.display()),
+            OutputMode::InPlace => "written in place".into(),
+            OutputMode::Diff => "diff only, nothing written".into(),
+        };
+        let validation = if summary.validated {
+            format!(
+                "{} compiler runs, {:.2}s validating, {} attempts ({} right first time, {} forms skipped from learned patterns), {} learnings captured",
+                summary.compiler_runs,
+                summary.validation_seconds,
+                summary.attempts,
+                summary.first_attempt_successes,
+                summary.forms_skipped_by_learning,
+                summary.learnings_captured
+            )
+        } else {
+            "NOT validated (--no-validate); no learnings captured".into()
+        };
+        eprintln!(
+            "{} files seen, {} instrumented; {} constructs found, {} instrumented, {} left out; {validation}; {place}.",
+            summary.files_seen,
+            summary.files_instrumented,
+            summary.constructs_found,
+            summary.constructs_instrumented,
+            summary.left_out.len()
+        );
+        for l in &summary.left_out {
+            eprintln!(
+                "  left out: {}:{} {} {}: {}",
+                l.file,
+                l.line,
+                l.construct_type,
+                l.function,
+                l.reason.lines().next().unwrap_or("")
+            );
+        }
+    }
+    Ok(if summary.left_out.is_empty() { 0 } else { 1 })
+}
+
+/// A run id that sorts by time and is unique per process.
+fn run_id() -> String {
+    let now = teleforge_learning::now_timestamp();
+    format!("run-{}-{}", now.replace([':', '-', '.'], ""), std::process::id())
+}

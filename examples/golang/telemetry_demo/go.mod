@@ -1,0 +1,3 @@
+module example.com/telemetry_demo
+
+go 1.21
