@@ -139,6 +139,31 @@ fn run_language(
     outputs: &mut BTreeMap<String, String>,
     on_capture: &mut dyn FnMut(&Learning),
 ) -> Result<()> {
+    let validator: Option<Box<dyn Validator>> = if opts.validate {
+        let v = for_language(lang.name()).ok_or_else(|| {
+            Error::Usage(format!(
+                "validation of {} is not built yet; pass --no-validate to instrument without it",
+                lang.name()
+            ))
+        })?;
+        v.available()?;
+        Some(v)
+    } else {
+        None
+    };
+    // Files the toolchain does not compile (build constraints) cannot be validated: skip them.
+    let mut kept: Vec<&DiscoveredFile> = group.to_vec();
+    if let Some(compiled) = validator.as_ref().map(|v| v.compiled_files(&opts.root)).transpose()?.flatten() {
+        kept.retain(|f| {
+            let ok = compiled.contains(&f.source.rel);
+            if !ok {
+                *summary.files_skipped.entry("excluded by build constraints".into()).or_default() += 1;
+                summary.constructs_found -= f.constructs.len();
+            }
+            ok
+        });
+    }
+    let group = &kept[..];
     let mut states: Vec<State> = Vec::new();
     for (fi, f) in group.iter().enumerate() {
         for ci in 0..f.constructs.len() {
@@ -155,31 +180,14 @@ fn run_language(
     }
     let construct = |s: &State| -> &Construct { &group[s.file].constructs[s.index] };
 
-    if !opts.validate {
+    let Some(validator) = validator else {
         for s in &mut states {
             s.status = Status::Passed;
         }
         summary.attempts += states.len();
         finish(lang, group, &states, summary, outputs);
         return Ok(());
-    }
-
-    let validator: Box<dyn Validator> = for_language(lang.name()).ok_or_else(|| {
-        Error::Usage(format!(
-            "validation of {} is not built yet; pass --no-validate to instrument without it",
-            lang.name()
-        ))
-    })?;
-    validator.available()?;
-
-    // Files the toolchain does not compile (build constraints) cannot be validated: leave them.
-    if let Some(compiled) = validator.compiled_files(&opts.root)? {
-        for s in &mut states {
-            if !compiled.contains(&group[s.file].source.rel) {
-                s.status = Status::Failed("the toolchain does not compile this file (build constraints)".into());
-            }
-        }
-    }
+    };
     let baseline = validator.check(&opts.root, &BTreeMap::new())?;
     summary.compiler_runs += baseline.runs;
     let mut elapsed = baseline.elapsed;

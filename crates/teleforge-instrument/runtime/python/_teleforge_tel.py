@@ -80,13 +80,13 @@ def _configure():
                             first = n
                     except ValueError:
                         pass
+                flags = _os.O_WRONLY | _os.O_APPEND | _os.O_CREAT | getattr(_os, "O_CLOEXEC", 0)
+                fd = _os.open(path, flags, 0o666)
+                st = _os.fstat(fd)
                 try:
                     from _json import encode_basestring_ascii as esc
                 except ImportError:  # pragma: no cover - interpreters without _json
                     from json.encoder import encode_basestring_ascii as esc
-                flags = _os.O_WRONLY | _os.O_APPEND | _os.O_CREAT | getattr(_os, "O_CLOEXEC", 0)
-                fd = _os.open(path, flags, 0o666)
-                st = _os.fstat(fd)
                 _fd, _dev, _ino, _first, _esc = fd, st.st_dev, st.st_ino, first, esc
                 _reseed()
                 if hasattr(_os, "register_at_fork"):
@@ -179,7 +179,7 @@ def _val(v):
     if t is _FunctionType or t is _BuiltinType:
         n = v.__name__  # C getter on exact builtin types
         return _esc(_cut("<function %s>" % (n if type(n) is str else "?")))
-    if t is type:
+    if t is type or issubclass(t, type):  # a class (issubclass on types runs no user code)
         return _esc(_cut("<class %s>" % _tname(v)))
     return _esc(_cut("<%s>" % _tname(t)))
 
@@ -192,11 +192,11 @@ def _key(k):
 
 
 def _jstr(s):
-    return _esc(s) if type(s) is str else _val(s)
+    return _esc(s) if type(s) is str else _key(s)
 
 
 def _jint(n):
-    return "%d" % n if type(n) is int else _val(n)
+    return "%d" % n if type(n) is int else "0"
 
 
 def _args(args):

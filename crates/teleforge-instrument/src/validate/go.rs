@@ -38,8 +38,18 @@ impl GoValidator {
         Ok(gomod.is_empty() || gomod == "/dev/null" || gomod == "NUL")
     }
 
-    /// Writes the overlay files and the overlay JSON into `scratch`.
-    fn overlay(&self, root: &Path, files: &BTreeMap<String, String>, scratch: &Path) -> Result<PathBuf> {
+    /// Writes the overlay files and the overlay JSON into `scratch`; returns the JSON's path and
+    /// each replacement file's path with the original it stands for (the compiler reports
+    /// positions in the replacement files).
+    fn overlay(
+        &self,
+        root: &Path,
+        files: &BTreeMap<String, String>,
+        scratch: &Path,
+    ) -> Result<(PathBuf, BTreeMap<PathBuf, String>)> {
+        let mut originals = BTreeMap::new();
+        // Canonical, so that the compiler's relative paths resolve to the same names.
+        let scratch = &scratch.canonicalize().map_err(|e| Error::io("resolving", scratch, e))?;
         let mut replace = serde_json::Map::new();
         let mut all: Vec<(String, String)> = files.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         if self.needs_module(root)? {
@@ -48,6 +58,7 @@ impl GoValidator {
         for (i, (rel, text)) in all.iter().enumerate() {
             let file = scratch.join(format!("{i}_{}", rel.rsplit('/').next().unwrap_or("f.go")));
             std::fs::write(&file, text).map_err(|e| Error::io("writing", &file, e))?;
+            originals.insert(file.clone(), rel.clone());
             let key = root.join(rel);
             replace.insert(
                 key.to_string_lossy().into_owned(),
@@ -57,7 +68,7 @@ impl GoValidator {
         let json = serde_json::json!({ "Replace": replace });
         let path = scratch.join("overlay.json");
         std::fs::write(&path, json.to_string()).map_err(|e| Error::io("writing", &path, e))?;
-        Ok(path)
+        Ok((path, originals))
     }
 }
 
@@ -80,7 +91,7 @@ impl Validator for GoValidator {
 
     fn compiled_files(&self, root: &Path) -> Result<Option<BTreeSet<String>>> {
         let scratch = tempdir()?;
-        let overlay = self.overlay(root, &BTreeMap::new(), scratch.path())?;
+        let (overlay, _) = self.overlay(root, &BTreeMap::new(), scratch.path())?;
         let out = self
             .go(root)
             .arg("list")
@@ -102,18 +113,19 @@ impl Validator for GoValidator {
 
     fn check(&self, root: &Path, files: &BTreeMap<String, String>) -> Result<Check> {
         let scratch = tempdir()?;
-        let overlay = self.overlay(root, files, scratch.path())?;
+        let (overlay, originals) = self.overlay(root, files, scratch.path())?;
         let start = Instant::now();
+        // `-o /dev/null`: a lone main package would otherwise leave its binary in the user's tree.
         let out = self
             .go(root)
             .arg("build")
             .arg(format!("-overlay={}", overlay.display()))
-            .args(["-gcflags=-e", "./..."])
+            .args(["-o", "/dev/null", "-gcflags=-e", "./..."])
             .output()
             .map_err(|e| missing(&e))?;
         let elapsed = start.elapsed();
         let text = String::from_utf8_lossy(&out.stderr);
-        let mut diagnostics = parse(root, &text);
+        let mut diagnostics = parse(root, &text, &originals);
         if !out.status.success() && diagnostics.is_empty() {
             diagnostics.push(Diagnostic {
                 file: String::new(),
@@ -135,7 +147,7 @@ fn tempdir() -> Result<tempfile::TempDir> {
 
 /// `path/file.go:12:5: message` lines (continuation lines that start with a tab join the one
 /// above); `# package` headers are dropped.
-pub(crate) fn parse(root: &Path, text: &str) -> Vec<Diagnostic> {
+pub(crate) fn parse(root: &Path, text: &str, originals: &BTreeMap<PathBuf, String>) -> Vec<Diagnostic> {
     static LOCATED: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"^(?:vet: )?(.+?\.go):(\d+)(?::(\d+))?: (.*)$").unwrap());
     let mut out: Vec<Diagnostic> = Vec::new();
@@ -152,9 +164,10 @@ pub(crate) fn parse(root: &Path, text: &str) -> Vec<Diagnostic> {
         }
         if let Some(c) = LOCATED.captures(line) {
             let path = Path::new(&c[1]);
-            let abs = if path.is_absolute() { path.to_path_buf() } else { root.join(path) };
+            let abs = normalize(&if path.is_absolute() { path.to_path_buf() } else { root.join(path) });
+            let file = originals.get(&abs).cloned().unwrap_or_else(|| relative(root, &abs));
             out.push(Diagnostic {
-                file: relative(root, &normalize(&abs)),
+                file,
                 line: c[2].parse().unwrap_or(0),
                 column: c.get(3).and_then(|m| m.as_str().parse().ok()),
                 message: c[4].to_string(),
@@ -166,9 +179,20 @@ pub(crate) fn parse(root: &Path, text: &str) -> Vec<Diagnostic> {
     out
 }
 
-/// Removes `.` components (`root/./main.go`).
+/// Resolves `.` and `..` components lexically (`root/./main.go`, `root/../tmp/x/0_main.go`).
 fn normalize(p: &Path) -> PathBuf {
-    p.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -178,10 +202,17 @@ mod tests {
     #[test]
     fn parses_go_build_output() {
         let out = "# example.com/x\n./main.go:9:9: not enough arguments in call to f\n\thave ()\n\twant (int)\nsub/a.go:3:2: undefined: Tel\n";
-        let d = parse(Path::new("/r"), out);
+        let d = parse(Path::new("/r"), out, &BTreeMap::new());
         assert_eq!(d.len(), 2);
         assert_eq!((d[0].file.as_str(), d[0].line, d[0].column), ("main.go", 9, Some(9)));
         assert!(d[0].message.ends_with("want (int)"));
         assert_eq!(d[1].file, "sub/a.go");
+    }
+
+    #[test]
+    fn positions_in_overlay_files_map_back_to_the_originals() {
+        let originals = BTreeMap::from([(PathBuf::from("/tmp/ov/0_main.go"), "cmd/main.go".to_string())]);
+        let d = parse(Path::new("/r/m"), "../../tmp/ov/0_main.go:8:127: Tel.FuncExit undefined\n", &originals);
+        assert_eq!(d[0].file, "cmd/main.go");
     }
 }

@@ -1,0 +1,277 @@
+//! `teleforge instrument` and `strip` on real Go trees, built and run with the real go command.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn have_go() -> bool {
+    let ok = Command::new("go").arg("version").output().is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "go is required in CI: .ci/run must provide it");
+        eprintln!("skipping: go is not installed");
+    }
+    ok
+}
+
+fn tf(store: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_teleforge")).arg("--storage-dir").arg(store).args(args).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Runs `go run .` in `dir`, with telemetry going to `events` when given.
+fn go_run(dir: &Path, events: Option<&Path>) -> String {
+    let mut c = Command::new("go");
+    c.args(["run", "."]).current_dir(dir).env("GOFLAGS", "-mod=mod").env_remove("TELEMETRY_FILE");
+    if let Some(e) = events {
+        c.env("TELEMETRY_FILE", e);
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "go run failed in {}:\n{}", dir.display(), text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn events(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad event line {l}: {e}")))
+        .collect()
+}
+
+fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn tricky() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/go/tricky")
+}
+
+#[test]
+fn tricky_go_keeps_its_output_and_emits_events() {
+    if !have_go() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    copy(&tricky(), &src);
+    let out = tmp.path().join("out");
+    let store = tmp.path().join("store");
+    let o = tf(&store, &["instrument", src.to_str().unwrap(), "-e", ".go", "--out", out.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["left_out"].as_array().unwrap().len(), 0, "{summary}");
+    assert!(summary["constructs_instrumented"].as_u64().unwrap() >= 30, "{summary}");
+    // One baseline and one round: compiler runs do not grow with constructs.
+    assert_eq!(summary["compiler_runs"], 2, "{summary}");
+    assert_eq!(summary["learnings_captured"], summary["constructs_instrumented"]);
+
+    let original = go_run(&src, None);
+    let ev_path = tmp.path().join("events.jsonl");
+    assert_eq!(go_run(&out, None), original, "output changed with telemetry off");
+    assert!(!ev_path.exists());
+    assert_eq!(go_run(&out, Some(&ev_path)), original, "output changed with telemetry on");
+    let evs = events(&ev_path);
+    let names: Vec<&str> = evs.iter().filter_map(|e| e["code.function.name"].as_str()).collect();
+    for f in [
+        "main.divide",
+        "main.pair",
+        "main.Sum",
+        "main.(*Stack).Push",
+        "main.Stack.Len",
+        "main.countdown",
+        "main.main.func1",
+        "util.Reverse",
+        "main.init",
+    ] {
+        assert!(names.contains(&f), "no events for {f}: {names:?}");
+    }
+    // Named and named-for-us results are reported; the nosplit function and the generated file
+    // are left alone; the hot loop is sampled.
+    let divide_exit =
+        evs.iter().find(|e| e["kind"] == "func_exit" && e["code.function.name"] == "main.divide").unwrap();
+    assert_eq!(divide_exit["results"][0], 3);
+    let pair_exit = evs.iter().find(|e| e["kind"] == "func_exit" && e["code.function.name"] == "main.pair").unwrap();
+    assert_eq!(pair_exit["results"], serde_json::json!(["GO", 2]));
+    assert!(!names.contains(&"main.fast") && !names.contains(&"util.Generated"));
+    let hot = evs.iter().filter(|e| e["kind"] == "loop_iter" && e["code.line.number"] == 127).count();
+    assert!(hot > 0 && hot < 200, "hot loop wrote {hot} events");
+    // Entry and exit of one call share a span; a callee's parent is its caller.
+    let main_span = evs.iter().find(|e| e["kind"] == "func_entry" && e["code.function.name"] == "main.main").unwrap()
+        ["span_id"]
+        .clone();
+    let divide_entry =
+        evs.iter().find(|e| e["kind"] == "func_entry" && e["code.function.name"] == "main.divide").unwrap();
+    assert_eq!(divide_entry["parent_span_id"], main_span);
+
+    let text_main = std::fs::read_to_string(out.join("main.go")).unwrap();
+    assert!(text_main.contains("func fast(x int) int { return x + 1 }"), "nosplit function was touched");
+    // Line numbers hold: every original line is still on its line.
+    let orig_main = std::fs::read_to_string(src.join("main.go")).unwrap();
+    assert_eq!(orig_main.lines().count(), text_main.lines().count());
+    // The build-tagged file for other platforms and the test file are untouched.
+    assert_eq!(
+        std::fs::read(src.join("util/platform_other.go")).unwrap(),
+        std::fs::read(out.join("util/platform_other.go")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(src.join("util/util_test.go")).unwrap(),
+        std::fs::read(out.join("util/util_test.go")).unwrap()
+    );
+    // The package's own tests still pass.
+    let t = Command::new("go").args(["test", "./..."]).current_dir(&out).output().unwrap();
+    assert!(t.status.success(), "{}", text(&t));
+    let v = Command::new("go").args(["vet", "./..."]).current_dir(&out).output().unwrap();
+    assert!(v.status.success(), "go vet: {}", text(&v));
+
+    // Instrumenting the output again changes nothing; strip gives back the original bytes.
+    let again = tf(&store, &["instrument", out.to_str().unwrap(), "--in-place", "--json"]);
+    let s2: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(s2["constructs_found"], 0, "{s2}");
+    let stripped = tmp.path().join("stripped");
+    let o = tf(&store, &["strip", out.to_str().unwrap(), "--out", stripped.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(files(&stripped), files(&src), "instrument then strip is not byte-identical");
+}
+
+#[test]
+fn diff_writes_nothing_and_in_place_edits_the_tree() {
+    if !have_go() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("demo");
+    copy(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/golang/telemetry_demo"), &src);
+    let before = files(&src);
+    let store = tmp.path().join("store");
+    let o = tf(&store, &["instrument", src.to_str().unwrap(), "--diff"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let diff = String::from_utf8_lossy(&o.stdout);
+    assert!(diff.contains("+++ b/main.go") && diff.contains("+++ b/teleforge_tel.go"), "{diff}");
+    assert_eq!(files(&src), before, "--diff wrote to the tree");
+    assert!(!tmp.path().join("demo-instrumented").exists());
+
+    let o = tf(&store, &["instrument", src.to_str().unwrap(), "--in-place"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(std::fs::read_to_string(src.join("main.go")).unwrap().contains("Tel.FuncEntry"));
+    assert!(src.join("inventory/teleforge_tel.go").exists());
+    let o = tf(&store, &["strip", src.to_str().unwrap(), "--in-place"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(files(&src), before);
+
+    // The default output is a copy beside the input.
+    let o = tf(&store, &["instrument", src.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(tmp.path().join("demo-instrumented/teleforge_tel.go").exists());
+}
+
+#[test]
+fn a_package_that_already_declares_tel_is_left_out_and_the_failures_are_captured() {
+    if !have_go() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("clash");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("go.mod"), "module example.com/clash\n\ngo 1.21\n").unwrap();
+    std::fs::write(
+        src.join("main.go"),
+        "package main\n\nimport \"fmt\"\n\n// Tel is the user's own name.\nvar Tel = \"mine\"\n\nfunc greet(name string) string {\n\treturn \"hi \" + name\n}\n\nfunc main() { fmt.Println(greet(Tel)) }\n",
+    )
+    .unwrap();
+    let store = tmp.path().join("store");
+    let out = tmp.path().join("out");
+    let o = tf(
+        &store,
+        &["instrument", src.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json", "--max-attempts", "2"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["constructs_instrumented"], 0, "{s}");
+    assert_eq!(s["left_out"].as_array().unwrap().len(), 2);
+    assert!(s["left_out"][0]["reason"].as_str().unwrap().contains("Tel"), "{s}");
+    // Nothing that fails validation is written: the copy is the original.
+    assert_eq!(files(&out), files(&src));
+    // Every failed attempt was captured and classified.
+    let st = tf(&store, &["stats", "--language", "go", "--json"]);
+    let stats: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    // greet: two forms tried (--max-attempts 2); main: its only form.
+    assert_eq!(stats[0]["failures"], 3, "{stats}");
+    assert_eq!(stats[0]["error_patterns"][0][0], "go_redeclared", "{stats}");
+}
+
+#[test]
+fn validate_cmd_failure_writes_nothing() {
+    if !have_go() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("demo");
+    copy(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/golang/telemetry_demo"), &src);
+    let before = files(&src);
+    let store = tmp.path().join("store");
+    let o =
+        tf(&store, &["instrument", src.to_str().unwrap(), "--in-place", "--validate-cmd", "go vet ./... && exit 3"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("--validate-cmd"), "{}", text(&o));
+    assert_eq!(files(&src), before);
+    let o = tf(
+        &store,
+        &["instrument", src.to_str().unwrap(), "--in-place", "--validate-cmd", "go vet ./... && go run . >/dev/null"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn without_go_on_path_the_error_names_the_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("x");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("main.go"), "package main\n\nfunc main() {}\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_teleforge"))
+        .arg("--storage-dir")
+        .arg(tmp.path().join("store"))
+        .args(["instrument", src.to_str().unwrap(), "--diff"])
+        .env("PATH", tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(69), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("go not found on PATH") && err.contains("--no-validate"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let o = Command::new(env!("CARGO_BIN_EXE_teleforge"))
+        .arg("--storage-dir")
+        .arg(tmp.path().join("store"))
+        .args(["instrument", src.to_str().unwrap(), "--diff", "--no-validate"])
+        .env("PATH", tmp.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("NOT validated"));
+}
