@@ -275,3 +275,47 @@ fn without_go_on_path_the_error_names_the_fix() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("NOT validated"));
 }
+
+#[test]
+fn a_form_that_failed_in_this_context_before_is_not_compiled_again() {
+    if !have_go() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    copy(&tricky(), &src);
+    let store = tmp.path().join("store");
+    // An earlier run (another generator, another machine) found that the results form fails for
+    // functions with named results; its learnings were imported and consolidated.
+    let signature = "kind=function;closure=no;generic=no;receiver=none;results=named;variadic=no";
+    let mut history = String::new();
+    for run in ["r1", "r2"] {
+        history.push_str(&format!(
+            "{{\"language\":\"go\",\"construct_type\":\"function\",\"attempt_number\":1,\"success\":false,\"generated_code\":\"defer func(teleforgeS *teleforgeSpan) {{ Tel.FuncExit(teleforgeS, q, err) }}(...)\",\"validation_errors\":[\"main.go:20:1: result parameter q not in scope at return\"],\"run_id\":\"{run}\",\"context\":{{\"form\":\"go.func.results\",\"signature\":\"{signature}\",\"subject\":\"main.go:20:function:main.divide\"}}}}\n"
+        ));
+    }
+    let file = tmp.path().join("history.jsonl");
+    std::fs::write(&file, history).unwrap();
+    assert!(tf(&store, &["learnings", "import", file.to_str().unwrap()]).status.success());
+    assert!(tf(&store, &["consolidate", "--language", "go"]).status.success());
+
+    let out = tmp.path().join("out");
+    let o = tf(&store, &["instrument", src.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // divide is the only function with that signature: its first form was skipped, and the
+    // next one validated on attempt 1.
+    assert_eq!(s["forms_skipped_by_learning"], 1, "{s}");
+    assert_eq!(s["first_attempt_successes"], s["constructs_instrumented"], "{s}");
+    let listed = tf(&store, &["learnings", "list", "--language", "go", "--successes", "--limit", "500", "--json"]);
+    let divide: Vec<serde_json::Value> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["context"]["subject"].as_str().unwrap_or("").ends_with(":function:main.divide"))
+        .collect();
+    assert_eq!(divide.len(), 1);
+    assert_eq!(divide[0]["context"]["form"], "go.func.args");
+    assert_eq!(divide[0]["attempt_number"], 1);
+    let main_go = std::fs::read_to_string(out.join("main.go")).unwrap();
+    assert!(main_go.contains("defer Tel.FuncExit(Tel.FuncEntry(\"main.divide\""), "{main_go}");
+}
