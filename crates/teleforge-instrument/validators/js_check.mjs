@@ -40,7 +40,9 @@
 //   at run time with node's messages; static relative/absolute/file: import specifiers
 //   (SourceTextModule.dependencySpecifiers: static imports and re-exports, not import()) that do
 //   not resolve to an existing file (ERR_MODULE_NOT_FOUND) or resolve to a directory
-//   (ERR_UNSUPPORTED_DIR_IMPORT), with node's "Did you mean to import ..." hint.
+//   (ERR_UNSUPPORTED_DIR_IMPORT). The message is node's first line only: node 20 sometimes adds
+//   "\nDid you mean to import "./x.js"?", but it resolves that hint against process.cwd() instead
+//   of the importer's directory (a node bug), so it depends on where node was started; left out.
 //   Bare specifiers (packages), "#imports", import attributes and file extensions node cannot load
 //   are not checked.
 //
@@ -387,6 +389,7 @@ const FREE_NAMES = new Map([
   ['__filename', 'ReferenceError: __filename is not defined in ES module scope'],
   ['__dirname', 'ReferenceError: __dirname is not defined in ES module scope'],
 ]);
+const FREE_NAMES_RE = /(?:require|module|exports|__filename|__dirname)(?![\w$])/;
 const CONTROL_KW = new Set(['if', 'while', 'for', 'switch', 'catch', 'with', 'return', 'typeof',
   'await', 'yield', 'in', 'of', 'new', 'delete', 'void', 'case', 'throw', 'else', 'do']);
 const CLASS_MEMBER_PREV = new Set(['{', ';', '}', 'static', 'get', 'set', 'async', '*', 'accessor']);
@@ -530,17 +533,6 @@ function statKind(p) {
   return r;
 }
 
-function cjsHint(spec, parentFile) {
-  try {
-    const found = createRequire(parentFile).resolve(spec);
-    let rel = path.relative(path.dirname(parentFile), found);
-    if (!rel.startsWith(`..${path.sep}`)) rel = `.${path.sep}${rel}`;
-    return `\nDid you mean to import ${JSON.stringify(rel)}?`;
-  } catch {
-    return '';
-  }
-}
-
 function checkSpecifier(spec, absFile) {
   if (!(spec.startsWith('./') || spec.startsWith('../') || spec.startsWith('/') || spec.startsWith('file:'))) {
     return null; // bare / builtin / data: / #imports: not checked
@@ -555,11 +547,10 @@ function checkSpecifier(spec, absFile) {
   }
   const k = statKind(target);
   if (k === 'file') return null;
-  const hintSpec = spec.startsWith('file:') ? (() => { try { return fileURLToPath(spec); } catch { return spec; } })() : spec;
   if (k === 'dir') {
-    return `Error [ERR_UNSUPPORTED_DIR_IMPORT]: Directory import '${target}' is not supported resolving ES modules imported from ${absFile}` + cjsHint(hintSpec, absFile);
+    return `Error [ERR_UNSUPPORTED_DIR_IMPORT]: Directory import '${target}' is not supported resolving ES modules imported from ${absFile}`;
   }
-  return `Error [ERR_MODULE_NOT_FOUND]: Cannot find module '${target}' imported from ${absFile}` + cjsHint(hintSpec, absFile);
+  return `Error [ERR_MODULE_NOT_FOUND]: Cannot find module '${target}' imported from ${absFile}`;
 }
 
 function unquote(raw) {
@@ -608,15 +599,20 @@ function checkFile(out, rel, kind, abs, src) {
     diag(out, rel, pos, `${e.name}: ${e.message}`, 'parse');
     return;
   }
-  const toks = tokenize(src);
+  // The scanner costs about as much as V8's parse: run it only when a name or a bad import is there.
+  let toks = null;
+  const tokens = () => (toks ??= tokenize(src));
   const found = [];
-  for (const t of freeNameUses(toks)) {
-    found.push({ pos: lineColOf(nlStarts, t.s), message: FREE_NAMES.get(t.v) });
+  if (FREE_NAMES_RE.test(src)) {
+    for (const t of freeNameUses(tokens())) {
+      found.push({ pos: lineColOf(nlStarts, t.s), message: FREE_NAMES.get(t.v) });
+    }
   }
   const specs = mod.dependencySpecifiers || [];
   for (const spec of new Set(specs)) {
     const msg = checkSpecifier(spec, abs);
     if (!msg) continue;
+    const toks = tokens();
     let pos = { line: 1, column: null };
     for (let k = 0; k < toks.length; k++) {
       const t = toks[k];

@@ -141,7 +141,7 @@ test('columns count UTF-16 units, tabs as one; lines count \\n only', () => {
   });
   assert.deepEqual(diags.map((d) => [d.file, d.line, d.column]), [
     ['tab.js', 1, 7],
-    ['uni.js', 1, 21],
+    ['uni.js', 1, 22], // the emoji is two UTF-16 units
     ['crlf.js', 3, 5],
     ['cr.js', 2, 5],
     ['ls.mjs', 2, 5],
@@ -159,7 +159,7 @@ test('ES module syntax in CommonJS gives node\'s own message', () => {
   assert.deepEqual(diags.map(brief), [
     ['a.js', 2, 1, 'SyntaxError: Cannot use import statement outside a module', 'parse'],
     ['b.js', 1, 1, "SyntaxError: Unexpected token 'export'", 'parse'],
-    ['c.js', 1, 11, "SyntaxError: Cannot use 'import.meta' outside a module", 'parse'],
+    ['c.js', 1, 18, "SyntaxError: Cannot use 'import.meta' outside a module", 'parse'], // V8 points at meta
   ]);
 });
 
@@ -248,19 +248,20 @@ test('relative imports must resolve to a file', () => {
     const main = path.join(root, 'src/main.mjs');
     assert.deepEqual(r.diags.map(brief), [
       ['src/main.mjs', 3, 15, `Error [ERR_MODULE_NOT_FOUND]: Cannot find module '${path.join(root, 'src/lib/missing.js')}' imported from ${main}`, 'link'],
-      ['src/main.mjs', 4, 15, `Error [ERR_MODULE_NOT_FOUND]: Cannot find module '${path.join(root, 'src/lib/a')}' imported from ${main}\nDid you mean to import "./lib/a.js"?`, 'link'],
-      ['src/main.mjs', 5, 15, `Error [ERR_UNSUPPORTED_DIR_IMPORT]: Directory import '${path.join(root, 'src/lib')}' is not supported resolving ES modules imported from ${main}\nDid you mean to import "./lib/index.js"?`, 'link'],
+      ['src/main.mjs', 4, 15, `Error [ERR_MODULE_NOT_FOUND]: Cannot find module '${path.join(root, 'src/lib/a')}' imported from ${main}`, 'link'],
+      ['src/main.mjs', 5, 15, `Error [ERR_UNSUPPORTED_DIR_IMPORT]: Directory import '${path.join(root, 'src/lib')}' is not supported resolving ES modules imported from ${main}`, 'link'],
       ['src/main.mjs', 6, 15, `Error [ERR_MODULE_NOT_FOUND]: Cannot find module '${path.join(root, 'src/gone.mjs')}' imported from ${main}`, 'link'],
       ['src/main.mjs', 10, 15, `Error [ERR_MODULE_NOT_FOUND]: Cannot find module '${path.join(root, 'top')}' imported from ${main}`, 'link'],
     ]);
-    // Each message is what node itself says when it loads such an import.
+    // Each message is the first line of what node itself says when it loads such an import
+    // (node may append a "Did you mean" hint that depends on its cwd: see js_check.mjs).
     for (const d of r.diags) {
       const line = files['src/main.mjs'][1].split('\n')[d.line - 1];
       const probe = path.join(root, 'src', 'probe.mjs');
       fs.writeFileSync(probe, line.replace(/^import (\S+) from|^export \* from/, 'import'));
-      const p = spawnSync(process.execPath, [probe], { encoding: 'utf8' });
+      const p = spawnSync(process.execPath, [probe], { encoding: 'utf8', cwd: root });
       const want = d.message.replaceAll(main, probe);
-      assert.ok(p.stderr.includes(want), `node says:\n${p.stderr}\nwe say:\n${want}`);
+      assert.ok(p.stderr.split('\n').includes(want), `node says:\n${p.stderr}\nwe say:\n${want}`);
     }
   } finally {
     fs.rmSync(root, { recursive: true, force: true });

@@ -121,19 +121,30 @@ def _new_id():
     return '"%016x"' % ((_id_base + next(_id_seq) * 0x9E3779B97F4A7C15) & _MASK)
 
 
-def _sample(key):
-    """The site's occurrence number if this occurrence is recorded, else 0."""
+# Sampling: each site has an itertools.count in _counters, keyed (kind, file,
+# line) ("v" sites add the variable); next() on it is atomic under the GIL, so
+# counts stay exact under threads.  An occurrence n is recorded iff
+# n <= _first or n is a power of two.  _sample is inlined in the hot methods.
+def _new_site(key):
+    """The counter of a site seen for the first time, or None when off."""
     if not _ready:
         _configure()
-        if not _on:
-            return 0
+    if not _on:
+        return None
+    return _counters.setdefault(key, _count(1))
+
+
+def _sample(key):
+    """The site's occurrence number if this occurrence is recorded, else 0."""
     c = _counters.get(key)
     if c is None:
-        c = _counters.setdefault(key, _count(1))
-    n = next(c)  # atomic under the GIL
-    if n <= _first or not (n & (n - 1)):
-        return n
-    return 0
+        c = _new_site(key)
+        if c is None:
+            return 0
+    n = next(c)
+    if n > _first and n & (n - 1):
+        return 0
+    return n
 
 
 # ---------------------------------------------------------------- rendering
@@ -391,7 +402,13 @@ def _call_entry(key, name, file, line, bind, a, kw, push):
     if not _on:
         return None
     try:
-        if not _sample(key):
+        c = _counters.get(key)
+        if c is None:
+            c = _new_site(key)
+            if c is None:
+                return None
+        n = next(c)
+        if n > _first and n & (n - 1):
             return None
         try:
             args = bind(a, kw)
@@ -595,11 +612,18 @@ class _Tel(object):
         if not _on:
             return None
         try:
-            if _sample(("f", file, line)):
-                return _open(name, file, line, args, True)
+            key = ("f", file, line)
+            c = _counters.get(key)
+            if c is None:
+                c = _new_site(key)
+                if c is None:
+                    return None
+            n = next(c)
+            if n > _first and n & (n - 1):
+                return None
+            return _open(name, file, line, args, True)
         except Exception:
-            pass
-        return None
+            return None
 
     def func_exit(self, span, result=None):
         if span is not None:
@@ -615,8 +639,14 @@ class _Tel(object):
         if not _on:
             return
         try:
-            n = _sample(("l", file, line))
-            if n:
+            key = ("l", file, line)
+            c = _counters.get(key)
+            if c is None:
+                c = _new_site(key)
+                if c is None:
+                    return
+            n = next(c)
+            if n <= _first or not (n & (n - 1)):
                 cur = _cur.get()
                 if cur is None:
                     sid = pid_ = "null"
@@ -630,7 +660,14 @@ class _Tel(object):
         if not _on:
             return value
         try:
-            if _sample(("v", file, line, variable)):
+            key = ("v", file, line, variable)
+            c = _counters.get(key)
+            if c is None:
+                c = _new_site(key)
+                if c is None:
+                    return value
+            n = next(c)
+            if n <= _first or not (n & (n - 1)):
                 cur = _cur.get()
                 if cur is None:
                     sid = pid_ = "null"
