@@ -14,7 +14,8 @@
 // * --expose-internals: lets us read node's private "arrow message" of a SourceTextModule syntax
 //   error (`file:LINE\nsource line\n    ^^^`), the only place node keeps the location of an ESM
 //   parse error (err.stack has none). Without it, ESM parse errors still get the right message,
-//   but the location is only a best-effort guess (see locateFallback).
+//   but the location is only a best-effort guess (see locateFallback): right when a plain script
+//   fails the same way, else line 1 / column null (e.g. a duplicate export).
 // * --no-warnings: belt and braces; the script also removes node's 'warning' listeners before it
 //   touches anything experimental/internal, so ExperimentalWarning ("VM Modules is an
 //   experimental feature") and the internal-binding warning never reach stderr even without it.
@@ -22,7 +23,9 @@
 // Request (stdin): {"root": "/abs/dir", "files": [{"path": "rel/x.js", "kind": "esm"|"cjs"}]}
 // Answer (stdout): JSON Lines, one diagnostic per line
 //   {"file", "line" (1-based), "column" (1-based, UTF-16 code units, or null), "message", "source"}
-// then {"summary": {"files": N, "seconds": F, "checks": ["parse", "link"]}}.
+// then {"summary": {"files": N, "seconds": F, "checks": ["parse", "link"]}} ("link" only when the
+// batch has ESM files).
+// The script is ~26 KB, well under Linux's 128 KB limit for one argv string, so -e is safe.
 // Lines count "\n" only (like tree-sitter and editors); V8's own line numbers (which also break
 // at a lone "\r", U+2028 and U+2029) are converted.
 // Exit 0 when the check ran (diagnostics or not); 2 with one stderr line on a bad request, an
@@ -51,14 +54,15 @@
 // require/module/exports/__filename/__dirname unless it is a property (`x.require`), an object or
 // class member key, a method/function name, an export/import alias after `as`, or the name is
 // declared ANYWHERE in the file (var/let/const incl. destructuring, function/class, import, any
-// function/arrow/method/catch parameter). Limits:
+// function/arrow/method/catch parameter). Every remaining use is one diagnostic. Limits:
 // * no scopes: a declaration anywhere (even a parameter of one inner function) hides every use of
 //   that name in the file (false negatives, never false positives from shadowing);
 // * `typeof NAME` anywhere in the file is taken as a guard and hides all uses of NAME (isomorphic
 //   `typeof module !== "undefined" && module.exports` code does not throw);
 // * identifiers written with \u escapes, names built by eval/new Function are not seen;
 // * regex-versus-division after `)` or `}` is decided by a heuristic (`)` = division, `}` = regex);
-//   a wrong guess can only misread the rest of that one line;
+//   a wrong guess usually misreads only the rest of that line (more if the misread regex holds
+//   a backtick or "/*"). On 7.5 MB of real npm code (1152 files) every bracket balanced;
 // * destructuring defaults inside declarations count as declarations (`const {a = require} = o`).
 
 import vm from 'node:vm';
@@ -181,6 +185,12 @@ const PUNCTS = [
   '<=', '>=', '&&', '||', '??', '?.', '++', '--', '+=', '-=', '*=', '%=', '&=', '|=', '^=', '**',
   '<<', '>>',
 ];
+
+const PUNCTS_BY_FIRST = new Map();
+for (const q of PUNCTS) { // longest first, as listed
+  if (!PUNCTS_BY_FIRST.has(q[0])) PUNCTS_BY_FIRST.set(q[0], []);
+  PUNCTS_BY_FIRST.get(q[0]).push(q);
+}
 
 function isIdStart(c) {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 36 || c === 92 || c >= 0x80;
@@ -344,8 +354,11 @@ function tokenize(src) {
     }
     // punctuators
     let p = null;
-    for (const q of PUNCTS) {
-      if (src.startsWith(q, i)) { p = q; break; }
+    const cands = PUNCTS_BY_FIRST.get(src[i]);
+    if (cands) {
+      for (const q of cands) {
+        if (src.startsWith(q, i)) { p = q; break; }
+      }
     }
     if (p === '?.' && src.charCodeAt(i + 2) >= 48 && src.charCodeAt(i + 2) <= 57) p = null;
     if (!p) p = src[i];
@@ -396,6 +409,20 @@ const CLASS_MEMBER_PREV = new Set(['{', ';', '}', 'static', 'get', 'set', 'async
 
 function isP(t, v) { return t && t.k === 'p' && t.v === v; }
 
+// Can an expression end with token t (so that a line break after it may end the statement)?
+function valueEnd(t) {
+  if (!t) return false;
+  if (t.k === 'num' || t.k === 'str' || t.k === 're' || t.k === 'priv') return true;
+  if (t.k === 'tmpl') return t.v === '`';
+  if (t.k === 'id') return !KW_BEFORE_EXPR.has(t.v);
+  return t.v === ')' || t.v === ']' || t.v === '}' || t.v === '++' || t.v === '--';
+}
+// Does token u start a new statement after a line break that follows a complete expression?
+function startsStatement(u) {
+  if (u.k === 'id') return !(u.v === 'in' || u.v === 'of' || u.v === 'instanceof');
+  return u.k === 'num' || u.k === 'str' || u.k === 'priv' || isP(u, '{') || isP(u, '++') || isP(u, '--');
+}
+
 function freeNameUses(toks) {
   // quick exit: none of the names occur at all
   let any = false;
@@ -445,7 +472,7 @@ function freeNameUses(toks) {
           }
           if (u.k === 'p' && (u.v === ';' || u.v === ')' || u.v === ']' || u.v === '}')) break;
           if (parent[j] !== par) break;
-          if (u.nl && !isP(u, ',') && !isP(toks[j - 1], ',')) break;
+          if (u.nl && valueEnd(toks[j - 1]) && startsStatement(u)) break; // ASI ends the declaration
           if (isP(u, ',')) declareBinding(j + 1);
         }
         break;
@@ -509,7 +536,10 @@ function freeNameUses(toks) {
     if (isP(next, ':') && !isP(prev, '?') && !(prev && prev.k === 'id' && prev.v === 'case')) continue; // key / label
     if (isP(next, '(') && match[k + 1] > 0 && isP(toks[match[k + 1] + 1], '{')) continue; // method name
     const par = parent[k];
-    if (par >= 0 && classBodies.has(par) && (t.nl || (prev && CLASS_MEMBER_PREV.has(prev.v)))) continue;
+    if (par >= 0 && classBodies.has(par) &&
+        ((prev && prev.k === 'p' && CLASS_MEMBER_PREV.has(prev.v)) ||
+         (prev && prev.k === 'id' && CLASS_MEMBER_PREV.has(prev.v)) ||
+         (t.nl && valueEnd(prev)))) continue; // class member name
     uses.push(t);
   }
   return uses;

@@ -191,6 +191,7 @@ test('declared, guarded, member and key uses are not reported', () => {
     'import.mjs': ['esm', 'import module from "node:module";\nexport const m = module.builtinModules;\n'],
     'alias.mjs': ['esm', 'import { default as exports } from "node:fs";\nexport { exports as module };\nexport { exports };\n'],
     'dirname.mjs': ['esm', 'import { fileURLToPath } from "node:url";\nimport { dirname } from "node:path";\nconst __filename = fileURLToPath(import.meta.url), __dirname = dirname(__filename);\nexport { __dirname, __filename };\n'],
+    'multi.mjs': ['esm', 'const a = f()\n  .g(), require = 1,\n  module = 2;\nexport { a, require, module };\n'],
     'destr.mjs': ['esm', 'const { module, exports: [exports] } = { module: 1, exports: [2] };\nexport default module + exports;\n'],
     'params.mjs': ['esm', 'export function f(require) { return require("x"); }\nexport const g = (module) => module.id;\nexport const h = exports => exports.a;\ntry {} catch (__dirname) { __dirname.x; }\n'],
     'guard.mjs': ['esm', 'export const isNode = typeof module !== "undefined" && module.exports;\nexport const r = typeof require === "function" ? require : null;\n'],
@@ -215,11 +216,16 @@ test('declared, guarded, member and key uses are not reported', () => {
 
 test('class field initializer and shorthand uses are reported', () => {
   const { diags } = check({
-    'a.mjs': ['esm', 'class A {\n  x = require("y");\n}\nexport default { A, module };\n'],
+    'a.mjs': ['esm', 'class A {\n  x = require("y");\n  y =\n    exports;\n}\nexport default { A, module };\n'],
+    'b.mjs': ['esm', 'const a = 1\nrequire("x");\nlet b = f(\n  1), c = 2\n__dirname;\nvar d =\n  module;\n'],
   });
-  assert.deepEqual(diags.map((d) => [d.line, d.column, d.message.split(' ')[1]]), [
-    [2, 7, 'require'],
-    [4, 21, 'module'],
+  assert.deepEqual(diags.map((d) => [d.file, d.line, d.column, d.message.split(' ')[1]]), [
+    ['a.mjs', 2, 7, 'require'],
+    ['a.mjs', 4, 5, 'exports'],
+    ['a.mjs', 6, 21, 'module'],
+    ['b.mjs', 2, 1, 'require'],
+    ['b.mjs', 5, 1, '__dirname'],
+    ['b.mjs', 7, 3, 'module'],
   ]);
 });
 

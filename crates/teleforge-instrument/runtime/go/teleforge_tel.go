@@ -18,16 +18,24 @@
 //
 // Cost when off. After the first call, FuncEntry, LoopIter and VarAssign do a
 // single atomic load and return; FuncExit only tests its span for nil (a
-// disabled FuncEntry returns nil). They allocate nothing themselves. The call
-// site still pays for its arguments: `kv ...any`, `results ...any` and
-// `value any` build a slice of interface values and box each argument into an
-// interface. With Go 1.21 or newer the compiler proves that this runtime never
-// retains those arguments, so the slice and the boxes live on the caller's
-// stack (no heap allocation, a few ns per argument; see the Disabled*
-// benchmarks in teleforge_tel_test.go). Toolchains before Go 1.21 treat
-// reflect.ValueOf as escaping, so there each boxed non-constant argument that
-// is not pointer-shaped costs one small heap allocation per call, even when
-// telemetry is off (BenchmarkBoxingIfEscaping measures that cost).
+// disabled FuncEntry returns nil). These fast paths are small enough to be
+// inlined and cannot panic; everything else, with its defer/recover, lives in
+// the slow path. They allocate nothing themselves. The call site still pays
+// for its arguments: `kv ...any`, `results ...any` and `value any` build a
+// slice of interface values and box each argument into an interface. With Go
+// 1.21 or newer the compiler proves that this runtime never retains those
+// arguments, so the slice and the boxes live on the caller's stack: no heap
+// allocation, about 2.5 ns for a FuncEntry/FuncExit pair with three boxed
+// values on the machine teleforge is developed on (BenchmarkDisabled*). Before
+// Go 1.21 reflect.ValueOf made its argument escape, so on those toolchains
+// each boxed argument that is not pointer-shaped and not a small constant is
+// expected to cost one small heap allocation per call even when telemetry is
+// off (BenchmarkBoxingIfEscaping measures that situation: 60-90 ns, 3 allocs).
+//
+// Cost when on: a call that is sampled out costs a counter increment (~50 ns
+// for an entry/exit pair); a recorded event costs ~2-4 µs, most of it the
+// goroutine id (parsed from runtime.Stack, there being no other way) and the
+// write(2).
 //
 // Panics: the instrumenter calls FuncExit from a deferred function, which
 // cannot observe a panic without recover()ing it, and recovering the user's
@@ -43,12 +51,19 @@
 // nearest recorded enclosing call). loop_iter and var_assign carry the
 // innermost recorded open span as span_id and that span's parent as
 // parent_span_id.
+//
+// One process, many copies: every instrumented package holds its own copy of
+// this file, yet all copies share one core (file, lock, span ids, span stacks,
+// site counters), so a call from one instrumented package into another keeps
+// its parent. See teleforgeCoreAPI for how, with the standard library only.
 
 package teleforgetel
 
 import (
 	teleforgecrand "crypto/rand"
 	teleforgebinary "encoding/binary"
+	teleforgeimage "image"
+	teleforgeio "io"
 	teleforgemath "math"
 	teleforgeos "os"
 	teleforgereflect "reflect"
@@ -69,16 +84,21 @@ type teleforgeTel struct{}
 
 // teleforgeSpan is one recorded function call.
 type teleforgeSpan struct {
-	rt        *teleforgeRuntime
+	core  teleforgeCoreAPI
+	frame teleforgeFrame
+	gid   uint64
+	name  string
+	file  string
+	line  int
+	start teleforgetime.Time
+	done  uint32 // atomic: FuncExit writes at most once
+}
+
+// teleforgeFrame is one entry of a goroutine's span stack.
+type teleforgeFrame struct {
 	id        uint64
 	parent    uint64
 	hasParent bool
-	gid       uint64
-	name      string
-	file      string
-	line      int
-	start     teleforgetime.Time
-	done      uint32 // atomic: FuncExit writes at most once
 }
 
 const (
@@ -87,26 +107,55 @@ const (
 	teleforgeModeOn
 )
 
+// Site kinds; part of the shared-core protocol (teleforgeCoreAPI), do not renumber.
 const (
-	teleforgeKindEntry uint8 = iota
-	teleforgeKindLoop
-	teleforgeKindVar
+	teleforgeKindEntry uint8 = 0
+	teleforgeKindLoop  uint8 = 1
+	teleforgeKindVar   uint8 = 2
 )
 
 const (
 	teleforgeDefaultSampleFirst = 100
 	teleforgeStringLimit        = 256 // characters (runes) kept of a string value
 	teleforgeMaxSafeInt         = 1 << 53
+	teleforgeCoreFormat         = "teleforge-tel-core-v1"
 )
 
 var (
 	teleforgeMode uint32 // atomic; one of teleforgeMode*
 	teleforgeOnce teleforgesync.Once
-	teleforgeRT   *teleforgeRuntime // set once, before teleforgeMode becomes On
+	teleforgeRT   teleforgeCoreAPI // set once, before teleforgeMode becomes On
 	teleforgeBufs teleforgesync.Pool
+	// teleforgeCoreMagic names the process-wide shared core; a var only so
+	// that tests can start from a fresh core. It must not contain '?'.
+	teleforgeCoreMagic = "\x00teleforge-tel-core-v1\x00"
 )
 
-type teleforgeRuntime struct {
+// teleforgeCoreAPI is the state every copy of this file in one process
+// shares: the open file and its lock, the span ids, the per-goroutine span
+// stacks and the per-site counters. teleforge writes a copy of this file into
+// each instrumented package, and each copy has its own types, so a call from
+// package a into package b could not see a's open span through package
+// variables. The first copy to switch telemetry on publishes its core in a
+// process-wide registry of the standard library (image.RegisterFormat, under a
+// magic prefix no image has; nothing is decoded and no user code runs), and
+// every later copy finds it there (image.Decode of the magic) and uses it
+// through this interface, which only mentions predeclared types and so is
+// satisfied across copies. Bump the version in the magic and the marker method
+// when this interface changes: copies of other versions then keep their own
+// core instead of misusing this one.
+type teleforgeCoreAPI interface {
+	TeleforgeCoreV1()
+	Sample(kind uint8, file string, line int) (n uint64, record bool)
+	NewID() uint64
+	Push(gid, id uint64) (parent uint64, hasParent bool)
+	Pop(gid, id uint64)
+	Top(gid uint64) (id, parent uint64, hasParent, ok bool)
+	Write(b []byte)
+	Pid() int
+}
+
+type teleforgeCore struct {
 	idState     uint64 // atomic; first so that it is 64-bit aligned on 32-bit platforms
 	sampleFirst uint64
 	pid         int
@@ -118,13 +167,34 @@ type teleforgeRuntime struct {
 	sites   map[teleforgeSiteKey]*uint64
 
 	stacksMu teleforgesync.Mutex
-	stacks   map[uint64][]*teleforgeSpan // goroutine id -> open recorded spans; empty stacks are deleted
+	stacks   map[uint64][]teleforgeFrame // goroutine id -> open recorded spans; empty stacks are deleted
 }
 
 type teleforgeSiteKey struct {
 	kind uint8
 	line int
 	file string
+}
+
+// teleforgeCoreImage carries the core through image.Decode. The embedded nil
+// image.Image only satisfies the interface; nothing ever calls it.
+type teleforgeCoreImage struct {
+	teleforgeimage.Image
+	*teleforgeCore
+}
+
+// teleforgeMagicReader gives image.Decode the magic and nothing else: it only
+// answers a Peek of exactly the magic's length, so only a format registered
+// under exactly this magic can match.
+type teleforgeMagicReader struct{ magic string }
+
+func (r teleforgeMagicReader) Read([]byte) (int, error) { return 0, teleforgeio.EOF }
+
+func (r teleforgeMagicReader) Peek(n int) ([]byte, error) {
+	if n != len(r.magic) {
+		return nil, teleforgeio.EOF
+	}
+	return []byte(r.magic), nil
 }
 
 // FuncEntry records a call of the function name (defined at file:line) with
@@ -162,9 +232,9 @@ func (teleforgeTel) VarAssign(name, file string, line int, variable string, valu
 	teleforgeVarAssign(name, file, line, variable, value)
 }
 
-// teleforgeActive returns the runtime when telemetry is on, reading the
+// teleforgeActive returns the core when telemetry is on, reading the
 // configuration on the first call.
-func teleforgeActive() *teleforgeRuntime {
+func teleforgeActive() teleforgeCoreAPI {
 	m := teleforgeatomic.LoadUint32(&teleforgeMode)
 	if m == teleforgeModeUnknown {
 		teleforgeOnce.Do(teleforgeInit)
@@ -187,10 +257,45 @@ func teleforgeInit() {
 		teleforgeatomic.StoreUint32(&teleforgeMode, teleforgeModeOff)
 		return
 	}
+	core := teleforgeLookupCore()
+	if core == nil {
+		mine := teleforgeNewCore(path)
+		if mine == nil { // the file cannot be opened
+			teleforgeatomic.StoreUint32(&teleforgeMode, teleforgeModeOff)
+			return
+		}
+		teleforgeimage.RegisterFormat(teleforgeCoreFormat, teleforgeCoreMagic,
+			func(teleforgeio.Reader) (teleforgeimage.Image, error) { return teleforgeCoreImage{nil, mine}, nil },
+			func(teleforgeio.Reader) (teleforgeimage.Config, error) {
+				return teleforgeimage.Config{}, teleforgeimage.ErrFormat
+			})
+		// Another package's copy may have registered at the same moment: the
+		// first registration wins for everybody.
+		core = teleforgeLookupCore()
+		if core == nil {
+			core = mine
+		} else if c, ok := core.(teleforgeCoreImage); !ok || c.teleforgeCore != mine {
+			_ = mine.file.Close()
+		}
+	}
+	teleforgeRT = core
+	teleforgeatomic.StoreUint32(&teleforgeMode, teleforgeModeOn)
+}
+
+// teleforgeLookupCore returns the process's shared core, or nil.
+func teleforgeLookupCore() teleforgeCoreAPI {
+	m, _, err := teleforgeimage.Decode(teleforgeMagicReader{teleforgeCoreMagic})
+	if err != nil {
+		return nil
+	}
+	c, _ := m.(teleforgeCoreAPI)
+	return c
+}
+
+func teleforgeNewCore(path string) *teleforgeCore {
 	f, err := teleforgeos.OpenFile(path, teleforgeos.O_WRONLY|teleforgeos.O_APPEND|teleforgeos.O_CREATE, 0o644)
 	if err != nil {
-		teleforgeatomic.StoreUint32(&teleforgeMode, teleforgeModeOff)
-		return
+		return nil
 	}
 	var sampleFirst uint64 = teleforgeDefaultSampleFirst
 	if s := teleforgeos.Getenv("TELEMETRY_SAMPLE_FIRST"); s != "" {
@@ -202,50 +307,48 @@ func teleforgeInit() {
 	if _, err := teleforgecrand.Read(seed[:]); err != nil {
 		teleforgebinary.LittleEndian.PutUint64(seed[:], uint64(teleforgetime.Now().UnixNano())^uint64(teleforgeos.Getpid())<<32)
 	}
-	teleforgeRT = &teleforgeRuntime{
+	return &teleforgeCore{
 		idState:     teleforgebinary.LittleEndian.Uint64(seed[:]),
 		sampleFirst: sampleFirst,
 		pid:         teleforgeos.Getpid(),
 		file:        f,
 		sites:       make(map[teleforgeSiteKey]*uint64),
-		stacks:      make(map[uint64][]*teleforgeSpan),
+		stacks:      make(map[uint64][]teleforgeFrame),
 	}
-	teleforgeatomic.StoreUint32(&teleforgeMode, teleforgeModeOn)
 }
 
 func teleforgeFuncEntry(name, file string, line int, kv []any) (span *teleforgeSpan) {
-	var rt *teleforgeRuntime
 	pushed := false
 	defer func() {
 		if recover() != nil {
 			if pushed {
-				teleforgeSafePop(rt, span)
+				teleforgeSafePop(span)
 			}
 			span = nil
 		}
 	}()
-	rt = teleforgeActive()
-	if rt == nil {
+	core := teleforgeActive()
+	if core == nil {
 		return nil
 	}
-	if _, ok := rt.sample(teleforgeKindEntry, file, line); !ok {
+	if _, ok := core.Sample(teleforgeKindEntry, file, line); !ok {
 		return nil
 	}
 	span = &teleforgeSpan{
-		rt:    rt,
-		id:    rt.newID(),
+		core:  core,
 		gid:   teleforgeGoroutineID(),
 		name:  name,
 		file:  file,
 		line:  line,
 		start: teleforgetime.Now(),
 	}
-	rt.push(span)
+	span.frame.id = core.NewID()
+	span.frame.parent, span.frame.hasParent = core.Push(span.gid, span.frame.id)
 	pushed = true
 
 	bp := teleforgeGetBuf()
 	defer teleforgePutBuf(bp)
-	b := rt.appendHeader((*bp)[:0], span.start.UnixNano(), "func_entry", span, span.gid, name, file, line)
+	b := teleforgeAppendHeader((*bp)[:0], core.Pid(), span.start.UnixNano(), "func_entry", span.frame, true, span.gid, name, file, line)
 	b = append(b, `,"args":{`...)
 	for i := 0; i < len(kv); i += 2 {
 		if i > 0 {
@@ -267,13 +370,13 @@ func teleforgeFuncEntry(name, file string, line int, kv []any) (span *teleforgeS
 	}
 	b = append(b, "}}\n"...)
 	*bp = b
-	rt.write(b)
+	core.Write(b)
 	return span
 }
 
-func teleforgeSafePop(rt *teleforgeRuntime, span *teleforgeSpan) {
+func teleforgeSafePop(span *teleforgeSpan) {
 	defer func() { _ = recover() }()
-	rt.pop(span)
+	span.core.Pop(span.gid, span.frame.id)
 }
 
 func teleforgeFuncExit(span *teleforgeSpan, results []any) {
@@ -282,12 +385,12 @@ func teleforgeFuncExit(span *teleforgeSpan, results []any) {
 		return
 	}
 	end := teleforgetime.Now()
-	rt := span.rt
-	rt.pop(span)
+	core := span.core
+	core.Pop(span.gid, span.frame.id)
 
 	bp := teleforgeGetBuf()
 	defer teleforgePutBuf(bp)
-	b := rt.appendHeader((*bp)[:0], end.UnixNano(), "func_exit", span, span.gid, span.name, span.file, span.line)
+	b := teleforgeAppendHeader((*bp)[:0], core.Pid(), end.UnixNano(), "func_exit", span.frame, true, span.gid, span.name, span.file, span.line)
 	b = append(b, `,"duration_ns":`...)
 	b = teleforgestrconv.AppendInt(b, int64(end.Sub(span.start)), 10)
 	b = append(b, `,"results":[`...)
@@ -299,76 +402,93 @@ func teleforgeFuncExit(span *teleforgeSpan, results []any) {
 	}
 	b = append(b, "]}\n"...)
 	*bp = b
-	rt.write(b)
+	core.Write(b)
 }
 
 func teleforgeLoopIter(name, file string, line int) {
 	defer func() { _ = recover() }()
-	rt := teleforgeActive()
-	if rt == nil {
+	core := teleforgeActive()
+	if core == nil {
 		return
 	}
-	n, ok := rt.sample(teleforgeKindLoop, file, line)
+	n, ok := core.Sample(teleforgeKindLoop, file, line)
 	if !ok {
 		return
 	}
 	gid := teleforgeGoroutineID()
+	var frame teleforgeFrame
+	var inSpan bool
+	frame.id, frame.parent, frame.hasParent, inSpan = core.Top(gid)
 	bp := teleforgeGetBuf()
 	defer teleforgePutBuf(bp)
-	b := rt.appendHeader((*bp)[:0], teleforgetime.Now().UnixNano(), "loop_iter", rt.top(gid), gid, name, file, line)
+	b := teleforgeAppendHeader((*bp)[:0], core.Pid(), teleforgetime.Now().UnixNano(), "loop_iter", frame, inSpan, gid, name, file, line)
 	b = append(b, `,"iteration":`...)
 	b = teleforgestrconv.AppendUint(b, n, 10)
 	b = append(b, "}\n"...)
 	*bp = b
-	rt.write(b)
+	core.Write(b)
 }
 
 func teleforgeVarAssign(name, file string, line int, variable string, value any) {
 	defer func() { _ = recover() }()
-	rt := teleforgeActive()
-	if rt == nil {
+	core := teleforgeActive()
+	if core == nil {
 		return
 	}
-	if _, ok := rt.sample(teleforgeKindVar, file, line); !ok {
+	if _, ok := core.Sample(teleforgeKindVar, file, line); !ok {
 		return
 	}
 	gid := teleforgeGoroutineID()
+	var frame teleforgeFrame
+	var inSpan bool
+	frame.id, frame.parent, frame.hasParent, inSpan = core.Top(gid)
 	bp := teleforgeGetBuf()
 	defer teleforgePutBuf(bp)
-	b := rt.appendHeader((*bp)[:0], teleforgetime.Now().UnixNano(), "var_assign", rt.top(gid), gid, name, file, line)
+	b := teleforgeAppendHeader((*bp)[:0], core.Pid(), teleforgetime.Now().UnixNano(), "var_assign", frame, inSpan, gid, name, file, line)
 	b = append(b, `,"variable":`...)
 	b = teleforgeAppendString(b, variable, -1)
 	b = append(b, `,"value":`...)
 	b = teleforgeAppendValue(b, value)
 	b = append(b, "}\n"...)
 	*bp = b
-	rt.write(b)
+	core.Write(b)
 }
 
-// sample counts one occurrence of a site and reports whether it is recorded.
-func (rt *teleforgeRuntime) sample(kind uint8, file string, line int) (uint64, bool) {
+// TeleforgeCoreV1 marks the version of the shared-core protocol.
+func (c *teleforgeCore) TeleforgeCoreV1() {}
+
+// Pid returns the process id read when the core was made.
+func (c *teleforgeCore) Pid() int { return c.pid }
+
+// Sample counts one occurrence of a site and reports whether it is recorded.
+func (c *teleforgeCore) Sample(kind uint8, file string, line int) (uint64, bool) {
 	key := teleforgeSiteKey{kind: kind, line: line, file: file}
-	rt.sitesMu.RLock()
-	c := rt.sites[key]
-	rt.sitesMu.RUnlock()
-	if c == nil {
-		rt.sitesMu.Lock()
-		c = rt.sites[key]
-		if c == nil {
-			c = new(uint64)
-			rt.sites[key] = c
-		}
-		rt.sitesMu.Unlock()
+	c.sitesMu.RLock()
+	n := c.sites[key]
+	c.sitesMu.RUnlock()
+	if n == nil {
+		n = c.addSite(key)
 	}
-	n := teleforgeatomic.AddUint64(c, 1)
-	return n, n <= rt.sampleFirst || n&(n-1) == 0
+	v := teleforgeatomic.AddUint64(n, 1)
+	return v, v <= c.sampleFirst || v&(v-1) == 0
 }
 
-// newID returns a random-looking non-zero span id, unique within the process
+func (c *teleforgeCore) addSite(key teleforgeSiteKey) *uint64 {
+	c.sitesMu.Lock()
+	defer c.sitesMu.Unlock() // locks are released even if something panics
+	n := c.sites[key]
+	if n == nil {
+		n = new(uint64)
+		c.sites[key] = n
+	}
+	return n
+}
+
+// NewID returns a random-looking non-zero span id, unique within the process
 // (splitmix64 over a counter seeded from crypto/rand).
-func (rt *teleforgeRuntime) newID() uint64 {
+func (c *teleforgeCore) NewID() uint64 {
 	for {
-		z := teleforgeatomic.AddUint64(&rt.idState, 0x9e3779b97f4a7c15)
+		z := teleforgeatomic.AddUint64(&c.idState, 0x9e3779b97f4a7c15)
 		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
 		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 		z ^= z >> 31
@@ -378,79 +498,80 @@ func (rt *teleforgeRuntime) newID() uint64 {
 	}
 }
 
-// push puts span on its goroutine's stack and sets its parent.
-func (rt *teleforgeRuntime) push(span *teleforgeSpan) {
-	rt.stacksMu.Lock()
-	defer rt.stacksMu.Unlock()
-	s := rt.stacks[span.gid]
+// Push puts span id on goroutine gid's stack and returns its parent.
+func (c *teleforgeCore) Push(gid, id uint64) (uint64, bool) {
+	c.stacksMu.Lock()
+	defer c.stacksMu.Unlock()
+	s := c.stacks[gid]
+	f := teleforgeFrame{id: id}
 	if len(s) > 0 {
-		span.parent = s[len(s)-1].id
-		span.hasParent = true
+		f.parent, f.hasParent = s[len(s)-1].id, true
 	}
-	rt.stacks[span.gid] = append(s, span)
+	c.stacks[gid] = append(s, f)
+	return f.parent, f.hasParent
 }
 
-// pop removes span from its goroutine's stack (normally the top) and deletes
-// the stack when it becomes empty.
-func (rt *teleforgeRuntime) pop(span *teleforgeSpan) {
-	rt.stacksMu.Lock()
-	defer rt.stacksMu.Unlock()
-	s := rt.stacks[span.gid]
+// Pop removes span id from goroutine gid's stack (normally its top) and
+// deletes the stack when it becomes empty.
+func (c *teleforgeCore) Pop(gid, id uint64) {
+	c.stacksMu.Lock()
+	defer c.stacksMu.Unlock()
+	s := c.stacks[gid]
 	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == span {
+		if s[i].id == id {
 			copy(s[i:], s[i+1:])
-			s[len(s)-1] = nil
 			s = s[:len(s)-1]
 			if len(s) == 0 {
-				delete(rt.stacks, span.gid)
+				delete(c.stacks, gid)
 			} else {
-				rt.stacks[span.gid] = s
+				c.stacks[gid] = s
 			}
 			return
 		}
 	}
 }
 
-// top returns the innermost open recorded span of goroutine gid, or nil.
-func (rt *teleforgeRuntime) top(gid uint64) *teleforgeSpan {
-	rt.stacksMu.Lock()
-	defer rt.stacksMu.Unlock()
-	if s := rt.stacks[gid]; len(s) > 0 {
-		return s[len(s)-1]
+// Top returns the innermost open recorded span of goroutine gid.
+func (c *teleforgeCore) Top(gid uint64) (id, parent uint64, hasParent, ok bool) {
+	c.stacksMu.Lock()
+	defer c.stacksMu.Unlock()
+	if s := c.stacks[gid]; len(s) > 0 {
+		f := s[len(s)-1]
+		return f.id, f.parent, f.hasParent, true
 	}
-	return nil
+	return 0, 0, false, false
 }
 
-// write appends one event with a single Write on the O_APPEND file.
-func (rt *teleforgeRuntime) write(b []byte) {
-	rt.writeMu.Lock()
-	defer rt.writeMu.Unlock()
-	_, _ = rt.file.Write(b)
+// Write appends one event with a single Write on the O_APPEND file.
+func (c *teleforgeCore) Write(b []byte) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	_, _ = c.file.Write(b)
 }
 
-// appendHeader writes the fields every event has, in the spec's order. span
-// may be nil (loop_iter/var_assign outside any recorded call).
-func (rt *teleforgeRuntime) appendHeader(b []byte, ts int64, kind string, span *teleforgeSpan, gid uint64, name, file string, line int) []byte {
+// teleforgeAppendHeader writes the fields every event has, in the spec's
+// order. inSpan is false for a loop_iter/var_assign outside any recorded call.
+func teleforgeAppendHeader(b []byte, pid int, ts int64, kind string, frame teleforgeFrame, inSpan bool, gid uint64, name, file string, line int) []byte {
 	b = append(b, `{"ts_unix_nano":`...)
 	b = teleforgestrconv.AppendInt(b, ts, 10)
 	b = append(b, `,"kind":"`...)
 	b = append(b, kind...)
 	b = append(b, `","span_id":`...)
-	if span != nil {
-		b = teleforgeAppendID(b, span.id)
+	if inSpan {
+		b = teleforgeAppendID(b, frame.id)
 	} else {
 		b = append(b, "null"...)
 	}
 	b = append(b, `,"parent_span_id":`...)
-	if span != nil && span.hasParent {
-		b = teleforgeAppendID(b, span.parent)
+	if inSpan && frame.hasParent {
+		b = teleforgeAppendID(b, frame.parent)
 	} else {
 		b = append(b, "null"...)
 	}
 	b = append(b, `,"thread":"goroutine-`...)
 	b = teleforgestrconv.AppendUint(b, gid, 10)
 	b = append(b, `","pid":`...)
-	b = teleforgestrconv.AppendInt(b, int64(rt.pid), 10)
+	b = teleforgestrconv.AppendInt(b, int64(pid), 10)
 	b = append(b, `,"code.function.name":`...)
 	b = teleforgeAppendString(b, name, -1)
 	b = append(b, `,"code.file.path":`...)

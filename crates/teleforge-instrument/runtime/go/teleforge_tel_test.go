@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"image"
 	"math"
 	"os"
 	"os/exec"
@@ -27,17 +28,33 @@ import (
 func resetTel(tb testing.TB, file, sampleFirst string) {
 	tb.Helper()
 	reset := func() {
-		if rt := teleforgeRT; rt != nil && rt.file != nil {
-			_ = rt.file.Close()
+		if c := testCore(); c != nil {
+			_ = c.file.Close()
 		}
 		teleforgeRT = nil
 		teleforgeOnce = sync.Once{}
 		atomic.StoreUint32(&teleforgeMode, teleforgeModeUnknown)
+		// The previous core stays registered process-wide; start a new one.
+		testGeneration++
+		teleforgeCoreMagic = fmt.Sprintf("\x00teleforge-test-core-%d\x00", testGeneration)
 	}
 	reset()
 	tb.Setenv("TELEMETRY_FILE", file)
 	tb.Setenv("TELEMETRY_SAMPLE_FIRST", sampleFirst)
 	tb.Cleanup(reset)
+}
+
+var testGeneration int
+
+// testCore returns this copy's shared core, or nil.
+func testCore() *teleforgeCore {
+	switch c := teleforgeRT.(type) {
+	case teleforgeCoreImage:
+		return c.teleforgeCore
+	case *teleforgeCore:
+		return c
+	}
+	return nil
 }
 
 func enable(tb testing.TB, sampleFirst string) string {
@@ -157,6 +174,11 @@ var kindKeys = map[string][]string{
 // checkShape verifies every spec field, its JSON type and the field order.
 func checkShape(t *testing.T, e event) {
 	t.Helper()
+	checkShapePid(t, e, os.Getpid())
+}
+
+func checkShapePid(t *testing.T, e event, wantPid int) {
+	t.Helper()
 	kind := e.str("kind")
 	extra, ok := kindKeys[kind]
 	if !ok {
@@ -175,8 +197,8 @@ func checkShape(t *testing.T, e event) {
 	if now := time.Now().UnixNano(); ts <= 0 || ts > now || now-ts > int64(time.Hour) {
 		t.Fatalf("ts_unix_nano %d not a recent wall-clock time", ts)
 	}
-	if pid := e.int(t, "pid"); pid != int64(os.Getpid()) {
-		t.Fatalf("pid = %d, want %d", pid, os.Getpid())
+	if pid := e.int(t, "pid"); pid != int64(wantPid) {
+		t.Fatalf("pid = %d, want %d", pid, wantPid)
 	}
 	if !threadRe.MatchString(e.str("thread")) {
 		t.Fatalf("thread %q", e.m["thread"])
@@ -283,7 +305,7 @@ func byKind(evs []event, kind string) []event {
 }
 
 func stacksLen() int {
-	rt := teleforgeRT
+	rt := testCore()
 	if rt == nil {
 		return 0
 	}
@@ -556,6 +578,44 @@ func TestNestedParents(t *testing.T) {
 	}
 	if !strings.HasSuffix(evs[7].raw, `"results":[14,null]}`) {
 		t.Fatalf("outer results: %s", evs[7].raw)
+	}
+	checkReferences(t, evs)
+}
+
+func deep(n int) (r int) {
+	defer func(s *teleforgeSpan) { Tel.FuncExit(s, r) }(Tel.FuncEntry("main.deep", "main.go", 60, "n", n))
+	if n > 0 {
+		r = deep(n-1) + 1
+	}
+	Tel.VarAssign("main.deep", "main.go", 63, "r", r)
+	return r
+}
+
+func TestDeepNesting(t *testing.T) {
+	path := enable(t, "")
+	deep(5)
+	evs := readEvents(t, path)
+	entries := byKind(evs, "func_entry")
+	if len(entries) != 6 || len(evs) != 18 {
+		t.Fatalf("%d entries, %d events", len(entries), len(evs))
+	}
+	for i, e := range entries {
+		checkShape(t, e)
+		want := any(nil)
+		if i > 0 {
+			want = entries[i-1].str("span_id")
+		}
+		if e.m["parent_span_id"] != want {
+			t.Fatalf("depth %d: parent %v, want %v", i, e.m["parent_span_id"], want)
+		}
+	}
+	// Each var_assign carries the innermost open span: the deepest first.
+	vars := byKind(evs, "var_assign")
+	for i, v := range vars {
+		e := entries[len(entries)-1-i]
+		if v.str("span_id") != e.str("span_id") || v.m["parent_span_id"] != e.m["parent_span_id"] {
+			t.Fatalf("var_assign %d: %s, want span of %s", i, v.raw, e.raw)
+		}
 	}
 	checkReferences(t, evs)
 }
@@ -1082,6 +1142,44 @@ func TestRenderValues(t *testing.T) {
 	}
 }
 
+func TestSharedCoreIsReused(t *testing.T) {
+	first := enable(t, "")
+	Tel.LoopIter("main.f", "main.go", 1)
+	core := testCore()
+	if core == nil {
+		t.Fatalf("no core")
+	}
+	if m, _, err := image.Decode(teleforgeMagicReader{teleforgeCoreMagic}); err != nil || m.(teleforgeCoreImage).teleforgeCore != core {
+		t.Fatalf("core not published: %v", err)
+	}
+	// Another copy of the runtime starting later (simulated: this copy's
+	// package state reset, the process-wide registration kept) finds the
+	// published core instead of opening the file again.
+	second := filepath.Join(t.TempDir(), "second.jsonl")
+	teleforgeRT = nil
+	teleforgeOnce = sync.Once{}
+	atomic.StoreUint32(&teleforgeMode, teleforgeModeUnknown)
+	os.Setenv("TELEMETRY_FILE", second)
+	Tel.LoopIter("main.f", "main.go", 1)
+	if testCore() != core {
+		t.Fatalf("second copy made its own core")
+	}
+	if _, err := os.Stat(second); !os.IsNotExist(err) {
+		t.Fatalf("second file opened: %v", err)
+	}
+	evs := readEvents(t, first)
+	if len(evs) != 2 || evs[1].int(t, "iteration") != 2 {
+		t.Fatalf("events: %v", evs)
+	}
+	// Other formats and other magics never see the core.
+	if _, _, err := image.Decode(teleforgeMagicReader{"\x00teleforge-other-magic\x00"}); err == nil {
+		t.Fatalf("unknown magic decoded")
+	}
+	if _, _, err := image.Decode(strings.NewReader(teleforgeCoreMagic)); err != nil {
+		t.Fatalf("plain reader: %v", err)
+	}
+}
+
 func TestUnwritablePath(t *testing.T) {
 	dir := t.TempDir()
 	for _, p := range []string{
@@ -1117,7 +1215,7 @@ func TestUnwritablePath(t *testing.T) {
 func TestInternalFailuresNeverReachTheCaller(t *testing.T) {
 	enable(t, "")
 	Tel.LoopIter("main.f", "main.go", 1) // switch on
-	rt := teleforgeRT
+	rt := testCore()
 	// Break the runtime: a nil map makes the next new site panic inside it.
 	rt.sitesMu.Lock()
 	rt.sites = nil
@@ -1198,13 +1296,19 @@ func Sum(xs []int) (total int) {
 	return total
 }
 
+func Run() (r int) {
+	defer func(s *teleforgeSpan) { Tel.FuncExit(s, r) }(Tel.FuncEntry("main.Run", "main.go", 20))
+	r = Sum([]int{1, 2, 3}) + lib.Twice(2)
+	return r
+}
+
 func main() {
 	_ = span{}
 	mu.Lock()
 	mu.Unlock()
 	_, _, _ = now(), render(1), sample()
 	write(nil)
-	if Sum([]int{1, 2, 3})+lib.Twice(2) != 10 {
+	if Run() != 10 {
 		panic("wrong")
 	}
 }
@@ -1254,13 +1358,32 @@ func Twice(n int) (r int) {
 		t.Fatalf("app: %v, output %q", err, out)
 	}
 	evs := readEvents(t, events)
-	if len(evs) != 2+3+2 {
+	if len(evs) != 9 {
 		t.Fatalf("%d events", len(evs))
 	}
 	for _, e := range evs {
-		checkShape(t, e)
+		checkShapePid(t, e, cmd.Process.Pid)
 	}
 	checkReferences(t, evs)
+	var funcs []string
+	for _, e := range evs {
+		funcs = append(funcs, e.str("kind")+":"+e.str("code.function.name"))
+	}
+	want := []string{
+		"func_entry:main.Run",
+		"func_entry:main.Sum", "loop_iter:main.Sum", "loop_iter:main.Sum", "loop_iter:main.Sum",
+		"func_exit:main.Sum", "func_entry:lib.Twice", "func_exit:lib.Twice",
+		"func_exit:main.Run",
+	}
+	if !reflect.DeepEqual(funcs, want) {
+		t.Fatalf("events = %v", funcs)
+	}
+	// The two packages' copies of the runtime share one core: main.Run's
+	// span is the parent of the call into package lib.
+	runID := evs[0].str("span_id")
+	if evs[1].str("parent_span_id") != runID || evs[6].str("parent_span_id") != runID {
+		t.Fatalf("cross-package parent lost: %s / %s", evs[1].raw, evs[6].raw)
+	}
 }
 
 // ------------------------------------------------------------- benchmarks

@@ -30,31 +30,42 @@
 // A function call that is not sampled gets the span null: it writes no func_entry/func_exit and
 // its callees take the nearest sampled caller as parent.
 //
+// Events: func_exit has `results` [] when the result is undefined (JavaScript has no "no value"
+// distinct from undefined), else [value]; funcError writes `results` [] and `error` ("Name:
+// message" from the error's own data properties, or the value's rendering for non-errors).
+// loop_iter/var_assign carry the innermost open span and, as parent_span_id, that span's parent.
+//
 // Parent spans (AsyncLocalStorage). funcEntry resolves the current span, then enterWith()s the
 // new one; funcExit/funcError restore the parent when the exiting span is in the current context.
 // enterWith alone is not enough for async functions and generators: the synchronous part of
 // `async function f` runs in its caller's async context, so the span f enters is still "current"
 // in the caller once f suspends at its first await (and is captured by the caller's next await
-// or Promise.all branch). The runtime therefore checks the stored span before using it:
+// or Promise.all branch). So a sampled event checks the stored span before using it:
 //   * exited spans are skipped;
 //   * a span entered in the same synchronous run (same executionAsyncId) is used only while its
-//     function's frame is still on the stack (same function at the same depth, its caller at the
-//     same call position) - a suspended async function or generator no longer is;
-//   * a span entered in an earlier run is used if its function has a frame on the current stack
-//     (an async function resumed after await);
+//     frame is on the stack (its function, called from the same call position): a suspended
+//     async function or generator no longer is;
+//   * a span entered in an earlier run is used if its function has a frame on the stack (an
+//     async function resumed after await);
 //   * otherwise (a callback: timer, event, .then) the innermost still-open span of the captured
 //     context is used, which is plain AsyncLocalStorage semantics.
-// The stack is read through V8 CallSites (Error.captureStackTrace with a temporary
-// Error.prepareStackTrace, restored at once) only for sampled events.
-// Exact: nested sync calls; awaited calls (sequential awaits, Promise.all/race branches, each
-// branch's own nested calls); a caller's code after an un-awaited async call; async functions
-// that return before awaiting; errors through funcError; loop/assignment events in all of these.
-// Not exact: (1) a callback or promise reaction scheduled right after an un-awaited async call,
-// with no sampled Tel event in between, captures that call's span (as plain AsyncLocalStorage
-// does) and is attributed to it while it is still open; (2) inside a generator or async generator
-// after its first yield, events are attributed to whoever resumed it (next() caller); (3) frames
-// are told apart by function and call position, so an unsampled re-invocation of the same
-// function from the same call position can be mistaken for a suspended sampled one.
+// The stack is read as V8 CallSites (Error.captureStackTrace with Error.prepareStackTrace and
+// Error.stackTraceLimit swapped and restored at once), 2-4 frames first and more only if needed,
+// for sampled events only; unsampled calls cost a counter increment.
+// Exact: nested sync calls; awaited calls (sequential awaits, Promise.all/race branches and their
+// own nested calls, async recursion, async callbacks such as items.map(async ...)); a caller's
+// code after an un-awaited async call or after an async call that returned without awaiting;
+// timers and .then callbacks scheduled inside an open span; errors through funcError; loop and
+// assignment events in all of these. Not exact:
+//   (1) a callback or promise reaction scheduled right after an un-awaited async call, with no
+//       sampled event in between, captures that call's span (as plain AsyncLocalStorage does)
+//       and is attributed to it while it is open;
+//   (2) in a generator or async generator after its first yield, events are attributed to
+//       whoever resumed it (the next() caller);
+//   (3) frames are told apart by function and call position: an unsampled invocation of an async
+//       function resumed while a sampled invocation of the same function is still open can have
+//       its sampled callees attributed to that open invocation (sampling artifact).
+// Two runtime copies loaded in one process (two instrumented roots) keep separate contexts.
 
 const ObjectGetPrototypeOf = Object.getPrototypeOf;
 const ObjectGetOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
@@ -70,6 +81,9 @@ const StringCtor = String;
 const BigIntCtor = BigInt;
 const ErrorCtor = Error;
 const ErrorCaptureStackTrace = Error.captureStackTrace;
+// Clocks are taken at load time, before a test framework can install fake timers.
+const hrtimeBigint = process.hrtime.bigint;
+const DateNow = Date.now;
 const AtomicsAdd = Atomics.add;
 const AtomicsLoad = Atomics.load;
 const AtomicsStore = Atomics.store;
@@ -114,6 +128,7 @@ let isProxy = null;
 let isMap = null;
 let isSet = null;
 let isTypedArray = null;
+let isNativeError = null;
 let randomFill = null;
 let idBuf = null;
 let idHex = null; // Buffer.prototype.toString
@@ -165,24 +180,37 @@ function init() {
     const wt = require('worker_threads');
     const util = require('util');
     const crypto = require('crypto');
-    const perf = require('perf_hooks').performance;
     const types = util.types;
     isProxy = types.isProxy;
     isMap = types.isMap;
     isSet = types.isSet;
     isTypedArray = types.isTypedArray;
+    isNativeError = types.isNativeError;
     randomFill = crypto.randomFillSync;
     idBuf = Buffer.alloc(8 * 256);
     idHex = Buffer.prototype.toString;
     idPos = idBuf.length;
-    hrtime = process.hrtime.bigint;
-    const t = hrtime();
-    const wallNs = BigIntCtor(Math.round((perf.timeOrigin + perf.now()) * 1e6));
-    tsBase = wallNs - t;
+    hrtime = hrtimeBigint;
+    // Anchor the monotonic clock to the wall clock at a millisecond tick of Date.now().
+    const start = hrtime();
+    const d0 = DateNow();
+    let t = start;
+    let d = d0;
+    while (d === d0 && t - start < 3000000n) {
+      t = hrtime();
+      d = DateNow();
+    }
+    tsBase = BigIntCtor(d) * 1000000n - t;
     const thread = wt.isMainThread ? 'main' : 'worker-' + wt.threadId;
     threadPid = ',"thread":' + JSONStringify(thread) + ',"pid":' + process.pid;
     fsWriteSync = fs.writeSync;
     executionAsyncId = ah.executionAsyncId;
+    // executionAsyncId() tells synchronous runs apart only while promises are tracked; an
+    // AsyncLocalStorage built on AsyncContextFrame (Node 24+) does not track them, so a no-op
+    // init hook is enabled (with telemetry on only).
+    if (typeof ah.createHook === 'function') ah.createHook({ init: noop }).enable();
+    const probe = readCallSites(init, 1);
+    hasEnclosing = probe !== null && typeof probe[0].getEnclosingLineNumber === 'function';
     als = new ah.AsyncLocalStorage();
     setupTable();
     off = false;
@@ -199,6 +227,8 @@ function init() {
   }
 }
 
+function noop() {}
+
 function write(line) {
   try {
     fsWriteSync(fd, line);
@@ -213,7 +243,14 @@ class Site {
   constructor(slot) {
     this.slot = slot; // word index into table, or -1 for a thread-local counter
     this.n = 0;
+    this.text = null; // ',"thread":...,"code.line.number":N', rendered at the first recorded event
   }
+}
+
+function siteJSON(site, name, file, line) {
+  let t = site.text;
+  if (t === null) t = site.text = threadPid + siteText(name, file, line);
+  return t;
 }
 
 function hash32(s, h) {
@@ -286,12 +323,11 @@ class Span {
   constructor(id, parent, site, t0, run) {
     this.id = id;
     this.parent = parent; // Span or null
-    this.site = site; // pre-rendered ',"thread":..,"code.line.number":N'
+    this.site = site; // Site.text
     this.t0 = t0;
     this.run = run; // executionAsyncId() at entry
-    this.idx = -1; // bottom-first index of the function's frame at entry, -1 if unknown
-    this.fnSig = '';
-    this.callerSig = '';
+    this.fnSig = ''; // function identity at entry ('' if the stack could not be read)
+    this.callerSig = ''; // caller's function and call position at entry
     this.done = false;
   }
 }
@@ -308,60 +344,101 @@ function newId() {
   }
 }
 
+// The synchronous stack as V8 CallSites, top-first, without the public entry point `api` and
+// the frames above it. Only the first few frames are read at first (a capture costs ~0.2 us per
+// frame); the rest when a search needs them.
+class Frames {
+  constructor(api, cs, limit) {
+    this.api = api;
+    this.cs = cs;
+    this.limit = limit;
+    this.n = 0; // synchronous frames read
+    this.complete = false; // no synchronous frame below cs[n - 1]
+    this.fn = [];
+    this.pos = [];
+    this.set(cs, limit);
+  }
+  set(cs, limit) {
+    let n = 0;
+    if (typeof cs[0].isAsync === 'function') {
+      while (n < cs.length && !cs[n].isAsync()) n++;
+    } else {
+      n = cs.length;
+    }
+    this.cs = cs;
+    this.limit = limit;
+    this.n = n;
+    this.complete = n < cs.length || cs.length < limit;
+  }
+  has(j) {
+    while (j >= this.n) {
+      if (this.complete) return false;
+      const limit = this.limit >= 100 ? Infinity : this.limit * 6;
+      const cs = readCallSites(this.api, limit);
+      if (cs === null) {
+        this.complete = true;
+        return false;
+      }
+      this.set(cs, limit);
+    }
+    return true;
+  }
+  // Identity of the function running in frame j: file and the function's own start position.
+  fnSig(j) {
+    let s = this.fn[j];
+    if (s === undefined) {
+      const c = this.cs[j];
+      const file = c.getFileName() || '';
+      s = file + ':' + (hasEnclosing ? c.getEnclosingLineNumber() + ':' + c.getEnclosingColumnNumber() : '');
+      if (file === '' || !hasEnclosing) s += ':' + (c.getFunctionName() || '');
+      this.fn[j] = s;
+    }
+    return s;
+  }
+  // ... and the position it is at (the call it is making).
+  posSig(j) {
+    let s = this.pos[j];
+    if (s === undefined) {
+      const c = this.cs[j];
+      s = this.pos[j] = this.fnSig(j) + '@' + c.getLineNumber() + ':' + c.getColumnNumber();
+    }
+    return s;
+  }
+}
+
+let hasEnclosing = false;
+
 function grabCallSites(_, callSites) {
   return callSites;
 }
 
-// Synchronous stack as V8 CallSites, `top` (a public entry point) and everything above excluded.
-class Frames {
-  constructor(cs, n) {
-    this.cs = cs; // top-first
-    this.n = n; // synchronous frames
-    this.fn = [];
-    this.pos = [];
-  }
-  // i: bottom-first index
-  fnSig(i) {
-    let s = this.fn[i];
-    if (s === undefined) s = this.fn[i] = fnSigOf(this.cs[this.n - 1 - i]);
-    return s;
-  }
-  posSig(i) {
-    let s = this.pos[i];
-    if (s === undefined) s = this.pos[i] = posSigOf(this.cs[this.n - 1 - i]);
-    return s;
-  }
-}
-
-function fnSigOf(c) {
-  const file = c.getFileName() || '';
-  const el = typeof c.getEnclosingLineNumber === 'function' ? c.getEnclosingLineNumber() : '';
-  const ec = typeof c.getEnclosingColumnNumber === 'function' ? c.getEnclosingColumnNumber() : '';
-  return file + ':' + el + ':' + ec + ':' + (c.getFunctionName() || '');
-}
-
-function posSigOf(c) {
-  return fnSigOf(c) + '@' + c.getLineNumber() + ':' + c.getColumnNumber();
-}
-
-function captureFrames(top) {
+// Up to `limit` CallSites above `api`, or null. Error.prepareStackTrace and Error.stackTraceLimit
+// are swapped for the duration of the capture only; no user code runs. Every function level
+// between `api` and the capture adds ~0.2 us, so funcEntry repeats this inline.
+function readCallSites(api, limit) {
   const E = ErrorCtor;
-  let cs;
+  let cs = null;
   let hadPrep = false;
   let prep;
-  let limit;
+  let oldLimit;
   try {
     hadPrep = ReflectApply(ObjectProtoHasOwn, E, ['prepareStackTrace']);
     prep = E.prepareStackTrace;
-    limit = E.stackTraceLimit;
+    oldLimit = E.stackTraceLimit;
     E.prepareStackTrace = grabCallSites;
-    E.stackTraceLimit = Infinity;
+    E.stackTraceLimit = limit;
     const h = {};
-    ReflectApply(ErrorCaptureStackTrace, E, [h, top]);
+    ErrorCaptureStackTrace(h, api);
     cs = h.stack;
   } catch (_) {
-    cs = undefined;
+    cs = null;
   }
+  restoreErrorSettings(hadPrep, prep, oldLimit);
+  return ArrayIsArray(cs) && cs.length > 0 ? cs : null;
+}
+
+function restoreErrorSettings(hadPrep, prep, oldLimit) {
+  const E = ErrorCtor;
   try {
     if (hadPrep) E.prepareStackTrace = prep;
     else delete E.prepareStackTrace;
@@ -369,62 +446,69 @@ function captureFrames(top) {
     // ignore
   }
   try {
-    E.stackTraceLimit = limit;
+    E.stackTraceLimit = oldLimit;
   } catch (_) {
     // ignore
   }
-  if (!ArrayIsArray(cs) || cs.length === 0) return null;
-  let n = 0;
-  if (typeof cs[0].isAsync === 'function') {
-    while (n < cs.length && !cs[n].isAsync()) n++;
-  } else {
-    n = cs.length;
+}
+
+function captureFrames(api, limit) {
+  const cs = readCallSites(api, limit);
+  return cs === null ? null : new Frames(api, cs, limit);
+}
+
+// Span s was entered earlier in this synchronous run: is its frame still on the stack (its
+// function, called from the same call position)? A suspended async function or generator is not.
+function liveInRun(frames, start, s) {
+  for (let j = start; frames.has(j); j++) {
+    if (frames.fnSig(j) !== s.fnSig) continue;
+    if (s.callerSig === '' ? !frames.has(j + 1) : frames.has(j + 1) && frames.posSig(j + 1) === s.callerSig) return true;
   }
-  return n === 0 ? null : new Frames(cs, n);
+  return false;
+}
+
+// Span s was entered in another run: is its function on the stack (an async function resumed)?
+function onStack(frames, start, s) {
+  for (let j = start; frames.has(j); j++) if (frames.fnSig(j) === s.fnSig) return true;
+  return false;
 }
 
 // The innermost span of the current context that is really running (see the header comment).
-// limit: the highest bottom-first frame index that may belong to an enclosing span.
-function resolve(top, run, frames, limit) {
+// start: first frame index that may belong to an enclosing span (1 for funcEntry: frame 0 is the
+// function being entered; 0 for loop/assignment events: frame 0 is the function they are in).
+function resolve(top, run, frames, start) {
   let fallback = null;
   for (let s = top; s !== null && s !== undefined; s = s.parent) {
     if (s.done) continue;
-    if (frames === null || s.idx < 0) return s;
+    if (frames === null || s.fnSig === '') return s;
     if (s.run === run) {
-      const i = s.idx;
-      if (i <= limit && frames.fnSig(i) === s.fnSig && (i === 0 || frames.posSig(i - 1) === s.callerSig)) {
-        return s;
-      }
+      if (liveInRun(frames, start, s)) return s;
     } else {
-      const sig = s.fnSig;
-      for (let i = 0; i <= limit; i++) if (frames.fnSig(i) === sig) return s;
+      if (onStack(frames, start, s)) return s;
       if (fallback === null) fallback = s;
     }
   }
   return fallback;
 }
 
-function enter(name, file, line, args) {
-  const frames = captureFrames(funcEntry);
+const FRAMES_FIRST = 4; // then 24, 144, all
+
+function enter(site, name, file, line, args, top, frames) {
   const run = executionAsyncId();
-  const top = als.getStore();
-  const limit = frames === null ? -1 : frames.n - 2;
-  const parent = resolve(top, run, frames, limit);
+  const parent = top === undefined ? null : resolve(top, run, frames, 1);
   const t0 = hrtime();
-  const site = threadPid + siteText(name, file, line);
-  const span = new Span(newId(), parent, site, t0, run);
+  const text = siteJSON(site, name, file, line);
+  const span = new Span(newId(), parent, text, t0, run);
   if (frames !== null) {
-    const i = frames.n - 1;
-    span.idx = i;
-    span.fnSig = frames.fnSig(i);
-    span.callerSig = i > 0 ? frames.posSig(i - 1) : '';
+    span.fnSig = frames.fnSig(0);
+    span.callerSig = frames.has(1) ? frames.posSig(1) : '';
   }
   als.enterWith(span);
   write(
     '{"ts_unix_nano":' + (tsBase + t0) +
     ',"kind":"func_entry","span_id":"' + span.id +
     '","parent_span_id":' + (parent === null ? 'null' : '"' + parent.id + '"') +
-    site + ',"args":' + argsJSON(args) + '}\n'
+    text + ',"args":' + argsJSON(args) + '}\n'
   );
   return span;
 }
@@ -452,22 +536,22 @@ function exit(span, results, error) {
 }
 
 // Current span for loop_iter/var_assign; also repairs the context if it held a suspended span.
-function current(top) {
-  const frames = captureFrames(top);
+function current(api) {
   const store = als.getStore();
-  const s = resolve(store, executionAsyncId(), frames, frames === null ? -1 : frames.n - 1);
-  if (s !== (store === undefined ? null : store)) als.enterWith(s === null ? undefined : s);
+  if (store === undefined) return null;
+  const s = resolve(store, executionAsyncId(), captureFrames(api, FRAMES_FIRST), 0);
+  if (s !== store) als.enterWith(s === null ? undefined : s);
   return s;
 }
 
-function pointEvent(kind, span, name, file, line, tail) {
+function pointEvent(kind, span, site, name, file, line, tail) {
   const t = hrtime();
   let ids;
   if (span === null) ids = 'null,"parent_span_id":null';
   else ids = '"' + span.id + '","parent_span_id":' + (span.parent === null ? 'null' : '"' + span.parent.id + '"');
   write(
     '{"ts_unix_nano":' + (tsBase + t) + ',"kind":"' + kind + '","span_id":' + ids +
-    threadPid + siteText(name, file, line) + tail + '}\n'
+    siteJSON(site, name, file, line) + tail + '}\n'
   );
 }
 
@@ -594,8 +678,21 @@ function text(v) {
   }
 }
 
+function isErrorLike(o) {
+  if (isNativeError(o)) return true;
+  let cur = o;
+  for (let depth = 0; depth < 64; depth++) {
+    const p = ObjectGetPrototypeOf(cur);
+    if (p === null || isProxy(p)) return false;
+    if (p === ErrorCtor.prototype) return true;
+    cur = p;
+  }
+  return false;
+}
+
+// "Name: message" for errors (own data properties only, else the class name), else as a value.
 function errorText(e) {
-  if (typeof e !== 'object' || e === null || isProxy(e)) return text(e);
+  if (typeof e !== 'object' || e === null || isProxy(e) || !isErrorLike(e)) return text(e);
   let name = ownData(e, 'name');
   if (typeof name !== 'string' || name === '') name = className(e);
   const msg = ownData(e, 'message');
@@ -624,8 +721,31 @@ function funcEntry(name, file, line, args) {
       init();
       if (off) return null;
     }
-    if (!sampled(bump(siteOf(KIND_FUNC, file, line)))) return null;
-    return enter(name, file, line, args);
+    const site = siteOf(KIND_FUNC, file, line);
+    if (!sampled(bump(site))) return null;
+    // The stack capture of readCallSites, inline (see there).
+    const top = als.getStore();
+    const limit = top === undefined ? 2 : FRAMES_FIRST;
+    const E = ErrorCtor;
+    let cs = null;
+    let hadPrep = false;
+    let prep;
+    let oldLimit;
+    try {
+      hadPrep = ReflectApply(ObjectProtoHasOwn, E, ['prepareStackTrace']);
+      prep = E.prepareStackTrace;
+      oldLimit = E.stackTraceLimit;
+      E.prepareStackTrace = grabCallSites;
+      E.stackTraceLimit = limit;
+      const h = {};
+      ErrorCaptureStackTrace(h, funcEntry);
+      cs = h.stack;
+    } catch (_) {
+      cs = null;
+    }
+    restoreErrorSettings(hadPrep, prep, oldLimit);
+    const frames = ArrayIsArray(cs) && cs.length > 0 ? new Frames(funcEntry, cs, limit) : null;
+    return enter(site, name, file, line, args, top, frames);
   } catch (_) {
     return null;
   }
@@ -658,9 +778,10 @@ function loopIter(name, file, line) {
       init();
       if (off) return;
     }
-    const n = bump(siteOf(KIND_LOOP, file, line));
+    const site = siteOf(KIND_LOOP, file, line);
+    const n = bump(site);
     if (!sampled(n)) return;
-    pointEvent('loop_iter', current(loopIter), name, file, line, ',"iteration":' + n);
+    pointEvent('loop_iter', current(loopIter), site, name, file, line, ',"iteration":' + n);
   } catch (_) {
     // never throw into user code
   }
@@ -673,9 +794,10 @@ function varAssign(name, file, line, variable, value) {
       init();
       if (off) return value;
     }
-    if (!sampled(bump(siteOf(KIND_VAR, file, line)))) return value;
+    const site = siteOf(KIND_VAR, file, line);
+    if (!sampled(bump(site))) return value;
     pointEvent(
-      'var_assign', current(varAssign), name, file, line,
+      'var_assign', current(varAssign), site, name, file, line,
       ',"variable":' + JSONStringify(typeof variable === 'string' ? variable : text(variable)) +
       ',"value":' + valueJSON(value)
     );

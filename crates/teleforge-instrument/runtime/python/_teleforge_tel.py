@@ -68,6 +68,7 @@ def _configure():
         if _ready:
             return
         on = False
+        fd = -1
         try:
             path = _os.environ.get("TELEMETRY_FILE")
             if path:
@@ -94,6 +95,11 @@ def _configure():
                 on = True
         except Exception:
             on = False
+            if fd >= 0:
+                try:
+                    _os.close(fd)
+                except Exception:
+                    pass
         _on = on
         _ready = True
 
@@ -266,8 +272,10 @@ def _emit(line):
             if st.st_ino != _ino or st.st_dev != _dev:
                 _on = False  # our descriptor was closed and its number reused
                 return
-            while data:
+            while data:  # a regular file takes it all at once; the loop is for odd targets
                 n = _os.write(_fd, data)
+                if n <= 0:
+                    break
                 data = data[n:]
         except OSError as e:
             if e.errno == 9:  # EBADF: closed under us

@@ -91,7 +91,7 @@ def main():
     env["PYTHONPATH"] = tmp
     code = "import time; t = time.perf_counter(); import _teleforge_tel; print((time.perf_counter() - t) * 1e6)"
     pyc_us = min(
-        float(subprocess.run([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, check=True).stdout)
+        float(subprocess.run([sys.executable, "-c", code], cwd=tmp, env=env, stdout=subprocess.PIPE, check=True).stdout)
         for _ in range(5)
     )
     shutil.rmtree(tmp)

@@ -352,6 +352,10 @@ class TestEvents(Scenario):
                 global RAISE_LINE
                 RAISE_LINE = sys._getframe().f_lineno + 1
                 raise CartError("nope")
+            @tel.instrument("cart.closure", "cart.py", 23)
+            def closure(a, b):
+                return (lambda: a + b)()           # parameters that are also cells
+            assert closure(1, b=2) == 3
             @tel.instrument("cart.leave", "cart.py", 25)
             def leave():
                 raise SystemExit(0)
@@ -385,6 +389,7 @@ class TestEvents(Scenario):
         self.assertEqual(self.one(events, "func_entry", "Cart.make")["args"], {"n": 4})
         self.assertEqual(self.one(events, "func_entry", "Cart.kind")["args"], {"cls": "<class Cart>", "a": 1, "b": 2, "c": 3})
         self.assertEqual(self.one(events, "func_exit", "cart.fail")["error"], "__main__.CartError: nope")
+        self.assertEqual(self.one(events, "func_entry", "cart.closure")["args"], {"a": 1, "b": 2})
         self.assertEqual(self.one(events, "func_exit", "cart.leave")["error"], "SystemExit")
 
     def test_span_context_manager(self):
@@ -766,7 +771,7 @@ class TestConcurrency(Scenario):
                     "tel.loop_iter('m.p', 'm.py', 0)\\n"          # opens the file before the race
                     "t = time.time() + 60\\n"
                     "while not os.path.exists('go') and time.time() < t: pass\\n"
-                    "for i in range(1000): tel.var_assign('m.p', 'm.py', 1, 'x', 'y' * 250)\\n")
+                    "for i in range(2500): tel.var_assign('m.p', 'm.py', 1, 'x', 'y' * 250)\\n")
             ps = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(4)]
             time.sleep(0.3)
             open("go", "w").close()
@@ -788,7 +793,7 @@ class TestConcurrency(Scenario):
             env={"TELEMETRY_SAMPLE_FIRST": "1000000000"},
         )
         pvals = self.by_kind(events, "var_assign", "m.p")
-        self.assertEqual(len(pvals), 4000)
+        self.assertEqual(len(pvals), 10000)
         self.assertEqual(len({e["pid"] for e in pvals}), 4)
         child_loop = self.one(events, "loop_iter", "m.child")
         self.assertEqual((child_loop["pid"], child_loop["iteration"]), (out["child"], 1))
