@@ -234,7 +234,7 @@ fn run_language(
             .iter()
             .filter(|d| !known.contains(&(d.file.clone(), d.line, d.message.clone())))
             .collect();
-        let blamed = attribute(lang, group, &states, &active, &spans, &new);
+        let blamed = attribute(lang, group, &states, &active, &spans, &files, &new);
 
         let mut batch: Vec<(usize, Learning)> = Vec::new();
         let mut changed = false;
@@ -352,6 +352,9 @@ fn run_user_check(
     Err(Error::ValidateCmd { cmd: cmd.to_string(), status: out.status.code().unwrap_or(-1), last_line: last })
 }
 
+/// The state index recorded for a file's own edits, which belong to every construct of the file.
+const FILE_EDIT: usize = usize::MAX;
+
 /// Byte spans of the inserted text in each rendered file, per construct: (state index, start, end).
 type Spans = BTreeMap<String, Vec<(usize, usize, usize)>>;
 
@@ -371,7 +374,9 @@ fn render(
     let mut sources: Vec<&SourceFile> = Vec::new();
     for (fi, idxs) in by_file {
         let f = group[fi];
-        let mut edits: Vec<(usize, &crate::construct::Edit)> = Vec::new();
+        // The file's own edits (an import of the runtime) come first at equal offsets.
+        let file_edits = lang.file_edits(&f.source);
+        let mut edits: Vec<(usize, &crate::construct::Edit)> = file_edits.iter().map(|e| (FILE_EDIT, e)).collect();
         for &i in &idxs {
             let c = &f.constructs[states[i].index];
             for e in &c.forms[states[i].form].edits {
@@ -406,6 +411,7 @@ fn attribute<'d>(
     states: &[State],
     active: &[usize],
     spans: &Spans,
+    rendered: &BTreeMap<String, String>,
     diags: &[&'d Diagnostic],
 ) -> BTreeMap<usize, Vec<&'d Diagnostic>> {
     let mut blamed: BTreeMap<usize, Vec<&Diagnostic>> = BTreeMap::new();
@@ -430,11 +436,9 @@ fn attribute<'d>(
             active.iter().copied().filter(|&i| group[states[i].file].source.rel == d.file).collect();
         let mut targets: Vec<usize> = Vec::new();
         if !in_file.is_empty() {
-            let fi = states[in_file[0]].file;
-            let f = group[fi];
-            let text = rendered_text(f, fi, states, active);
-            let line_spans =
-                rendered_cache.entry(d.file.clone()).or_insert_with(|| rendered_line_spans(&d.file, &text));
+            let f = group[states[in_file[0]].file];
+            let text = rendered.get(&d.file).map(String::as_str).unwrap_or("");
+            let line_spans = rendered_cache.entry(d.file.clone()).or_insert_with(|| rendered_line_spans(&d.file, text));
             let on_line: Vec<&(usize, usize, usize, usize)> = line_spans.iter().filter(|s| s.1 == d.line).collect();
             if let Some(col) = d.column {
                 if let Some(s) = on_line.iter().find(|s| s.2 <= col && col < s.3) {
@@ -443,6 +447,9 @@ fn attribute<'d>(
             }
             if targets.is_empty() {
                 targets.extend(on_line.iter().map(|s| s.0));
+            }
+            if targets.contains(&FILE_EDIT) {
+                targets = in_file.clone();
             }
             if targets.is_empty() {
                 // The innermost function whose original lines hold the diagnostic.
@@ -479,16 +486,6 @@ fn attribute<'d>(
         }
     }
     blamed
-}
-
-/// The rendered text of one file, with the forms of its active constructs applied.
-fn rendered_text(f: &DiscoveredFile, file: usize, states: &[State], active: &[usize]) -> String {
-    let edits: Vec<&crate::construct::Edit> = active
-        .iter()
-        .filter(|&&i| states[i].file == file)
-        .flat_map(|&i| f.constructs[states[i].index].forms[states[i].form].edits.iter())
-        .collect();
-    apply(&f.source.text, &edits)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -17,6 +17,17 @@ import { funcEntry, funcExit, funcError, loopIter, varAssign } from './_teleforg
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const RUNTIME = path.join(HERE, '_teleforge_tel.cjs');
 
+// Scratch directories, removed when this test file's process exits.
+const scratch = [];
+process.on('exit', () => {
+  for (const d of scratch) fs.rmSync(d, { recursive: true, force: true });
+});
+function tmpDir(prefix) {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  scratch.push(d);
+  return d;
+}
+
 function childEnv(dir, extra = {}) {
   const e = { ...process.env };
   for (const k of ['TELEMETRY_FILE', 'TELEMETRY_SAMPLE_FIRST', 'NODE_TEST_CONTEXT', 'NODE_OPTIONS']) delete e[k];
@@ -113,7 +124,7 @@ test('imported both ways in this ES module: default, named and namespace agree',
 });
 
 test('an .mjs program importing the runtime (default + named) records correct parents under top-level await', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-esm-'));
+  const dir = tmpDir('tf-esm-');
   fs.copyFileSync(RUNTIME, path.join(dir, '_teleforge_tel.cjs'));
   fs.writeFileSync(
     path.join(dir, 'main.mjs'),
@@ -128,7 +139,7 @@ test('an .mjs program importing the runtime (default + named) records correct pa
 });
 
 test("a .js file in a \"type\": \"module\" package imports the runtime (the .cjs stays CommonJS)", () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-esm-'));
+  const dir = tmpDir('tf-esm-');
   fs.copyFileSync(RUNTIME, path.join(dir, '_teleforge_tel.cjs'));
   fs.writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n');
   fs.writeFileSync(
@@ -142,14 +153,14 @@ test("a .js file in a \"type\": \"module\" package imports the runtime (the .cjs
 });
 
 test('--input-type=module with an absolute file URL import; disabled run writes nothing', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-esm-'));
+  const dir = tmpDir('tf-esm-');
   const url = JSON.stringify(pathToFileURL(RUNTIME).href);
   const src = PROGRAM(`import Tel from ${url};\nimport { funcEntry, funcExit, funcError } from ${url};`);
   const env = childEnv(dir);
   const { events } = runNode(['--input-type=module', '-e', src], dir, env);
   assert.deepEqual(tree(events), EXPECTED_TREE);
 
-  const off = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-esm-'));
+  const off = tmpDir('tf-esm-');
   const offEnv = childEnv(off);
   delete offEnv.TELEMETRY_FILE;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', src], { cwd: off, env: offEnv, encoding: 'utf8' });

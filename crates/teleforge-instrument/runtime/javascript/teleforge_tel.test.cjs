@@ -13,6 +13,17 @@ const { spawn, spawnSync } = require('node:child_process');
 
 const RUNTIME = path.join(__dirname, '_teleforge_tel.cjs');
 
+// Scratch directories, removed when this test file's process exits.
+const scratch = [];
+process.on('exit', () => {
+  for (const d of scratch) fs.rmSync(d, { recursive: true, force: true });
+});
+function tmpDir(prefix) {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  scratch.push(d);
+  return d;
+}
+
 const PRELUDE =
   "'use strict';\n" +
   'const Tel = require(process.env.TF_RUNTIME);\n' +
@@ -51,7 +62,7 @@ function readEvents(file) {
 
 // Runs `code` (after PRELUDE) in a fresh node; returns the result passed to done() and the events.
 function run(code, { env, status = 0, dir } = {}) {
-  dir = dir || fs.mkdtempSync(path.join(os.tmpdir(), 'tf-js-'));
+  dir = dir || tmpDir('tf-js-');
   const e = childEnv(dir, env);
   const r = spawnSync(process.execPath, ['-e', PRELUDE + code], { env: e, cwd: dir, encoding: 'utf8', timeout: 120000 });
   assert.deepEqual(
@@ -138,7 +149,7 @@ function expectedIterations(total, first) {
 
 test('disabled: no file, no descriptor, no async hooks, values pass through', () => {
   for (const value of [undefined, '']) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-js-'));
+    const dir = tmpDir('tf-js-');
     const r = run(
       `
       const fdCount = () => fs.readdirSync('/proc/self/fd').length;
@@ -745,7 +756,7 @@ test('worker threads share the per-process sampling counters', () => {
 });
 
 test('several processes appending to one file: every line is valid JSON', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-js-'));
+  const dir = tmpDir('tf-js-');
   const env = childEnv(dir, { TELEMETRY_SAMPLE_FIRST: '1000000' });
   // A 3000-character variable name (names are not cut) makes each line ~3.3 kB.
   const code = PRELUDE + "const long = 'p'.repeat(3000); for (let i = 0; i < 2000; i++) Tel.varAssign('p', 'p.js', 1, long, i);";
@@ -781,7 +792,7 @@ test('events written before process.exit are all in the file', () => {
 });
 
 test('unwritable TELEMETRY_FILE: no throw, nothing printed, telemetry off', () => {
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-js-'));
+  const base = tmpDir('tf-js-');
   const plainFile = path.join(base, 'file');
   fs.writeFileSync(plainFile, '');
   // ENOENT, EISDIR, ENOTDIR: unwritable even for root.
@@ -802,7 +813,7 @@ test('unwritable TELEMETRY_FILE: no throw, nothing printed, telemetry off', () =
 });
 
 test("CommonJS 'use strict' file and a package with type=module both load the runtime", () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-js-'));
+  const dir = tmpDir('tf-js-');
   fs.copyFileSync(RUNTIME, path.join(dir, '_teleforge_tel.cjs'));
   fs.writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}\n');
   fs.writeFileSync(

@@ -4,12 +4,14 @@
 //! validator).
 
 mod go;
+mod javascript;
 
 use std::path::Path;
 
 use crate::construct::Construct;
 
 pub use go::Go;
+pub use javascript::JavaScript;
 
 /// A source file as discovery sees it.
 #[derive(Debug, Clone)]
@@ -45,6 +47,11 @@ pub trait LanguageSupport: Send + Sync {
     fn skip_file(&self, text: &str) -> Option<&'static str>;
     /// The constructs of one parsed file, each with its ladder of forms.
     fn discover(&self, file: &SourceFile, tree: &tree_sitter::Tree) -> Vec<Construct>;
+    /// Edits a file needs once any of its constructs is instrumented (an import of the runtime);
+    /// none by default.
+    fn file_edits(&self, _file: &SourceFile) -> Vec<crate::construct::Edit> {
+        Vec::new()
+    }
     /// The runtime files needed by the instrumented files given (paths relative to the root).
     fn runtime_files(&self, instrumented: &[&SourceFile]) -> Vec<RuntimeFile>;
     /// Whether `rel` is a runtime file this language writes (for `strip`).
@@ -53,7 +60,7 @@ pub trait LanguageSupport: Send + Sync {
 
 /// Every supported language.
 pub fn all() -> Vec<&'static dyn LanguageSupport> {
-    vec![&Go]
+    vec![&Go, &JavaScript]
 }
 
 /// The language owning a file, by extension.
