@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use crate::construct::Construct;
 use crate::error::{Error, Result};
 use crate::language::{self, LanguageSupport, SourceFile, GENERATED_MARK};
-use crate::rewrite::is_instrumented;
 
 /// Folders never entered.
 const SKIPPED_DIRS: &[&str] =
@@ -83,7 +82,7 @@ pub fn discover(root: &Path, opts: &DiscoverOptions) -> Result<Vec<DiscoveredFil
             Some("test file")
         } else if text.lines().take(3).any(|l| l.contains(GENERATED_MARK)) {
             Some("written by teleforge")
-        } else if is_instrumented(&text) {
+        } else if lang.is_instrumented(&text) {
             Some("already instrumented")
         } else {
             lang.skip_file(&text)

@@ -188,7 +188,8 @@ fn run_language(
         finish(lang, group, &states, summary, outputs);
         return Ok(());
     };
-    let baseline = validator.check(&opts.root, &BTreeMap::new())?;
+    let targets: Vec<String> = group.iter().map(|f| f.source.rel.clone()).collect();
+    let baseline = validator.baseline(&opts.root, &targets)?;
     summary.compiler_runs += baseline.runs;
     let mut elapsed = baseline.elapsed;
     let known: HashSet<(String, usize, String)> =
@@ -232,7 +233,7 @@ fn run_language(
         let new: Vec<&Diagnostic> = check
             .diagnostics
             .iter()
-            .filter(|d| !known.contains(&(d.file.clone(), d.line, d.message.clone())))
+            .filter(|d| !known.contains(&(d.file.clone(), original_line(&spans, &files, d), d.message.clone())))
             .collect();
         let blamed = attribute(lang, group, &states, &active, &spans, &files, &new);
 
@@ -350,6 +351,16 @@ fn run_user_check(
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
     Err(Error::ValidateCmd { cmd: cmd.to_string(), status: out.status.code().unwrap_or(-1), last_line: last })
+}
+
+/// The line in the original file of a diagnostic reported in the rendered one: forms that add
+/// lines (Python's new-line forms) shift what follows them.
+fn original_line(spans: &Spans, rendered: &BTreeMap<String, String>, d: &Diagnostic) -> usize {
+    let (Some(file_spans), Some(text)) = (spans.get(&d.file), rendered.get(&d.file)) else { return d.line };
+    let line_start = text.split_inclusive('\n').take(d.line.saturating_sub(1)).map(str::len).sum::<usize>();
+    let added: usize =
+        file_spans.iter().filter(|s| s.2 <= line_start).map(|s| text[s.1..s.2].matches('\n').count()).sum();
+    d.line.saturating_sub(added)
 }
 
 /// The state index recorded for a file's own edits, which belong to every construct of the file.

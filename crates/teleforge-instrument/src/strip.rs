@@ -11,7 +11,6 @@ use crate::discover::relative;
 use crate::error::{Error, Result};
 use crate::language::{self, GENERATED_MARK};
 use crate::output::{copy_tree, OutputMode};
-use crate::rewrite::{is_instrumented, strip_marked};
 
 /// What `strip` did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -42,8 +41,8 @@ pub fn strip(root: &Path, mode: &OutputMode) -> Result<StripSummary> {
         let Ok(text) = std::fs::read_to_string(path) else { continue };
         if lang.is_runtime_file(&rel) && text.lines().next().is_some_and(|l| l.contains(GENERATED_MARK)) {
             runtime.push(rel);
-        } else if is_instrumented(&text) {
-            let clean = strip_marked(&text);
+        } else if lang.is_instrumented(&text) {
+            let clean = lang.strip(&text);
             restored.insert(rel, (text, clean));
         }
     }

@@ -719,4 +719,7 @@ class _Tel(object):
         return _NOSPAN
 
 
-tel = _Tel()
+# teleforge writes one copy of this module into every folder it instruments; the first copy imported
+# in a process owns the state (config, sampling counters, the span context) and every later copy
+# hands out that same object, so parent spans survive calls between folders.
+tel = _sys.__dict__.setdefault("_teleforge_tel", _Tel())

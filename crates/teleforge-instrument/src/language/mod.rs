@@ -5,6 +5,7 @@
 
 mod go;
 mod javascript;
+mod python;
 
 use std::path::Path;
 
@@ -12,6 +13,7 @@ use crate::construct::Construct;
 
 pub use go::Go;
 pub use javascript::JavaScript;
+pub use python::Python;
 
 /// A source file as discovery sees it.
 #[derive(Debug, Clone)]
@@ -56,11 +58,20 @@ pub trait LanguageSupport: Send + Sync {
     fn runtime_files(&self, instrumented: &[&SourceFile]) -> Vec<RuntimeFile>;
     /// Whether `rel` is a runtime file this language writes (for `strip`).
     fn is_runtime_file(&self, rel: &str) -> bool;
+    /// Whether `text` holds insertions of this language module (such files are not instrumented
+    /// again). By default: the `/*tf{*/` markers.
+    fn is_instrumented(&self, text: &str) -> bool {
+        crate::rewrite::is_instrumented(text)
+    }
+    /// `text` without any insertion of this language module. By default: the marked spans.
+    fn strip(&self, text: &str) -> String {
+        crate::rewrite::strip_marked(text)
+    }
 }
 
 /// Every supported language.
 pub fn all() -> Vec<&'static dyn LanguageSupport> {
-    vec![&Go, &JavaScript]
+    vec![&Go, &Python, &JavaScript]
 }
 
 /// The language owning a file, by extension.

@@ -2,12 +2,14 @@
 //! in as few compiler runs as it can: once per round, never once per construct.
 
 mod go;
+mod python;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
 pub use go::GoValidator;
+pub use python::PythonValidator;
 
 use crate::error::Result;
 
@@ -50,6 +52,11 @@ pub trait Validator {
     /// Files (relative to `root`) the toolchain actually compiles, when it can tell (Go's build
     /// constraints exclude some); constructs elsewhere cannot be validated.
     fn compiled_files(&self, root: &Path) -> Result<Option<BTreeSet<String>>>;
+    /// The diagnostics the original tree already has in `targets` (files that may be changed);
+    /// by default a check of the whole tree with nothing overlaid.
+    fn baseline(&self, root: &Path, _targets: &[String]) -> Result<Check> {
+        self.check(root, &BTreeMap::new())
+    }
     /// Checks `root` as it would be with `files` (relative path → new content, including new
     /// files) in place of what is on disk. The tree on disk is never modified.
     fn check(&self, root: &Path, files: &BTreeMap<String, String>) -> Result<Check>;
@@ -59,6 +66,7 @@ pub trait Validator {
 pub fn for_language(language: &str) -> Option<Box<dyn Validator>> {
     match language {
         "go" => Some(Box::new(GoValidator::default())),
+        "python" => Some(Box::new(PythonValidator::default())),
         _ => None,
     }
 }

@@ -1,0 +1,537 @@
+//! Python: functions and methods (sync, async, generators), `for`/`while` loops, and assignments
+//! inside functions.
+//!
+//! Python has no block comments and no `#line`, so forms are chosen to keep line numbers where
+//! the file allows it:
+//! - functions get the runtime's decorator (which handles results, exceptions, generators and
+//!   coroutines) on the **empty line above** them when there is one (PEP 8 puts one or two there),
+//!   else their entry is recorded by a statement placed **before the first body statement on the
+//!   same line** (`_teleforge.func_entry(...); x = 1`), else the decorator goes on a new line (the
+//!   only form that shifts lines, tried last);
+//! - loops get `_teleforge.loop_iter(...); ` before their first body statement on its line;
+//! - assignments get `; _teleforge.var_assign(...)` after the statement on its line;
+//! - the runtime import goes after the docstring and `from __future__` imports, on their line.
+//!
+//! Every inserted piece contains the identifier `_teleforge`; lines teleforge adds end with
+//! `# teleforge+` and a filled-in empty line ends with `# teleforge`, so `strip` removes exactly
+//! what was added.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use tree_sitter::{Node, Tree};
+
+use super::{line_of, LanguageSupport, RuntimeFile, SourceFile};
+use crate::construct::{Construct, ConstructKind, Edit, Form};
+
+const RUNTIME: &str = include_str!("../../runtime/python/_teleforge_tel.py");
+/// The runtime module's file name, written into every folder with instrumented files.
+pub const RUNTIME_FILE: &str = "_teleforge_tel.py";
+
+/// The import every instrumented file gets: the runtime beside the file, relative inside a
+/// package, absolute for scripts and top-level modules.
+pub const IMPORT: &str = "_teleforge = __import__(\"importlib\").import_module(\"._teleforge_tel\", __package__).tel if __package__ else __import__(\"_teleforge_tel\").tel";
+const ADDED_LINE: &str = "  # teleforge+";
+const FILLED_LINE: &str = "  # teleforge";
+
+/// Python.
+pub struct Python;
+
+impl LanguageSupport for Python {
+    fn name(&self) -> &'static str {
+        "python"
+    }
+
+    fn extensions(&self) -> &'static [&'static str] {
+        &["py"]
+    }
+
+    fn grammar(&self) -> tree_sitter::Language {
+        tree_sitter_python::LANGUAGE.into()
+    }
+
+    fn is_test_file(&self, rel: &str) -> bool {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        name.starts_with("test_") || name.ends_with("_test.py") || name == "conftest.py"
+    }
+
+    fn skip_file(&self, text: &str) -> Option<&'static str> {
+        let head: Vec<&str> = text.lines().take(5).collect();
+        if head.iter().any(|l| l.starts_with('#') && (l.contains("DO NOT EDIT") || l.contains("@generated"))) {
+            return Some("generated");
+        }
+        None
+    }
+
+    fn discover(&self, file: &SourceFile, tree: &Tree) -> Vec<Construct> {
+        let module = module_name(&file.rel);
+        let mut w = Walker { src: &file.text, rel: &file.rel, out: Vec::new() };
+        w.walk_block(tree.root_node(), &module, Scope::Module);
+        w.out
+    }
+
+    fn file_edits(&self, file: &SourceFile) -> Vec<Edit> {
+        import_edit(&file.text).into_iter().collect()
+    }
+
+    fn runtime_files(&self, instrumented: &[&SourceFile]) -> Vec<RuntimeFile> {
+        let mut dirs: Vec<String> = instrumented
+            .iter()
+            .map(|f| f.rel.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default())
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        dirs.into_iter()
+            .map(|d| RuntimeFile {
+                rel: if d.is_empty() { RUNTIME_FILE.to_string() } else { format!("{d}/{RUNTIME_FILE}") },
+                text: RUNTIME.to_string(),
+            })
+            .collect()
+    }
+
+    fn is_runtime_file(&self, rel: &str) -> bool {
+        rel.rsplit('/').next() == Some(RUNTIME_FILE)
+    }
+
+    fn is_instrumented(&self, text: &str) -> bool {
+        text.contains(IMPORT)
+    }
+
+    fn strip(&self, text: &str) -> String {
+        strip(text)
+    }
+}
+
+/// `pkg/sub/mod.py` → `pkg.sub.mod`; `pkg/__init__.py` → `pkg`.
+fn module_name(rel: &str) -> String {
+    let m = rel.trim_end_matches(".py").replace('/', ".");
+    m.strip_suffix(".__init__").map(str::to_string).unwrap_or(m)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Scope {
+    Module,
+    Class,
+    Function,
+}
+
+struct Walker<'a> {
+    src: &'a str,
+    rel: &'a str,
+    out: Vec<Construct>,
+}
+
+/// A Python string literal (double quotes, escaped).
+fn lit(s: &str) -> String {
+    super::quote(s)
+}
+
+impl<'a> Walker<'a> {
+    fn text(&self, n: Node<'_>) -> &'a str {
+        &self.src[n.byte_range()]
+    }
+
+    /// Walks the statements of a module, class or function body.
+    fn walk_block(&mut self, block: Node<'_>, qual: &str, scope: Scope) {
+        let mut c = block.walk();
+        let children: Vec<Node<'_>> = block.named_children(&mut c).collect();
+        for stmt in children {
+            self.statement(stmt, qual, scope);
+        }
+    }
+
+    fn statement(&mut self, stmt: Node<'_>, qual: &str, scope: Scope) {
+        match stmt.kind() {
+            "decorated_definition" => {
+                if let Some(def) = stmt.child_by_field_name("definition") {
+                    self.definition(def, Some(stmt), qual, scope);
+                }
+            }
+            "function_definition" | "class_definition" => self.definition(stmt, None, qual, scope),
+            "for_statement" | "while_statement" => {
+                if scope == Scope::Function {
+                    self.loop_(stmt, qual);
+                }
+                self.nested(stmt, qual, scope);
+            }
+            "expression_statement" => {
+                if scope == Scope::Function {
+                    self.assignment(stmt, qual);
+                }
+            }
+            _ => self.nested(stmt, qual, scope),
+        }
+    }
+
+    /// Blocks inside compound statements (if/for/while/try/with/match bodies).
+    fn nested(&mut self, stmt: Node<'_>, qual: &str, scope: Scope) {
+        let mut c = stmt.walk();
+        let kids: Vec<Node<'_>> = stmt.named_children(&mut c).collect();
+        for k in kids {
+            match k.kind() {
+                "block" => self.walk_block(k, qual, scope),
+                "else_clause"
+                | "elif_clause"
+                | "except_clause"
+                | "finally_clause"
+                | "case_clause"
+                | "except_group_clause" => self.nested(k, qual, scope),
+                _ => {}
+            }
+        }
+    }
+
+    fn definition(&mut self, def: Node<'_>, decorated: Option<Node<'_>>, qual: &str, scope: Scope) {
+        let name = def.child_by_field_name("name").map(|n| self.text(n)).unwrap_or("?");
+        let Some(body) = def.child_by_field_name("body") else { return };
+        if def.kind() == "class_definition" {
+            let inner = format!("{qual}.{name}");
+            self.walk_block(body, &inner, Scope::Class);
+            return;
+        }
+        let full = if scope == Scope::Function { format!("{qual}.<locals>.{name}") } else { format!("{qual}.{name}") };
+        self.function(def, decorated, body, &full, scope);
+        self.walk_block(body, &full, Scope::Function);
+    }
+
+    fn function(&mut self, def: Node<'_>, decorated: Option<Node<'_>>, body: Node<'_>, name: &str, scope: Scope) {
+        let top = decorated.unwrap_or(def);
+        let line = line_of(self.src, def.start_byte());
+        let top_line_start = self.src[..top.start_byte()].rfind('\n').map_or(0, |p| p + 1);
+        let indent = &self.src[top_line_start..top.start_byte()];
+        if !indent.chars().all(|c| c == ' ' || c == '\t') {
+            return; // `x = 1; def f(): ...` shares its line: leave it alone
+        }
+        let is_async = self.text(def).starts_with("async");
+        let is_generator = contains_yield(body);
+        let site = format!("{}, {}, {line}", lit(name), lit(self.rel));
+        let decorator = format!("@_teleforge.instrument({site})");
+        let mut features = BTreeMap::new();
+        features.insert("async".to_string(), yes(is_async));
+        features.insert("generator".into(), yes(is_generator));
+        features.insert("method".into(), yes(scope == Scope::Class));
+        features.insert("decorated".into(), yes(decorated.is_some()));
+
+        let mut forms = Vec::new();
+        // 1. The decorator on the empty line above.
+        let blank_above = top_line_start >= 1 && {
+            let prev_start = self.src[..top_line_start - 1].rfind('\n').map_or(0, |p| p + 1);
+            let prev = &self.src[prev_start..top_line_start - 1];
+            prev.is_empty() || prev == "\r"
+        };
+        features.insert("blank_line_above".into(), yes(blank_above));
+        if blank_above {
+            // Insert at the start of the empty line (before a CR of a CRLF file).
+            let at = top_line_start - 1 - usize::from(self.src[..top_line_start - 1].ends_with('\r'));
+            forms.push(Form {
+                id: "py.func.decorator",
+                summary: "decorator on the empty line above: entry, exit, results, errors",
+                edits: vec![Edit { offset: at, text: format!("{indent}{decorator}{FILLED_LINE}") }],
+            });
+        }
+        // 2. Entry only, before the first body statement on its line.
+        let params = self.params(def);
+        if let Some(at) = self.first_statement_slot(body) {
+            let args: Vec<String> = params.iter().map(|p| format!("{}: {p}", lit(p))).collect();
+            forms.push(Form {
+                id: "py.func.entry",
+                summary: "entry with arguments, on the first body line",
+                edits: vec![Edit {
+                    offset: at,
+                    text: format!("_teleforge.func_entry({site}, {{{}}}); ", args.join(", ")),
+                }],
+            });
+        }
+        // 3. The decorator on a new line (shifts the lines below by one).
+        let eol = if self.src.contains("\r\n") { "\r\n" } else { "\n" };
+        forms.push(Form {
+            id: "py.func.decorator_line",
+            summary: "decorator on a new line: entry, exit, results, errors",
+            edits: vec![Edit { offset: top_line_start, text: format!("{indent}{decorator}{ADDED_LINE}{eol}") }],
+        });
+        self.out.push(Construct {
+            kind: ConstructKind::Function,
+            function: name.to_string(),
+            line,
+            start: top.start_byte(),
+            end: def.end_byte(),
+            features,
+            forms,
+        });
+    }
+
+    /// Parameter names the entry form can pass (not `self`-less guesses: every named one).
+    fn params(&self, def: Node<'_>) -> Vec<String> {
+        let Some(params) = def.child_by_field_name("parameters") else { return Vec::new() };
+        let mut out = Vec::new();
+        let mut c = params.walk();
+        for p in params.named_children(&mut c) {
+            let name = match p.kind() {
+                "identifier" => Some(p),
+                "typed_parameter" | "list_splat_pattern" | "dictionary_splat_pattern" => {
+                    let mut c2 = p.walk();
+                    let found = p.named_children(&mut c2).find(|n| n.kind() == "identifier");
+                    found
+                }
+                "default_parameter" | "typed_default_parameter" => p.child_by_field_name("name"),
+                _ => None,
+            };
+            if let Some(n) = name {
+                out.push(self.text(n).to_string());
+            }
+        }
+        out
+    }
+
+    /// Where a statement can be put on the line of the block's first statement: before it when it
+    /// is a simple statement (after a docstring, before the statement that follows it).
+    fn first_statement_slot(&self, body: Node<'_>) -> Option<usize> {
+        let mut c = body.walk();
+        let stmts: Vec<Node<'_>> = body.named_children(&mut c).filter(|n| n.kind() != "comment").collect();
+        let mut first = *stmts.first()?;
+        if is_docstring(first) {
+            first = *stmts.get(1)?;
+        }
+        is_simple(first).then_some(first.start_byte())
+    }
+
+    fn loop_(&mut self, stmt: Node<'_>, qual: &str) {
+        let Some(body) = stmt.child_by_field_name("body") else { return };
+        let line = line_of(self.src, stmt.start_byte());
+        let call = format!("_teleforge.loop_iter({}, {}, {line})", lit(qual), lit(self.rel));
+        let mut c = body.walk();
+        let Some(first) = body.named_children(&mut c).find(|n| n.kind() != "comment") else { return };
+        let mut forms = Vec::new();
+        if is_simple(first) {
+            forms.push(Form {
+                id: "py.loop.prefix",
+                summary: "iteration count before the first body statement",
+                edits: vec![Edit { offset: first.start_byte(), text: format!("{call}; ") }],
+            });
+        }
+        let first_line_start = self.src[..first.start_byte()].rfind('\n').map_or(0, |p| p + 1);
+        let indent = &self.src[first_line_start..first.start_byte()];
+        if indent.chars().all(|c| c == ' ' || c == '\t') && line_of(self.src, first.start_byte()) > line {
+            let eol = if self.src.contains("\r\n") { "\r\n" } else { "\n" };
+            forms.push(Form {
+                id: "py.loop.line",
+                summary: "iteration count on a new line",
+                edits: vec![Edit { offset: first_line_start, text: format!("{indent}{call}{ADDED_LINE}{eol}") }],
+            });
+        }
+        if forms.is_empty() {
+            return;
+        }
+        let mut features = BTreeMap::new();
+        features.insert("loop".to_string(), stmt.kind().trim_end_matches("_statement").to_string());
+        features.insert("first_statement_simple".into(), yes(is_simple(first)));
+        self.out.push(Construct {
+            kind: ConstructKind::Loop,
+            function: qual.to_string(),
+            line,
+            start: stmt.start_byte(),
+            end: stmt.end_byte(),
+            features,
+            forms,
+        });
+    }
+
+    fn assignment(&mut self, stmt: Node<'_>, qual: &str) {
+        let Some(expr) = stmt.named_child(0) else { return };
+        if !matches!(expr.kind(), "assignment" | "augmented_assignment") || expr.child_by_field_name("right").is_none()
+        {
+            return;
+        }
+        let Some(left) = expr.child_by_field_name("left") else { return };
+        let mut names = Vec::new();
+        match left.kind() {
+            "identifier" => names.push(self.text(left).to_string()),
+            "pattern_list" | "tuple_pattern" => {
+                let mut c = left.walk();
+                for n in left.named_children(&mut c) {
+                    if n.kind() != "identifier" {
+                        return;
+                    }
+                    names.push(self.text(n).to_string());
+                }
+            }
+            _ => return,
+        }
+        names.retain(|n| n != "_");
+        names.dedup();
+        if names.is_empty() {
+            return;
+        }
+        let line = line_of(self.src, stmt.start_byte());
+        let calls: String = names
+            .iter()
+            .map(|n| format!("; _teleforge.var_assign({}, {}, {line}, {}, {n})", lit(qual), lit(self.rel), lit(n)))
+            .collect();
+        let mut features = BTreeMap::new();
+        features.insert("statement".to_string(), expr.kind().to_string());
+        self.out.push(Construct {
+            kind: ConstructKind::Variable,
+            function: qual.to_string(),
+            line,
+            start: stmt.start_byte(),
+            end: stmt.end_byte(),
+            features,
+            forms: vec![Form {
+                id: "py.var.value",
+                summary: "assigned value after the statement",
+                edits: vec![Edit { offset: stmt.end_byte(), text: calls }],
+            }],
+        });
+    }
+}
+
+fn yes(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
+fn is_docstring(n: Node<'_>) -> bool {
+    n.kind() == "expression_statement" && n.named_child(0).is_some_and(|s| s.kind() == "string")
+}
+
+/// Statements that may follow `x; ` on one line.
+fn is_simple(n: Node<'_>) -> bool {
+    matches!(
+        n.kind(),
+        "expression_statement"
+            | "return_statement"
+            | "pass_statement"
+            | "import_statement"
+            | "import_from_statement"
+            | "raise_statement"
+            | "assert_statement"
+            | "delete_statement"
+            | "break_statement"
+            | "continue_statement"
+            | "print_statement"
+            | "exec_statement"
+            | "type_alias_statement"
+    )
+}
+
+/// A `yield` in the function's own body (not in nested functions, lambdas or classes).
+fn contains_yield(n: Node<'_>) -> bool {
+    let mut c = n.walk();
+    for child in n.children(&mut c) {
+        match child.kind() {
+            "yield" => return true,
+            "function_definition" | "lambda" | "class_definition" => {}
+            _ => {
+                if contains_yield(child) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// Where the runtime import goes: after the last leading `from __future__` import, else after the
+/// module docstring, on their line; else before the first statement on its line when it is
+/// simple; else on a new line above it.
+fn import_edit(text: &str) -> Option<Edit> {
+    let mut parser = tree_sitter::Parser::new();
+    parser.set_language(&tree_sitter_python::LANGUAGE.into()).ok()?;
+    let tree = parser.parse(text, None)?;
+    let root = tree.root_node();
+    let mut c = root.walk();
+    let stmts: Vec<Node<'_>> = root.named_children(&mut c).filter(|n| n.kind() != "comment").collect();
+    let mut after: Option<Node<'_>> = None;
+    let mut i = 0;
+    if stmts.first().is_some_and(|s| is_docstring(*s)) {
+        after = Some(stmts[0]);
+        i = 1;
+    }
+    while stmts.get(i).is_some_and(|s| s.kind() == "future_import_statement") {
+        after = Some(stmts[i]);
+        i += 1;
+    }
+    if let Some(a) = after {
+        return Some(Edit { offset: a.end_byte(), text: format!("; {IMPORT}") });
+    }
+    let first = *stmts.first()?;
+    if is_simple(first) {
+        return Some(Edit { offset: first.start_byte(), text: format!("{IMPORT}; ") });
+    }
+    let line_start = text[..first.start_byte()].rfind('\n').map_or(0, |p| p + 1);
+    let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    Some(Edit { offset: line_start, text: format!("{IMPORT}{ADDED_LINE}{eol}") })
+}
+
+/// Removes every insertion of this module (see the module documentation).
+pub fn strip(text: &str) -> String {
+    const STR: &str = r#""(?:[^"\\\n]|\\.)*""#;
+    static ADDED: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?m)^[ \t]*[^\n]*_teleforge[^\n]*  # teleforge\+\r?\n").unwrap());
+    static FILLED: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?m)^[ \t]*@_teleforge\.instrument\([^\n]*\)  # teleforge(\r?)$").unwrap());
+    static ENTRY: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(&format!(
+            r#"_teleforge\.(?:func_entry|loop_iter)\({STR}, {STR}, \d+(?:, \{{(?:{STR}: [A-Za-z_][A-Za-z0-9_]*(?:, )?)*\}})?\); "#
+        ))
+        .unwrap()
+    });
+    static VAR: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(&format!(r#"; _teleforge\.var_assign\({STR}, {STR}, \d+, {STR}, [A-Za-z_][A-Za-z0-9_]*\)"#)).unwrap()
+    });
+    let s = ADDED.replace_all(text, "");
+    let s = FILLED.replace_all(&s, "$1");
+    let s = ENTRY.replace_all(&s, "");
+    let s = VAR.replace_all(&s, "");
+    s.replace(&format!("; {IMPORT}"), "").replace(&format!("{IMPORT}; "), "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rewrite::apply;
+
+    fn instrument_all(src: &str, form: usize) -> String {
+        let file = SourceFile { rel: "pkg/m.py".into(), text: src.into() };
+        let mut p = tree_sitter::Parser::new();
+        p.set_language(&Python.grammar()).unwrap();
+        let tree = p.parse(src, None).unwrap();
+        let cs = Python.discover(&file, &tree);
+        let fe = Python.file_edits(&file);
+        let mut edits: Vec<&Edit> = fe.iter().collect();
+        for c in &cs {
+            edits.extend(c.forms[form.min(c.forms.len() - 1)].edits.iter());
+        }
+        apply(src, &edits)
+    }
+
+    const SRC: &str = "\"\"\"Doc.\"\"\"\nfrom __future__ import annotations\nimport os\n\n\nclass A:\n    \"\"\"A.\"\"\"\n\n    @staticmethod\n    def f(a, b=1, *args, **kw):\n        \"\"\"F.\"\"\"\n        x = a + b\n        for i in range(3): x += i\n        while x > 10:\n            if x: x -= 1\n        return x\n    def g(self):\n        if self:\n            return 1\n\n\nasync def h():\n    y, z = 1, 2\n    return y\n";
+
+    #[test]
+    fn forms_keep_every_line_and_strip_restores_the_bytes() {
+        for form in 0..3 {
+            let out = instrument_all(SRC, form);
+            assert_eq!(strip(&out), SRC, "form {form}:\n{out}");
+        }
+        let out = instrument_all(SRC, 0);
+        // Only g (no empty line above, compound first statement) and the while loop (compound first
+        // statement) need a line of their own.
+        assert_eq!(out.lines().count(), SRC.lines().count() + 2, "{out}");
+        assert!(out.contains("from __future__ import annotations; _teleforge = "));
+        assert!(out
+            .contains("\n    @_teleforge.instrument(\"pkg.m.A.f\", \"pkg/m.py\", 10)  # teleforge\n    @staticmethod"));
+        assert!(out.contains("for i in range(3): _teleforge.loop_iter(\"pkg.m.A.f\", \"pkg/m.py\", 13); x += i"));
+        assert!(out.contains(
+            "y, z = 1, 2; _teleforge.var_assign(\"pkg.m.h\", \"pkg/m.py\", 23, \"y\", y); _teleforge.var_assign"
+        ));
+        assert!(Python.is_instrumented(&out));
+    }
+
+    #[test]
+    fn import_goes_before_a_simple_first_statement_or_on_a_new_line() {
+        assert_eq!(import_edit("import os\n").unwrap().offset, 0);
+        assert!(import_edit("import os\n").unwrap().text.ends_with("; "));
+        assert!(import_edit("def f():\n    pass\n").unwrap().text.ends_with("# teleforge+\n"));
+        assert_eq!(module_name("pkg/__init__.py"), "pkg");
+    }
+}

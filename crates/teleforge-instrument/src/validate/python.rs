@@ -1,0 +1,110 @@
+//! Python: the interpreter's own compiler over every changed file in one process, plus
+//! undefined-name checks when pyflakes (or ruff) is installed (`validators/python_check.py`).
+//! `py_compile` alone would not see an undefined `_teleforge`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use super::{Check, Diagnostic, Validator};
+use crate::error::{Error, Result};
+
+const SCRIPT: &str = include_str!("../../validators/python_check.py");
+const INSTALL: &str = "install Python 3.8 or newer";
+
+#[derive(Debug, Default)]
+pub struct PythonValidator;
+
+fn missing(e: &std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Error::ToolchainMissing { tool: "python3", install: INSTALL }
+    } else {
+        Error::Toolchain { tool: "python3", detail: e.to_string() }
+    }
+}
+
+impl PythonValidator {
+    /// Runs the checker over `files` (relative to `root`).
+    fn run(&self, root: &Path, files: &[String]) -> Result<Check> {
+        if files.is_empty() {
+            return Ok(Check::default());
+        }
+        let request = serde_json::json!({
+            "root": root.to_string_lossy(),
+            "files": files.iter().map(|f| serde_json::json!({ "path": f })).collect::<Vec<_>>(),
+        });
+        let start = Instant::now();
+        let mut child = Command::new("python3")
+            .arg("-c")
+            .arg(SCRIPT)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| missing(&e))?;
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("piped");
+            stdin.write_all(request.to_string().as_bytes()).map_err(|e| Error::io("writing to", "python3", e))?;
+        }
+        let out = child.wait_with_output().map_err(|e| Error::io("running", "python3", e))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(Error::Toolchain { tool: "python3", detail: err.lines().last().unwrap_or("").to_string() });
+        }
+        let mut diagnostics = Vec::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            if v.get("summary").is_some() {
+                continue;
+            }
+            diagnostics.push(Diagnostic {
+                file: v["file"].as_str().unwrap_or("").to_string(),
+                line: v["line"].as_u64().unwrap_or(0) as usize,
+                column: v["column"].as_u64().map(|c| c as usize),
+                message: v["message"].as_str().unwrap_or("").to_string(),
+            });
+        }
+        Ok(Check { diagnostics, runs: 1, elapsed: start.elapsed() })
+    }
+}
+
+impl Validator for PythonValidator {
+    fn language(&self) -> &'static str {
+        "python"
+    }
+
+    fn available(&self) -> Result<()> {
+        Command::new("python3").arg("--version").output().map_err(|e| missing(&e)).map(|_| ())
+    }
+
+    fn compiled_files(&self, _root: &Path) -> Result<Option<std::collections::BTreeSet<String>>> {
+        Ok(None)
+    }
+
+    fn baseline(&self, root: &Path, targets: &[String]) -> Result<Check> {
+        self.run(root, targets)
+    }
+
+    /// Checks exactly the changed files, in a scratch folder laid out like the tree.
+    fn check(&self, _root: &Path, files: &BTreeMap<String, String>) -> Result<Check> {
+        let scratch = tempfile::Builder::new()
+            .prefix("teleforge-py-")
+            .tempdir()
+            .map_err(|e| Error::io("creating", std::env::temp_dir(), e))?;
+        let mut rels = Vec::new();
+        for (rel, text) in files {
+            let path = scratch.path().join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
+            }
+            std::fs::write(&path, text).map_err(|e| Error::io("writing", &path, e))?;
+            if rel.ends_with(".py") {
+                rels.push(rel.clone());
+            }
+        }
+        self.run(scratch.path(), &rels)
+    }
+}
