@@ -633,6 +633,26 @@ class _Tel(object):
         except Exception:
             return None
 
+    def func_call(self, name, file, line, args=None):
+        """A func_entry event for a call whose exit is not recorded (teleforge's entry-only
+        form): the span is written but never becomes the current one, so it cannot be left open
+        as the parent of later calls."""
+        if not _on:
+            return None
+        try:
+            key = ("f", file, line)
+            c = _counters.get(key)
+            if c is None:
+                c = _new_site(key)
+                if c is None:
+                    return None
+            n = next(c)
+            if n > _first and n & (n - 1):
+                return None
+            return _open(name, file, line, args, False)
+        except Exception:
+            return None
+
     def func_exit(self, span, result=None):
         if span is not None:
             _close(span, result, None, False)

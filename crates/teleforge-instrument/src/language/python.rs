@@ -6,7 +6,7 @@
 //! - functions get the runtime's decorator (which handles results, exceptions, generators and
 //!   coroutines) on the **empty line above** them when there is one (PEP 8 puts one or two there),
 //!   else their entry is recorded by a statement placed **before the first body statement on the
-//!   same line** (`_teleforge.func_entry(...); x = 1`), else the decorator goes on a new line (the
+//!   same line** (`_teleforge.func_call(...); x = 1`), else the decorator goes on a new line (the
 //!   only form that shifts lines, tried last);
 //! - loops get `_teleforge.loop_iter(...); ` before their first body statement on its line;
 //! - assignments get `; _teleforge.var_assign(...)` after the statement on its line;
@@ -213,21 +213,40 @@ impl<'a> Walker<'a> {
         features.insert("method".into(), yes(scope == Scope::Class));
         features.insert("decorated".into(), yes(decorated.is_some()));
 
+        // The runtime's decorator must see the plain function: above `staticmethod` and
+        // `classmethod` it unwraps them itself, but any other decorator (lru_cache, property,
+        // a registry) must be applied to its result, so it then goes directly above `def`.
+        let outermost_ok = decorated.is_none_or(|d| {
+            let mut c = d.walk();
+            let decorators: Vec<&str> =
+                d.named_children(&mut c).filter(|n| n.kind() == "decorator").map(|n| self.text(n).trim()).collect();
+            decorators.iter().all(|t| *t == "@staticmethod" || *t == "@classmethod")
+        });
+        features.insert("foreign_decorators".into(), yes(!outermost_ok));
+        let (anchor_start, anchor_indent) = if outermost_ok {
+            (top_line_start, indent)
+        } else {
+            let s = self.src[..def.start_byte()].rfind('\n').map_or(0, |p| p + 1);
+            (s, &self.src[s..def.start_byte()])
+        };
+        if !anchor_indent.chars().all(|c| c == ' ' || c == '\t') {
+            return;
+        }
         let mut forms = Vec::new();
         // 1. The decorator on the empty line above.
-        let blank_above = top_line_start >= 1 && {
-            let prev_start = self.src[..top_line_start - 1].rfind('\n').map_or(0, |p| p + 1);
-            let prev = &self.src[prev_start..top_line_start - 1];
+        let blank_above = outermost_ok && anchor_start >= 1 && {
+            let prev_start = self.src[..anchor_start - 1].rfind('\n').map_or(0, |p| p + 1);
+            let prev = &self.src[prev_start..anchor_start - 1];
             prev.is_empty() || prev == "\r"
         };
         features.insert("blank_line_above".into(), yes(blank_above));
         if blank_above {
             // Insert at the start of the empty line (before a CR of a CRLF file).
-            let at = top_line_start - 1 - usize::from(self.src[..top_line_start - 1].ends_with('\r'));
+            let at = anchor_start - 1 - usize::from(self.src[..anchor_start - 1].ends_with('\r'));
             forms.push(Form {
                 id: "py.func.decorator",
                 summary: "decorator on the empty line above: entry, exit, results, errors",
-                edits: vec![Edit { offset: at, text: format!("{indent}{decorator}{FILLED_LINE}") }],
+                edits: vec![Edit { offset: at, text: format!("{anchor_indent}{decorator}{FILLED_LINE}") }],
             });
         }
         // 2. Entry only, before the first body statement on its line.
@@ -239,7 +258,7 @@ impl<'a> Walker<'a> {
                 summary: "entry with arguments, on the first body line",
                 edits: vec![Edit {
                     offset: at,
-                    text: format!("_teleforge.func_entry({site}, {{{}}}); ", args.join(", ")),
+                    text: format!("_teleforge.func_call({site}, {{{}}}); ", args.join(", ")),
                 }],
             });
         }
@@ -248,7 +267,7 @@ impl<'a> Walker<'a> {
         forms.push(Form {
             id: "py.func.decorator_line",
             summary: "decorator on a new line: entry, exit, results, errors",
-            edits: vec![Edit { offset: top_line_start, text: format!("{indent}{decorator}{ADDED_LINE}{eol}") }],
+            edits: vec![Edit { offset: anchor_start, text: format!("{anchor_indent}{decorator}{ADDED_LINE}{eol}") }],
         });
         self.out.push(Construct {
             kind: ConstructKind::Function,
@@ -472,7 +491,7 @@ pub fn strip(text: &str) -> String {
         LazyLock::new(|| Regex::new(r"(?m)^[ \t]*@_teleforge\.instrument\([^\n]*\)  # teleforge(\r?)$").unwrap());
     static ENTRY: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(&format!(
-            r#"_teleforge\.(?:func_entry|loop_iter)\({STR}, {STR}, \d+(?:, \{{(?:{STR}: [A-Za-z_][A-Za-z0-9_]*(?:, )?)*\}})?\); "#
+            r#"_teleforge\.(?:func_call|loop_iter)\({STR}, {STR}, \d+(?:, \{{(?:{STR}: [A-Za-z_][A-Za-z0-9_]*(?:, )?)*\}})?\); "#
         ))
         .unwrap()
     });

@@ -1,0 +1,171 @@
+//! `teleforge instrument` and `strip` on real Python trees, run with the real interpreter.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn have_python() -> bool {
+    let ok = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "python3 is required in CI");
+        eprintln!("skipping: python3 is not installed");
+    }
+    ok
+}
+
+fn tf(store: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_teleforge")).arg("--storage-dir").arg(store).args(args).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                if p.file_name().is_some_and(|n| n == "__pycache__") {
+                    continue;
+                }
+                stack.push(p);
+            } else {
+                out.push((p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn py(dir: &Path, args: &[&str], events: Option<&Path>) -> String {
+    let mut c = Command::new("python3");
+    c.args(args).current_dir(dir).env("PYTHONDONTWRITEBYTECODE", "1").env_remove("TELEMETRY_FILE");
+    if let Some(e) = events {
+        c.env("TELEMETRY_FILE", e);
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "python3 {args:?} failed in {}:\n{}", dir.display(), text(&o));
+    assert!(o.stderr.is_empty() || args.contains(&"unittest"), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn tricky_python_keeps_its_output_lines_and_emits_events() {
+    if !have_python() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    copy(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/python/tricky"), &src);
+    let out = tmp.path().join("out");
+    let store = tmp.path().join("store");
+    let o = tf(&store, &["instrument", src.to_str().unwrap(), "-e", ".py", "--out", out.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["left_out"].as_array().unwrap().len(), 0, "{s}");
+    assert!(s["constructs_instrumented"].as_u64().unwrap() >= 30, "{s}");
+    assert_eq!(s["compiler_runs"], 2, "{s}");
+    assert_eq!(s["files_skipped"]["test file"], 1, "{s}");
+
+    let original = py(&src, &["main.py"], None);
+    assert_eq!(py(&out, &["main.py"], None), original, "output changed with telemetry off");
+    let ev = tmp.path().join("events.jsonl");
+    assert_eq!(py(&out, &["main.py"], Some(&ev)), original, "output changed with telemetry on");
+    let events: Vec<serde_json::Value> =
+        std::fs::read_to_string(&ev).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let names: Vec<&str> = events.iter().filter_map(|e| e["code.function.name"].as_str()).collect();
+    for f in [
+        "main.main",
+        "main.outer",
+        "main.outer.<locals>.inner",
+        "main.gen",
+        "main.fetch",
+        "main.agen",
+        "main.fib",
+        "main.one_liner",
+        "pkg.shapes.Square.area",
+        "pkg.shapes.Shape.kind",
+        "pkg.shapes.Square.unit",
+        "pkg.tabbed.tabbed_sum",
+    ] {
+        assert!(names.contains(&f), "no events for {f}: {names:?}");
+    }
+    // A generator's return value is its result; the caller is the parent across modules.
+    let gen_exit = events.iter().find(|e| e["kind"] == "func_exit" && e["code.function.name"] == "main.gen").unwrap();
+    assert_eq!(gen_exit["results"], serde_json::json!(["done"]));
+    let main_span =
+        events.iter().find(|e| e["kind"] == "func_entry" && e["code.function.name"] == "main.main").unwrap()["span_id"]
+            .clone();
+    let area = events
+        .iter()
+        .find(|e| e["kind"] == "func_entry" && e["code.function.name"] == "pkg.shapes.Square.area")
+        .unwrap();
+    assert_eq!(area["parent_span_id"], main_span, "parent lost across modules");
+    let hot = events.iter().filter(|e| e["kind"] == "loop_iter" && e["code.line.number"] == 97).count();
+    assert!(hot > 0 && hot < 200, "hot loop wrote {hot} events");
+
+    // Lines: every function here has an empty line above or a simple first statement, so every
+    // original line keeps its number (the probes print line numbers).
+    assert!(original.contains("probe line: 15") && original.contains("raise line: 75"), "{original}");
+    for f in ["main.py", "pkg/shapes.py", "pkg/tabbed.py"] {
+        let a = std::fs::read_to_string(src.join(f)).unwrap();
+        let b = std::fs::read_to_string(out.join(f)).unwrap();
+        assert_eq!(a.lines().count(), b.lines().count(), "{f} gained lines:\n{b}");
+    }
+    // Tabs stay tabs.
+    let tabbed = std::fs::read_to_string(out.join("pkg/tabbed.py")).unwrap();
+    assert!(
+        tabbed.contains("\n\ttotal = 0; _teleforge.var_assign(") || tabbed.contains("\t_teleforge.func_entry("),
+        "{tabbed}"
+    );
+    // The package's own tests still pass, and the runtime sits beside every instrumented module.
+    py(&out, &["-m", "unittest", "discover", "-s", ".", "-p", "test_*.py"], None);
+    assert!(out.join("_teleforge_tel.py").exists() && out.join("pkg/_teleforge_tel.py").exists());
+
+    // Twice changes nothing; strip restores the bytes.
+    let again = tf(&store, &["instrument", out.to_str().unwrap(), "--in-place", "--json"]);
+    let s2: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(s2["constructs_found"], 0, "{s2}");
+    let stripped = tmp.path().join("stripped");
+    let o = tf(&store, &["strip", out.to_str().unwrap(), "--out", stripped.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(files(&stripped), files(&src), "instrument then strip is not byte-identical");
+}
+
+#[test]
+fn a_module_docstring_and_future_import_stay_first() {
+    if !have_python() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("app.py"),
+        "#!/usr/bin/env python3\n# -*- coding: utf-8 -*-\n\"\"\"Doc.\"\"\"\nfrom __future__ import annotations\nfrom __future__ import division\ndef f(x: int) -> int:\n    if x:\n        return x\n    return 0\nprint(f(2), __doc__)\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let o = tf(&tmp.path().join("store"), &["instrument", src.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let app = std::fs::read_to_string(out.join("app.py")).unwrap();
+    assert!(app.starts_with("#!/usr/bin/env python3\n# -*- coding: utf-8 -*-\n\"\"\"Doc.\"\"\"\nfrom __future__ import annotations\nfrom __future__ import division; _teleforge = "), "{app}");
+    assert_eq!(py(&out, &["app.py"], None), "2 Doc.\n");
+    // f has neither an empty line above nor a simple first statement: its decorator takes a line.
+    assert!(app.contains("@_teleforge.instrument(\"app.f\", \"app.py\", 6)  # teleforge+\ndef f"), "{app}");
+}
