@@ -8,8 +8,7 @@
 //! attempt through `teleforge-learning` and consults its consolidated patterns before choosing a
 //! form.
 //!
-//! Built today: Go. Python and JavaScript have their `Tel` runtimes (`runtime/`) but no discovery
-//! or validation yet.
+//! Built: Go and Python (JavaScript's runtime and validator exist; its discovery is in progress).
 
 pub mod construct;
 pub mod discover;
@@ -25,5 +24,5 @@ pub use construct::{Construct, ConstructKind, Edit, Form};
 pub use discover::{discover, DiscoverOptions};
 pub use error::{Error, Result};
 pub use output::OutputMode;
-pub use pipeline::{instrument, InstrumentOptions, LeftOut, Summary};
+pub use pipeline::{instrument, instrument_with_progress, InstrumentOptions, LeftOut, Progress, Summary};
 pub use strip::{strip, StripSummary};

@@ -91,11 +91,30 @@ struct State {
     tried: Vec<usize>,
 }
 
+/// Where a run is, for a progress display.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    Discovered { files: usize, constructs: usize },
+    Baseline { language: &'a str },
+    Round { language: &'a str, round: usize, constructs: usize },
+    Writing,
+}
+
 /// Runs the pipeline. `on_capture` sees every captured learning (for `--verbose`).
 pub fn instrument(
     engine: Option<&LearningEngine>,
     opts: &InstrumentOptions,
     on_capture: &mut dyn FnMut(&Learning),
+) -> Result<Summary> {
+    instrument_with_progress(engine, opts, on_capture, &mut |_| {})
+}
+
+/// [`instrument`], reporting where it is to `on_progress`.
+pub fn instrument_with_progress(
+    engine: Option<&LearningEngine>,
+    opts: &InstrumentOptions,
+    on_capture: &mut dyn FnMut(&Learning),
+    on_progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Summary> {
     // Toolchains print absolute paths; one canonical root makes every path comparable.
     let root = opts.root.canonicalize().map_err(|e| Error::io("reading", &opts.root, e))?;
@@ -108,6 +127,7 @@ pub fn instrument(
         }
         summary.constructs_found += f.constructs.len();
     }
+    on_progress(Progress::Discovered { files: files.len(), constructs: summary.constructs_found });
     let mut outputs: BTreeMap<String, String> = BTreeMap::new();
     let mut languages: Vec<&'static dyn LanguageSupport> = Vec::new();
     for f in &files {
@@ -118,9 +138,10 @@ pub fn instrument(
     for lang in languages {
         let group: Vec<&DiscoveredFile> =
             files.iter().filter(|f| f.language.name() == lang.name() && !f.constructs.is_empty()).collect();
-        run_language(engine, opts, lang, &group, &mut summary, &mut outputs, on_capture)?;
+        run_language(engine, opts, lang, &group, &mut summary, &mut outputs, on_capture, on_progress)?;
     }
     summary.files_instrumented = outputs.keys().filter(|k| !summary.runtime_files.contains(k)).count();
+    on_progress(Progress::Writing);
     if let Some(cmd) = &opts.validate_cmd {
         run_user_check(&opts.root, cmd, &outputs, &files)?;
         summary.validate_cmd_passed = Some(true);
@@ -138,6 +159,7 @@ fn run_language(
     summary: &mut Summary,
     outputs: &mut BTreeMap<String, String>,
     on_capture: &mut dyn FnMut(&Learning),
+    on_progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<()> {
     let validator: Option<Box<dyn Validator>> = if opts.validate {
         let v = for_language(lang.name()).ok_or_else(|| {
@@ -188,6 +210,7 @@ fn run_language(
         finish(lang, group, &states, summary, outputs);
         return Ok(());
     };
+    on_progress(Progress::Baseline { language: lang.name() });
     let targets: Vec<String> = group.iter().map(|f| f.source.rel.clone()).collect();
     let baseline = validator.baseline(&opts.root, &targets)?;
     summary.compiler_runs += baseline.runs;
@@ -226,6 +249,7 @@ fn run_language(
         if active.is_empty() {
             break;
         }
+        on_progress(Progress::Round { language: lang.name(), round, constructs: active.len() });
         let (files, spans) = render(lang, group, &states, &active);
         let check = validator.check(&opts.root, &files)?;
         summary.compiler_runs += check.runs;

@@ -25,7 +25,11 @@ fn vendored_generated_test_hidden_and_instrumented_files_are_left_alone() {
     write(r, "app/m.py", py);
     write(r, "app/test_m.py", py);
     write(r, "app/broken.py", "def f(:\n");
-    write(r, "done/d.go", "package d\n\nfunc F() {/*tf{*/ defer Tel.FuncExit(Tel.FuncEntry(\"d.F\", \"d.go\", 3));/*}tf*/ }\n");
+    write(
+        r,
+        "done/d.go",
+        "package d\n\nfunc F() {/*tf{*/ defer Tel.FuncExit(Tel.FuncEntry(\"d.F\", \"d.go\", 3));/*}tf*/ }\n",
+    );
     write(r, "ignored/i.go", go);
     write(r, ".gitignore", "ignored/\n");
 

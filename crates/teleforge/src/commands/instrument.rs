@@ -1,7 +1,7 @@
 //! `teleforge instrument`.
 
 use anyhow::Result;
-use teleforge_instrument::{instrument, DiscoverOptions, InstrumentOptions, OutputMode};
+use teleforge_instrument::{instrument_with_progress, DiscoverOptions, InstrumentOptions, OutputMode, Progress};
 use teleforge_learning::LearningEngine;
 
 use super::output_mode;
@@ -20,8 +20,25 @@ pub fn run(engine: &LearningEngine, args: &InstrumentArgs) -> Result<i32> {
         run_id: run_id(),
     };
     let verbose = args.verbose;
+    // A spinner on stderr; indicatif draws nothing when stderr is not a terminal.
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let printer = bar.clone();
+    let mut on_progress = |p: Progress<'_>| {
+        bar.set_message(match p {
+            Progress::Discovered { files, constructs } => format!("found {constructs} constructs in {files} files"),
+            Progress::Baseline { language } => format!("{language}: checking the original code"),
+            Progress::Round { language, round, constructs } => {
+                format!("{language}: round {round}, validating {constructs} constructs")
+            }
+            Progress::Writing => "writing".to_string(),
+        })
+    };
     let mut on_capture = |l: &teleforge_learning::Learning| {
-        if verbose {
+        if !verbose {
+            return;
+        }
+        printer.suspend(|| {
             let subject = l.context.get("subject").map(String::as_str).unwrap_or("");
             if l.success {
                 eprintln!(
@@ -40,9 +57,11 @@ pub fn run(engine: &LearningEngine, args: &InstrumentArgs) -> Result<i32> {
                     l.error_pattern.as_deref().unwrap_or("?")
                 );
             }
-        }
+        })
     };
-    let summary = instrument(Some(engine), &opts, &mut on_capture)?;
+    let result = instrument_with_progress(Some(engine), &opts, &mut on_capture, &mut on_progress);
+    bar.finish_and_clear();
+    let summary = result?;
     if args.json {
         print_json(&summary)?;
     } else if let Some(diff) = &summary.diff {
