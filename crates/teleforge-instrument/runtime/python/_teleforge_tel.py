@@ -611,6 +611,23 @@ def _identity(fn):
 
 
 # ---------------------------------------------------------------- API
+def _sampled_open(name, file, line, args, push):
+    """func_entry when the site's sample admits this call; the span, or None."""
+    try:
+        key = ("f", file, line)
+        c = _counters.get(key)
+        if c is None:
+            c = _new_site(key)
+            if c is None:
+                return None
+        n = next(c)
+        if n > _first and n & (n - 1):
+            return None
+        return _open(name, file, line, args, push)
+    except Exception:
+        return None
+
+
 class _Tel(object):
     """The telemetry API; see docs/TELEMETRY.md."""
 
@@ -619,19 +636,7 @@ class _Tel(object):
     def func_entry(self, name, file, line, args=None):
         if not _on:
             return None
-        try:
-            key = ("f", file, line)
-            c = _counters.get(key)
-            if c is None:
-                c = _new_site(key)
-                if c is None:
-                    return None
-            n = next(c)
-            if n > _first and n & (n - 1):
-                return None
-            return _open(name, file, line, args, True)
-        except Exception:
-            return None
+        return _sampled_open(name, file, line, args, True)
 
     def func_call(self, name, file, line, args=None):
         """A func_entry event for a call whose exit is not recorded (teleforge's entry-only
@@ -639,19 +644,7 @@ class _Tel(object):
         as the parent of later calls."""
         if not _on:
             return None
-        try:
-            key = ("f", file, line)
-            c = _counters.get(key)
-            if c is None:
-                c = _new_site(key)
-                if c is None:
-                    return None
-            n = next(c)
-            if n > _first and n & (n - 1):
-                return None
-            return _open(name, file, line, args, False)
-        except Exception:
-            return None
+        return _sampled_open(name, file, line, args, False)
 
     def func_exit(self, span, result=None):
         if span is not None:

@@ -287,6 +287,21 @@ class TestEvents(Scenario):
         self.assertGreaterEqual(ox["duration_ns"], ix["duration_ns"])
         self.assertRegex(oe["thread"], r"^thread-\d+$")
 
+    def test_func_call_writes_an_entry_that_is_never_a_parent(self):
+        events, _ = self.run_py(
+            """
+            outer = tel.func_entry("app.outer", "app/m.py", 10, {})
+            tel.func_call("app.entry_only", "app/m.py", 15, {"a": 1})
+            inner = tel.func_entry("app.inner", "app/m.py", 20, {})
+            tel.func_exit(inner)
+            tel.func_exit(outer)
+            """
+        )
+        oe, call, ie, ix, ox = events
+        self.assertEqual((call["kind"], call["code.function.name"], call["args"]), ("func_entry", "app.entry_only", {"a": 1}))
+        self.assertEqual(call["parent_span_id"], oe["span_id"])
+        self.assertEqual(ie["parent_span_id"], oe["span_id"], "the entry-only call became the current span")
+
     def test_func_error_records_and_exception_propagates_unchanged(self):
         events, out = self.run_py(
             """
