@@ -1,36 +1,11 @@
 //! `teleforge instrument` and `strip` on real Go trees, built and run with the real go command.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn have_go() -> bool {
-    let ok = Command::new("go").arg("version").output().is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(std::env::var_os("CI").is_none(), "go is required in CI: .ci/run must provide it");
-        eprintln!("skipping: go is not installed");
-    }
-    ok
-}
-
-fn tf(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_teleforge")).arg("--storage-dir").arg(store).args(args).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
+use support::{copy, events, files, have, text, tf};
 
 /// Runs `go run .` in `dir`, with telemetry going to `events` when given.
 fn go_run(dir: &Path, events: Option<&Path>) -> String {
@@ -44,38 +19,13 @@ fn go_run(dir: &Path, events: Option<&Path>) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn events(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad event line {l}: {e}")))
-        .collect()
-}
-
-fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 fn tricky() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/go/tricky")
 }
 
 #[test]
 fn tricky_go_keeps_its_output_and_emits_events() {
-    if !have_go() {
+    if !have("go") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -162,7 +112,7 @@ fn tricky_go_keeps_its_output_and_emits_events() {
 
 #[test]
 fn diff_writes_nothing_and_in_place_edits_the_tree() {
-    if !have_go() {
+    if !have("go") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -193,7 +143,7 @@ fn diff_writes_nothing_and_in_place_edits_the_tree() {
 
 #[test]
 fn a_package_that_already_declares_tel_is_left_out_and_the_failures_are_captured() {
-    if !have_go() {
+    if !have("go") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -228,7 +178,7 @@ fn a_package_that_already_declares_tel_is_left_out_and_the_failures_are_captured
 
 #[test]
 fn validate_cmd_failure_writes_nothing() {
-    if !have_go() {
+    if !have("go") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -278,7 +228,7 @@ fn without_go_on_path_the_error_names_the_fix() {
 
 #[test]
 fn a_form_that_failed_in_this_context_before_is_not_compiled_again() {
-    if !have_go() {
+    if !have("go") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

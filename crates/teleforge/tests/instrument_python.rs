@@ -1,56 +1,11 @@
 //! `teleforge instrument` and `strip` on real Python trees, run with the real interpreter.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-fn have_python() -> bool {
-    let ok = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(std::env::var_os("CI").is_none(), "python3 is required in CI");
-        eprintln!("skipping: python3 is not installed");
-    }
-    ok
-}
+use std::path::Path;
+use std::process::Command;
 
-fn tf(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_teleforge")).arg("--storage-dir").arg(store).args(args).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
-fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                if p.file_name().is_some_and(|n| n == "__pycache__") {
-                    continue;
-                }
-                stack.push(p);
-            } else {
-                out.push((p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
+use support::{copy, files, have, text, tf};
 
 fn py(dir: &Path, args: &[&str], events: Option<&Path>) -> String {
     let mut c = Command::new("python3");
@@ -66,7 +21,7 @@ fn py(dir: &Path, args: &[&str], events: Option<&Path>) -> String {
 
 #[test]
 fn tricky_python_keeps_its_output_lines_and_emits_events() {
-    if !have_python() {
+    if !have("python3") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -149,7 +104,7 @@ fn tricky_python_keeps_its_output_lines_and_emits_events() {
 
 #[test]
 fn a_module_docstring_and_future_import_stay_first() {
-    if !have_python() {
+    if !have("python3") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
