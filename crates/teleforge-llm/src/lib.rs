@@ -1,0 +1,155 @@
+//! # teleforge-llm
+//!
+//! Small typed clients for the two chat wire protocols teleforge speaks: OpenAI-compatible chat
+//! completions (OpenAI, Ollama, vLLM, llama.cpp server, LM Studio: any base URL) and Anthropic
+//! Messages. They know nothing of telemetry or learning: a system and a user message go in, text and
+//! token usage come out.
+//!
+//! What they add over a bare HTTP call: a timeout on every request; retries with exponential
+//! backoff on 429 and 5xx that honour `Retry-After`; invisible Unicode stripped from everything
+//! sent; and errors that name the cause and the fix (a missing or rejected key, an unknown model,
+//! an unreachable server).
+
+mod anthropic;
+mod error;
+mod http;
+mod openai;
+mod sanitize;
+
+use std::time::Duration;
+
+pub use error::{Error, Result};
+pub use sanitize::strip_invisible;
+
+/// One chat turn: instructions and the request.
+#[derive(Debug, Clone, Default)]
+pub struct ChatRequest {
+    pub system: String,
+    pub user: String,
+    pub max_tokens: u32,
+    /// Ask for a JSON object where the protocol can (OpenAI's `response_format`).
+    pub json: bool,
+}
+
+/// Tokens a request used, as the provider counted them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// The model's answer.
+#[derive(Debug, Clone, Default)]
+pub struct ChatResponse {
+    pub text: String,
+    pub usage: Usage,
+    /// HTTP attempts made (1 when no retry was needed).
+    pub attempts: u32,
+}
+
+/// The wire protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    OpenAi,
+    Anthropic,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::OpenAi => "openai",
+            Protocol::Anthropic => "anthropic",
+        }
+    }
+
+    /// Where requests go when no base URL is configured.
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            Protocol::OpenAi => "https://api.openai.com/v1",
+            Protocol::Anthropic => "https://api.anthropic.com",
+        }
+    }
+
+    /// The environment variable holding the key.
+    pub fn key_env(self) -> &'static str {
+        match self {
+            Protocol::OpenAi => "OPENAI_API_KEY",
+            Protocol::Anthropic => "ANTHROPIC_API_KEY",
+        }
+    }
+}
+
+/// How to reach a model.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub protocol: Protocol,
+    pub model: String,
+    /// `None`: the protocol's default (the hosted API).
+    pub base_url: Option<String>,
+    pub api_key: Option<String>,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    /// Retries after the first attempt, on 429 and 5xx.
+    pub max_retries: u32,
+    /// First backoff delay; doubles each retry (capped at 30 s), unless `Retry-After` says more.
+    pub backoff: Duration,
+}
+
+impl ProviderConfig {
+    pub fn new(protocol: Protocol, model: impl Into<String>) -> Self {
+        ProviderConfig {
+            protocol,
+            model: model.into(),
+            base_url: None,
+            api_key: None,
+            timeout: Duration::from_secs(120),
+            max_retries: 3,
+            backoff: Duration::from_millis(500),
+        }
+    }
+
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> &str {
+        self.base_url.as_deref().unwrap_or(self.protocol.default_base_url()).trim_end_matches('/')
+    }
+}
+
+/// A chat model behind one protocol.
+pub struct Provider {
+    config: ProviderConfig,
+    agent: ureq::Agent,
+}
+
+impl Provider {
+    /// Checks the configuration: the hosted APIs need a key; self-hosted servers may not.
+    pub fn new(config: ProviderConfig) -> Result<Self> {
+        let hosted = config.base_url.is_none();
+        if hosted && config.api_key.as_deref().is_none_or(str::is_empty) {
+            return Err(Error::MissingKey { provider: config.protocol.name(), env: config.protocol.key_env() });
+        }
+        let agent = http::agent(config.timeout);
+        Ok(Provider { config, agent })
+    }
+
+    pub fn config(&self) -> &ProviderConfig {
+        &self.config
+    }
+
+    /// `openai/gpt-4o-mini`, for summaries and learnings.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.config.protocol.name(), self.config.model)
+    }
+
+    /// Sends one chat turn, retrying on 429 and 5xx.
+    pub fn complete(&self, request: &ChatRequest) -> Result<ChatResponse> {
+        let request = ChatRequest {
+            system: strip_invisible(&request.system).into_owned(),
+            user: strip_invisible(&request.user).into_owned(),
+            ..request.clone()
+        };
+        match self.config.protocol {
+            Protocol::OpenAi => openai::complete(&self.agent, &self.config, &request),
+            Protocol::Anthropic => anthropic::complete(&self.agent, &self.config, &request),
+        }
+    }
+}

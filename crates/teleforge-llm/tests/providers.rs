@@ -1,0 +1,225 @@
+//! Both protocols against real HTTP servers on 127.0.0.1 that speak each provider's wire format:
+//! requests are checked field by field, answers are scripted (including 429/5xx with
+//! `Retry-After`, a wrong key, an unknown model, garbage, and silence).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use teleforge_llm::{ChatRequest, Error, Protocol, Provider, ProviderConfig};
+
+/// One scripted answer.
+#[derive(Clone)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+    delay: Duration,
+}
+
+fn ok(body: serde_json::Value) -> Reply {
+    Reply { status: 200, headers: vec![], body: body.to_string(), delay: Duration::ZERO }
+}
+
+fn status(code: u16, body: &str) -> Reply {
+    Reply { status: code, headers: vec![], body: body.to_string(), delay: Duration::ZERO }
+}
+
+/// A recorded request.
+#[derive(Debug, Clone)]
+struct Seen {
+    path: String,
+    headers: Vec<(String, String)>,
+    body: serde_json::Value,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Serves the replies in order, one connection each, then stops.
+fn serve(replies: Vec<Reply>) -> (String, Arc<Mutex<Vec<Seen>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for reply in replies {
+            let Ok((stream, _)) = listener.accept() else { return };
+            handle(stream, &reply, &log);
+        }
+    });
+    (url, seen)
+}
+
+fn handle(mut stream: TcpStream, reply: &Reply, log: &Arc<Mutex<Vec<Seen>>>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line).unwrap();
+    let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
+    let mut headers = Vec::new();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (k, v) = line.split_once(':').unwrap();
+        if k.eq_ignore_ascii_case("content-length") {
+            length = v.trim().parse().unwrap();
+        }
+        headers.push((k.to_string(), v.trim().to_string()));
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    log.lock().unwrap().push(Seen { path, headers, body: serde_json::from_slice(&body).unwrap_or_default() });
+    std::thread::sleep(reply.delay);
+    let mut out = format!("HTTP/1.1 {} X\r\ncontent-type: application/json\r\nconnection: close\r\n", reply.status);
+    for (k, v) in &reply.headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str(&format!("content-length: {}\r\n\r\n{}", reply.body.len(), reply.body));
+    let _ = stream.write_all(out.as_bytes());
+}
+
+fn config(protocol: Protocol, url: &str) -> ProviderConfig {
+    let mut c = ProviderConfig::new(protocol, "test-model");
+    c.base_url = Some(if protocol == Protocol::OpenAi { format!("{url}/v1") } else { url.to_string() });
+    c.api_key = Some("sk-test".into());
+    c.backoff = Duration::from_millis(10);
+    c.timeout = Duration::from_secs(5);
+    c
+}
+
+fn request() -> ChatRequest {
+    ChatRequest { system: "You write code.".into(), user: "Write\u{200B} it.".into(), max_tokens: 100, json: true }
+}
+
+fn openai_answer(text: &str) -> serde_json::Value {
+    serde_json::json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "model": "test-model",
+        "choices": [{ "index": 0, "message": { "role": "assistant", "content": text }, "finish_reason": "stop" }],
+        "usage": { "prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17 }
+    })
+}
+
+fn anthropic_answer(text: &str) -> serde_json::Value {
+    serde_json::json!({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "test-model",
+        "content": [{ "type": "text", "text": text }],
+        "stop_reason": "end_turn",
+        "usage": { "input_tokens": 20, "output_tokens": 7 }
+    })
+}
+
+#[test]
+fn openai_wire_format() {
+    let (url, seen) = serve(vec![ok(openai_answer("{\"snippets\": []}"))]);
+    let p = Provider::new(config(Protocol::OpenAi, &url)).unwrap();
+    let r = p.complete(&request()).unwrap();
+    assert_eq!(r.text, "{\"snippets\": []}");
+    assert_eq!((r.usage.input_tokens, r.usage.output_tokens, r.attempts), (12, 5, 1));
+    let s = &seen.lock().unwrap()[0];
+    assert_eq!(s.path, "/v1/chat/completions");
+    assert_eq!(s.header("authorization"), Some("Bearer sk-test"));
+    assert_eq!(s.body["model"], "test-model");
+    assert_eq!(s.body["messages"][0]["role"], "system");
+    assert_eq!(s.body["messages"][1]["content"], "Write it.", "invisible characters are stripped");
+    assert_eq!(s.body["response_format"]["type"], "json_object");
+}
+
+#[test]
+fn anthropic_wire_format() {
+    let (url, seen) = serve(vec![ok(anthropic_answer("hello"))]);
+    let p = Provider::new(config(Protocol::Anthropic, &url)).unwrap();
+    let r = p.complete(&request()).unwrap();
+    assert_eq!((r.text.as_str(), r.usage.input_tokens, r.usage.output_tokens), ("hello", 20, 7));
+    let s = &seen.lock().unwrap()[0];
+    assert_eq!(s.path, "/v1/messages");
+    assert_eq!(s.header("x-api-key"), Some("sk-test"));
+    assert_eq!(s.header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(s.body["system"], "You write code.");
+    assert_eq!(s.body["max_tokens"], 100);
+    assert_eq!(s.body["messages"][0]["role"], "user");
+}
+
+#[test]
+fn retries_429_and_5xx_honouring_retry_after() {
+    let mut busy = status(429, "{\"error\": {\"message\": \"slow down\"}}");
+    busy.headers.push(("retry-after".into(), "0.3".into()));
+    let (url, seen) = serve(vec![busy, status(503, "overloaded"), ok(openai_answer("done"))]);
+    let p = Provider::new(config(Protocol::OpenAi, &url)).unwrap();
+    let start = Instant::now();
+    let r = p.complete(&request()).unwrap();
+    assert_eq!((r.text.as_str(), r.attempts), ("done", 3));
+    assert!(start.elapsed() >= Duration::from_millis(300), "Retry-After was not honoured");
+    assert_eq!(seen.lock().unwrap().len(), 3);
+}
+
+#[test]
+fn gives_up_after_max_retries_with_the_status() {
+    let (url, _) = serve(vec![
+        status(500, "a"),
+        status(500, "b"),
+        status(500, "c"),
+        status(500, "{\"error\":{\"message\":\"boom\"}}"),
+    ]);
+    let p = Provider::new(config(Protocol::Anthropic, &url)).unwrap();
+    let e = p.complete(&request()).unwrap_err();
+    assert!(matches!(e, Error::Status { status: 500, attempts: 4, .. }), "{e}");
+    assert!(e.to_string().contains("boom"));
+}
+
+#[test]
+fn wrong_key_unknown_model_and_garbage_are_named() {
+    let (url, _) = serve(vec![
+        status(401, "{\"error\": {\"message\": \"Incorrect API key provided\"}}"),
+        status(404, "{\"error\": {\"message\": \"The model `nope` does not exist\", \"code\": \"model_not_found\"}}"),
+        ok(serde_json::json!({ "unexpected": true })),
+    ]);
+    let p = Provider::new(config(Protocol::OpenAi, &url)).unwrap();
+    let e = p.complete(&request()).unwrap_err();
+    assert!(matches!(e, Error::Unauthorized { status: 401, .. }), "{e}");
+    assert!(e.to_string().contains("OPENAI_API_KEY"));
+    let e = p.complete(&request()).unwrap_err();
+    assert!(matches!(e, Error::UnknownModel { .. }), "{e}");
+    assert!(e.to_string().contains("--model"));
+    let e = p.complete(&request()).unwrap_err();
+    assert!(matches!(e, Error::BadResponse { .. }), "{e}");
+}
+
+#[test]
+fn unreachable_server_and_timeouts_are_named() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let p = Provider::new(config(Protocol::OpenAi, &format!("http://127.0.0.1:{port}"))).unwrap();
+    let e = p.complete(&request()).unwrap_err();
+    assert!(matches!(e, Error::Unreachable { .. }), "{e}");
+    assert!(e.to_string().contains("is the server running"), "{e}");
+
+    let mut slow = ok(openai_answer("late"));
+    slow.delay = Duration::from_secs(3);
+    let (url, _) = serve(vec![slow]);
+    let mut c = config(Protocol::OpenAi, &url);
+    c.timeout = Duration::from_millis(500);
+    let e = Provider::new(c).unwrap().complete(&request()).unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "{e}");
+}
+
+#[test]
+fn hosted_apis_need_a_key_self_hosted_servers_do_not() {
+    let mut c = ProviderConfig::new(Protocol::Anthropic, "claude");
+    c.api_key = None;
+    let e = Provider::new(c).err().unwrap();
+    assert!(e.to_string().contains("ANTHROPIC_API_KEY"), "{e}");
+    let (url, seen) = serve(vec![ok(openai_answer("local"))]);
+    let mut c = config(Protocol::OpenAi, &url);
+    c.api_key = None;
+    assert_eq!(Provider::new(c).unwrap().complete(&request()).unwrap().text, "local");
+    assert_eq!(seen.lock().unwrap()[0].header("authorization"), None);
+}
