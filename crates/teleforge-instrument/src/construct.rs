@@ -53,6 +53,25 @@ impl Form {
     }
 }
 
+/// Where a generator that writes its own snippet (an LLM) puts it: `before + snippet + after` at
+/// `offset`. The language module owns the position and the wrapping (markers, separators); the
+/// generator only supplies the one-line snippet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub offset: usize,
+    pub before: String,
+    pub after: String,
+    /// What the snippet must be, for the prompt ("one statement, run first in the function body").
+    pub hint: String,
+}
+
+impl Slot {
+    /// The edit that puts `snippet` in this slot.
+    pub fn edit(&self, snippet: &str) -> Edit {
+        Edit { offset: self.offset, text: format!("{}{snippet}{}", self.before, self.after) }
+    }
+}
+
 /// A place to instrument.
 #[derive(Debug, Clone)]
 pub struct Construct {

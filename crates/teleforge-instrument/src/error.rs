@@ -27,6 +27,8 @@ pub enum Error {
     )]
     ValidateCmd { cmd: String, status: i32, last_line: String },
     #[error(transparent)]
+    Llm(#[from] teleforge_llm::Error),
+    #[error(transparent)]
     Learning(#[from] teleforge_learning::Error),
     #[error("{0}")]
     Usage(String),

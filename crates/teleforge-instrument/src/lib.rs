@@ -13,6 +13,7 @@
 pub mod construct;
 pub mod discover;
 mod error;
+pub mod generate;
 pub mod language;
 pub mod output;
 pub mod pipeline;
@@ -24,5 +25,7 @@ pub use construct::{Construct, ConstructKind, Edit, Form};
 pub use discover::{discover, DiscoverOptions};
 pub use error::{Error, Result};
 pub use output::OutputMode;
-pub use pipeline::{instrument, instrument_with_progress, InstrumentOptions, LeftOut, Progress, Summary};
+pub use pipeline::{
+    instrument, instrument_with, instrument_with_progress, Generator, InstrumentOptions, LeftOut, Progress, Summary,
+};
 pub use strip::{strip, StripSummary};

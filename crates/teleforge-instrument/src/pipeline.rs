@@ -16,6 +16,7 @@ use teleforge_learning::{Learning, LearningEngine, SUBJECT_KEY};
 use crate::construct::{Construct, Form};
 use crate::discover::{discover, DiscoverOptions, DiscoveredFile};
 use crate::error::{Error, Result};
+use crate::generate::llm::{Ask, LlmGenerator, LlmStats, Proposal};
 use crate::language::{line_of, LanguageSupport, SourceFile};
 use crate::output::{write_output, OutputMode};
 use crate::rewrite::apply;
@@ -66,6 +67,9 @@ pub struct Summary {
     pub validated: bool,
     pub learnings_captured: usize,
     pub runtime_files: Vec<String>,
+    /// Requests, tokens and failures of the model, with an LLM generator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmStats>,
     /// Whether `--validate-cmd` passed (absent when none was given).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub validate_cmd_passed: Option<bool>,
@@ -89,6 +93,23 @@ struct State {
     status: Status,
     last_pattern: Option<String>,
     tried: Vec<usize>,
+    /// A snippet written by the model for this round, in place of the template forms.
+    custom: Option<Form>,
+    /// Whether the model writes this construct's snippets (its language offers a slot).
+    by_model: bool,
+    /// The model's last snippet and its diagnostics, for the retry prompt.
+    previous: Option<(String, Vec<String>)>,
+    /// The model's description of its fix.
+    fix: Option<String>,
+    /// Learned pattern ids and token usage of the prompt behind `custom`.
+    carried: Vec<String>,
+    usage: (u64, u64),
+}
+
+impl State {
+    fn form<'c>(&'c self, c: &'c Construct) -> &'c Form {
+        self.custom.as_ref().unwrap_or(&c.forms[self.form])
+    }
 }
 
 /// Where a run is, for a progress display.
@@ -98,6 +119,24 @@ pub enum Progress<'a> {
     Baseline { language: &'a str },
     Round { language: &'a str, round: usize, constructs: usize },
     Writing,
+}
+
+/// Who writes the snippets.
+#[derive(Clone, Copy)]
+pub enum Generator<'a> {
+    /// The offline template generator: each language module's ladder of forms.
+    Template,
+    /// A model; constructs whose language has no slot for model snippets use the templates.
+    Llm(&'a LlmGenerator),
+}
+
+impl Generator<'_> {
+    fn label(&self) -> String {
+        match self {
+            Generator::Template => "template".into(),
+            Generator::Llm(g) => g.label(),
+        }
+    }
 }
 
 /// Runs the pipeline. `on_capture` sees every captured learning (for `--verbose`).
@@ -113,6 +152,17 @@ pub fn instrument(
 pub fn instrument_with_progress(
     engine: Option<&LearningEngine>,
     opts: &InstrumentOptions,
+    on_capture: &mut dyn FnMut(&Learning),
+    on_progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Summary> {
+    instrument_with(engine, opts, Generator::Template, on_capture, on_progress)
+}
+
+/// [`instrument`] with a chosen generator.
+pub fn instrument_with(
+    engine: Option<&LearningEngine>,
+    opts: &InstrumentOptions,
+    generator: Generator<'_>,
     on_capture: &mut dyn FnMut(&Learning),
     on_progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Summary> {
@@ -138,7 +188,7 @@ pub fn instrument_with_progress(
     for lang in languages {
         let group: Vec<&DiscoveredFile> =
             files.iter().filter(|f| f.language.name() == lang.name() && !f.constructs.is_empty()).collect();
-        run_language(engine, opts, lang, &group, &mut summary, &mut outputs, on_capture, on_progress)?;
+        run_language(engine, opts, generator, lang, &group, &mut summary, &mut outputs, on_capture, on_progress)?;
     }
     summary.files_instrumented = outputs.keys().filter(|k| !summary.runtime_files.contains(k)).count();
     on_progress(Progress::Writing);
@@ -147,6 +197,9 @@ pub fn instrument_with_progress(
         summary.validate_cmd_passed = Some(true);
     }
     summary.diff = write_output(&opts.root, &opts.output, &outputs, &files)?;
+    if let Generator::Llm(g) = generator {
+        summary.llm = Some(g.stats());
+    }
     Ok(summary)
 }
 
@@ -154,6 +207,7 @@ pub fn instrument_with_progress(
 fn run_language(
     engine: Option<&LearningEngine>,
     opts: &InstrumentOptions,
+    generator: Generator<'_>,
     lang: &'static dyn LanguageSupport,
     group: &[&DiscoveredFile],
     summary: &mut Summary,
@@ -189,6 +243,7 @@ fn run_language(
     let mut states: Vec<State> = Vec::new();
     for (fi, f) in group.iter().enumerate() {
         for ci in 0..f.constructs.len() {
+            let by_model = matches!(generator, Generator::Llm(_)) && lang.slot(&f.constructs[ci]).is_some();
             states.push(State {
                 file: fi,
                 index: ci,
@@ -197,6 +252,12 @@ fn run_language(
                 status: Status::Pending,
                 last_pattern: None,
                 tried: Vec::new(),
+                custom: None,
+                by_model,
+                previous: None,
+                fix: None,
+                carried: Vec::new(),
+                usage: (0, 0),
             });
         }
     }
@@ -224,7 +285,7 @@ fn run_language(
         None => HashSet::new(),
     };
     for s in &mut states {
-        if s.status != Status::Pending {
+        if s.status != Status::Pending || s.by_model {
             continue;
         }
         let c = &group[s.file].constructs[s.index];
@@ -250,8 +311,22 @@ fn run_language(
             break;
         }
         on_progress(Progress::Round { language: lang.name(), round, constructs: active.len() });
+        let mut batch: Vec<(usize, Learning)> = Vec::new();
+        let mut changed = false;
+        if let Generator::Llm(llm) = generator {
+            changed |= ask_model(engine, opts, llm, lang, group, &mut states, &mut batch, summary)?;
+        }
+        let active: Vec<usize> = active
+            .into_iter()
+            .filter(|&i| match states[i].status {
+                Status::Passed => true,
+                Status::Pending => !states[i].by_model || states[i].custom.is_some(),
+                Status::Failed(_) => false,
+            })
+            .collect();
         let (files, spans) = render(lang, group, &states, &active);
-        let check = validator.check(&opts.root, &files)?;
+        // Nothing to compile when every answer this round was unusable.
+        let check = if active.is_empty() { Default::default() } else { validator.check(&opts.root, &files)? };
         summary.compiler_runs += check.runs;
         elapsed += check.elapsed;
         let new: Vec<&Diagnostic> = check
@@ -261,11 +336,9 @@ fn run_language(
             .collect();
         let blamed = attribute(lang, group, &states, &active, &spans, &files, &new);
 
-        let mut batch: Vec<(usize, Learning)> = Vec::new();
-        let mut changed = false;
         for &i in &active {
             let c = construct(&states[i]);
-            let form = &c.forms[states[i].form];
+            let form = &states[i].form(c).clone();
             let errors: Vec<String> =
                 blamed.get(&i).map(|ds| ds.iter().map(|d| d.render()).collect()).unwrap_or_default();
             if errors.is_empty() {
@@ -278,32 +351,40 @@ fn run_language(
                     if s.attempts == 1 {
                         summary.first_attempt_successes += 1;
                     }
-                    let fix = (s.tried.len() > 1).then(|| {
-                        let old = &c.forms[s.tried[s.tried.len() - 2]];
-                        format!(
-                            "Used form {} ({}) instead of {} ({}), which failed with {}",
-                            form.id,
-                            form.summary,
-                            old.id,
-                            old.summary,
-                            s.last_pattern.as_deref().unwrap_or("an error")
-                        )
-                    });
-                    batch.push((
-                        i,
-                        learning(
-                            lang,
-                            opts,
-                            &group[s.file].source,
-                            c,
-                            form,
-                            s.attempts,
-                            true,
-                            vec![],
-                            s.last_pattern.clone(),
-                            fix,
-                        ),
-                    ));
+                    let fix = if s.by_model {
+                        (s.attempts > 1).then(|| {
+                            s.fix.clone().unwrap_or_else(|| match &s.previous {
+                                Some((old, _)) => format!("Replaced `{old}` with `{}`", form.code()),
+                                None => format!("Wrote `{}`", form.code()),
+                            })
+                        })
+                    } else {
+                        (s.tried.len() > 1).then(|| {
+                            let old = &c.forms[s.tried[s.tried.len() - 2]];
+                            format!(
+                                "Used form {} ({}) instead of {} ({}), which failed with {}",
+                                form.id,
+                                form.summary,
+                                old.id,
+                                old.summary,
+                                s.last_pattern.as_deref().unwrap_or("an error")
+                            )
+                        })
+                    };
+                    let mut l = learning(
+                        lang,
+                        opts,
+                        &group[s.file].source,
+                        c,
+                        form,
+                        s.attempts,
+                        true,
+                        vec![],
+                        s.last_pattern.clone(),
+                        fix,
+                    );
+                    annotate(&mut l, generator, s);
+                    batch.push((i, l));
                 }
                 continue;
             }
@@ -315,10 +396,18 @@ fn run_language(
             if s.attempts == 1 && s.status == Status::Passed {
                 summary.first_attempt_successes -= 1;
             }
-            batch.push((
-                i,
-                learning(lang, opts, &group[s.file].source, c, form, s.attempts, false, errors.clone(), None, None),
-            ));
+            let mut l =
+                learning(lang, opts, &group[s.file].source, c, form, s.attempts, false, errors.clone(), None, None);
+            annotate(&mut l, generator, s);
+            batch.push((i, l));
+            if s.by_model {
+                s.previous = Some((form.code(), errors.clone()));
+                s.custom = None;
+                s.fix = None;
+                s.status =
+                    if s.attempts < opts.max_attempts { Status::Pending } else { Status::Failed(errors[0].clone()) };
+                continue;
+            }
             let sig = c.signature();
             let next =
                 (s.form + 1..c.forms.len()).find(|&f| !avoid.contains(&(sig.clone(), c.forms[f].id.to_string())));
@@ -409,21 +498,28 @@ fn render(
     let mut sources: Vec<&SourceFile> = Vec::new();
     for (fi, idxs) in by_file {
         let f = group[fi];
-        // The file's own edits (an import of the runtime) come first at equal offsets.
+        // The file's own edits (an import of the runtime) come first at equal offsets. An edit
+        // several constructs ask for (the same import) is applied once and belongs to each of them.
         let file_edits = lang.file_edits(&f.source);
-        let mut edits: Vec<(usize, &crate::construct::Edit)> = file_edits.iter().map(|e| (FILE_EDIT, e)).collect();
+        let mut edits: Vec<(Vec<usize>, &crate::construct::Edit)> =
+            file_edits.iter().map(|e| (vec![FILE_EDIT], e)).collect();
         for &i in &idxs {
             let c = &f.constructs[states[i].index];
-            for e in &c.forms[states[i].form].edits {
-                edits.push((i, e));
+            for e in &states[i].form(c).edits {
+                match edits.iter_mut().find(|(_, x)| x.offset == e.offset && x.text == e.text) {
+                    Some((owners, _)) => owners.push(i),
+                    None => edits.push((vec![i], e)),
+                }
             }
         }
         edits.sort_by_key(|(_, e)| e.offset);
         let mut shift = 0;
         let mut file_spans = Vec::new();
-        for (i, e) in &edits {
+        for (owners, e) in &edits {
             let start = e.offset + shift;
-            file_spans.push((*i, start, start + e.text.len()));
+            for &i in owners {
+                file_spans.push((i, start, start + e.text.len()));
+            }
             shift += e.text.len();
         }
         let refs: Vec<&crate::construct::Edit> = edits.iter().map(|(_, e)| *e).collect();
@@ -476,9 +572,7 @@ fn attribute<'d>(
             let line_spans = rendered_cache.entry(d.file.clone()).or_insert_with(|| rendered_line_spans(&d.file, text));
             let on_line: Vec<&(usize, usize, usize, usize)> = line_spans.iter().filter(|s| s.1 == d.line).collect();
             if let Some(col) = d.column {
-                if let Some(s) = on_line.iter().find(|s| s.2 <= col && col < s.3) {
-                    targets.push(s.0);
-                }
+                targets.extend(on_line.iter().filter(|s| s.2 <= col && col < s.3).map(|s| s.0));
             }
             if targets.is_empty() {
                 targets.extend(on_line.iter().map(|s| s.0));
@@ -550,7 +644,7 @@ fn learning(
         error_pattern: pattern,
         fix_applied: fix,
         run_id: Some(opts.run_id.clone()),
-        generator: Some("template".into()),
+        generator: Some(if form.id == LLM_FORM { "llm".into() } else { "template".into() }),
         context,
         ..Default::default()
     }
@@ -617,4 +711,95 @@ impl Summary {
     pub fn validation_time(&self) -> Duration {
         Duration::from_secs_f64(self.validation_seconds)
     }
+}
+
+/// The form id of snippets written by a model.
+pub const LLM_FORM: &str = "llm";
+
+/// Records the generator, the patterns the prompt carried and its token usage on a learning.
+fn annotate(l: &mut Learning, generator: Generator<'_>, s: &State) {
+    if s.by_model {
+        l.generator = Some(generator.label());
+        l.context.insert("patterns".into(), s.carried.join(","));
+        l.context.insert("tokens".into(), format!("{}/{}", s.usage.0, s.usage.1));
+    }
+}
+
+/// Asks the model for every pending construct without a snippet: one request per file. Unusable
+/// answers are failed attempts, captured like compiler failures. Returns whether anything changed.
+#[allow(clippy::too_many_arguments)]
+fn ask_model(
+    engine: Option<&LearningEngine>,
+    opts: &InstrumentOptions,
+    llm: &LlmGenerator,
+    lang: &'static dyn LanguageSupport,
+    group: &[&DiscoveredFile],
+    states: &mut [State],
+    batch: &mut Vec<(usize, Learning)>,
+    summary: &mut Summary,
+) -> Result<bool> {
+    let mut by_file: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, s) in states.iter().enumerate() {
+        if s.by_model && s.status == Status::Pending && s.custom.is_none() {
+            by_file.entry(s.file).or_default().push(i);
+        }
+    }
+    let mut changed = false;
+    for (fi, idxs) in by_file {
+        let f = group[fi];
+        let asks: Vec<Ask<'_>> = idxs
+            .iter()
+            .map(|&i| {
+                let c = &f.constructs[states[i].index];
+                Ask {
+                    id: format!("c{i}"),
+                    construct: c,
+                    slot: lang.slot(c).expect("by_model constructs have a slot"),
+                    previous: states[i].previous.clone(),
+                }
+            })
+            .collect();
+        let answer = llm.propose(engine, lang, &f.source, &asks)?;
+        for ((&i, ask), proposal) in idxs.iter().zip(&asks).zip(answer.proposals) {
+            let s = &mut states[i];
+            s.carried = answer.pattern_ids.clone();
+            s.usage = (answer.usage.input_tokens, answer.usage.output_tokens);
+            match proposal {
+                Proposal::Snippet { code, imports, fix } => {
+                    let mut edits = vec![ask.slot.edit(&code)];
+                    edits.extend(imports.iter().filter_map(|p| lang.import_edit(&f.source, p)));
+                    s.custom = Some(Form { id: LLM_FORM, summary: "snippet written by the model", edits });
+                    s.fix = fix;
+                }
+                Proposal::Invalid { code, error, pattern } => {
+                    changed = true;
+                    s.attempts += 1;
+                    summary.attempts += 1;
+                    let form = Form { id: LLM_FORM, summary: "unusable answer", edits: Vec::new() };
+                    let mut l = learning(
+                        lang,
+                        opts,
+                        &f.source,
+                        ask.construct,
+                        &form,
+                        s.attempts,
+                        false,
+                        vec![error.clone()],
+                        Some(pattern),
+                        None,
+                    );
+                    l.generated_code = code.clone();
+                    l.generator = Some(llm.label());
+                    l.context.insert("patterns".into(), s.carried.join(","));
+                    l.context.insert("tokens".into(), format!("{}/{}", s.usage.0, s.usage.1));
+                    batch.push((i, l));
+                    s.previous = Some((code, vec![error.clone()]));
+                    if s.attempts >= opts.max_attempts {
+                        s.status = Status::Failed(error);
+                    }
+                }
+            }
+        }
+    }
+    Ok(changed)
 }

@@ -231,6 +231,25 @@ pub struct InstrumentArgs {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Who writes the snippets: template (offline, the default), openai (any OpenAI-compatible
+    /// server) or anthropic [env: TELEFORGE_GENERATOR; teleforge.toml: llm.generator].
+    #[arg(long, value_name = "NAME")]
+    pub generator: Option<String>,
+    /// The model [env: TELEFORGE_MODEL; teleforge.toml: llm.model].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// The server, e.g. http://localhost:11434/v1 for Ollama [env: TELEFORGE_BASE_URL].
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// A file holding the API key [default: $OPENAI_API_KEY / $ANTHROPIC_API_KEY].
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// Learned patterns per prompt, at most [default: 5].
+    #[arg(long)]
+    pub max_patterns: Option<usize>,
+    /// Characters of learned patterns per prompt, at most [default: 4000].
+    #[arg(long)]
+    pub pattern_budget: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -15,7 +15,8 @@ pub const IO: i32 = 74;
 pub const UNAVAILABLE: i32 = 69;
 /// The store is busy with another writer: try again.
 pub const BUSY: i32 = 75;
-/// The store needs a newer teleforge.
+/// The store needs a newer teleforge, or a configuration is wrong (a missing key, an unknown
+/// model, a bad teleforge.toml).
 pub const CONFIG: i32 = 78;
 /// Anything else.
 pub const FAILURE: i32 = 1;
@@ -38,6 +39,12 @@ pub fn code_for(err: &anyhow::Error) -> i32 {
         if cause.downcast_ref::<UsageError>().is_some() {
             return USAGE;
         }
+        if cause.downcast_ref::<crate::config::ConfigError>().is_some() {
+            return CONFIG;
+        }
+        if let Some(e) = cause.downcast_ref::<teleforge_llm::Error>() {
+            return llm_code(e);
+        }
         if let Some(e) = cause.downcast_ref::<teleforge_instrument::Error>() {
             use teleforge_instrument::Error as I;
             match e {
@@ -45,6 +52,7 @@ pub fn code_for(err: &anyhow::Error) -> i32 {
                 I::Usage(_) => return USAGE,
                 I::Io { .. } => return IO,
                 I::Learning(inner) => return learning_code(inner),
+                I::Llm(inner) => return llm_code(inner),
                 _ => return FAILURE,
             }
         }
@@ -68,5 +76,14 @@ fn learning_code(e: &Error) -> i32 {
         Error::NewerSchema { .. } => CONFIG,
         Error::Io { .. } => IO,
         Error::Database { .. } => FAILURE,
+    }
+}
+
+fn llm_code(e: &teleforge_llm::Error) -> i32 {
+    use teleforge_llm::Error as L;
+    match e {
+        L::MissingKey { .. } | L::Unauthorized { .. } | L::UnknownModel { .. } => CONFIG,
+        L::Unreachable { .. } | L::Timeout { .. } | L::Status { .. } => UNAVAILABLE,
+        L::BadResponse { .. } => DATA,
     }
 }

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use tree_sitter::{Node, Tree};
 
 use super::{line_of, quote, LanguageSupport, RuntimeFile, SourceFile, GENERATED_MARK};
-use crate::construct::{Construct, ConstructKind, Edit, Form};
+use crate::construct::{Construct, ConstructKind, Edit, Form, Slot};
 use crate::rewrite::marked;
 
 /// The Go runtime, written into every instrumented package with its package clause replaced.
@@ -88,6 +88,40 @@ impl LanguageSupport for Go {
 
     fn is_runtime_file(&self, rel: &str) -> bool {
         rel == RUNTIME_FILE || rel.ends_with(&format!("/{RUNTIME_FILE}"))
+    }
+
+    fn slot(&self, c: &Construct) -> Option<Slot> {
+        // The entry edit is the last edit of every form: after the body's `{` for functions and
+        // loops, after the statement for assignments.
+        let offset = c.forms.first()?.edits.last()?.offset;
+        let (before, after, hint) = match c.kind {
+            ConstructKind::Function => (
+                format!("{} ", crate::rewrite::OPEN),
+                format!(";{}", crate::rewrite::CLOSE),
+                "one Go statement, run first in the function body (for example a defer)",
+            ),
+            ConstructKind::Loop => (
+                format!("{} ", crate::rewrite::OPEN),
+                format!(";{}", crate::rewrite::CLOSE),
+                "one Go statement, run first in every iteration of the loop body",
+            ),
+            ConstructKind::Variable => (
+                format!("{}; ", crate::rewrite::OPEN),
+                crate::rewrite::CLOSE.to_string(),
+                "one Go statement, run right after the assignment",
+            ),
+        };
+        Some(Slot { offset, before, after, hint: hint.to_string() })
+    }
+
+    fn import_edit(&self, file: &SourceFile, path: &str) -> Option<Edit> {
+        // On the package clause's line, so no line moves: `package main; import "x"`.
+        let mut parser = tree_sitter::Parser::new();
+        parser.set_language(&self.grammar()).ok()?;
+        let tree = parser.parse(&file.text, None)?;
+        let mut c = tree.root_node().walk();
+        let clause = tree.root_node().children(&mut c).find(|n| n.kind() == "package_clause")?;
+        Some(Edit { offset: clause.end_byte(), text: marked(&format!("; import {}", quote(path))) })
     }
 }
 

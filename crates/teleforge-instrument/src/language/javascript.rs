@@ -1,9 +1,68 @@
-//! JavaScript: not built yet — discovery finds nothing, so JavaScript files are left alone.
+//! JavaScript: functions of every shape (declarations, expressions, arrows, methods, getters,
+//! setters, constructors, generators, async), loops (`for`, `for-in`, `for-of`, `for await`,
+//! `while`, `do-while`) and statement-level assignments (`const/let/var` declarators with an
+//! identifier name and a value, and `x = …` / `x += …` expression statements) inside functions.
+//!
+//! **Line numbers.** Every insertion stays on an existing line: a function's entry and `try {`
+//! go after its body's `{` (or after its directive prologue), `} catch … finally …` goes before
+//! its closing `}`, a `return X` becomes `return Tel.funcExit(span, X)` in place, an arrow's
+//! expression body gets its block and temporary on the lines the expression already occupies,
+//! a loop's count goes after its body's `{` (a body without braces gets marked braces on its own
+//! lines), an assignment's record goes after its statement, and the runtime import goes on the
+//! line of the last directive or of the first statement. So stack traces, `Error().stack`,
+//! coverage and `file:line` logs still point at the user's lines (columns on changed lines move).
+//!
+//! **Module systems.** A file is an ES module or CommonJS by its extension (`.mjs`, `.cjs`), else
+//! the nearest `package.json` `"type"`, else its own syntax (a top-level `import`/`export`), else
+//! CommonJS; recorded as the feature `module`. The runtime `_teleforge_tel.cjs` is written once at
+//! the instrumented root and every instrumented file imports it as `__teleforgeTel` (a name user
+//! code does not use, so a file declaring its own `Tel` keeps working) with `require` or
+//! `import`, after the directive prologue, so `"use strict"` stays first and strictness holds.
+//!
+//! **Shapes** (FIELD-NOTES' traps): generators and async generators record entry and exit (on
+//! completion, `return()` or error) but never wrap a `return` value or a `yield`; derived-class
+//! constructors use the same forms because no snippet ever reads `this` (the entry runs before
+//! `super()` and only reads parameters); getters and setters are methods (a getter's result is
+//! recorded); class field initialisers are not functions and are left alone (an arrow function
+//! stored in a field is a function and is instrumented); arrow functions with an expression body
+//! get a block with the span as a temporary.
+//!
+//! Left alone: minified or bundled files (a line over 1000 characters, `*.min.js`), generated
+//! files (`@generated`, `DO NOT EDIT` in the header), test files unless `--include-tests`, loops
+//! and assignments at module top level and in class static blocks (they run once, and are mostly
+//! imports and constants), declarations that are not statements of a block (`for (let i …)`,
+//! `if (a) var x = 1`), destructuring targets.
+//!
+//! Every construct is emitted when the walk *leaves* its node, so constructs nested inside
+//! another come first; the pipeline keeps that order for insertions at the same offset, which is
+//! what puts an inner arrow's closing text before the `)` of an outer `return` or the record of
+//! a declaration that ends at the same byte.
 
-use tree_sitter::Tree;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
 
-use super::{LanguageSupport, RuntimeFile, SourceFile};
-use crate::construct::Construct;
+use regex::Regex;
+use tree_sitter::{Node, Tree};
+
+use super::{line_of, quote, LanguageSupport, RuntimeFile, SourceFile};
+use crate::construct::{Construct, ConstructKind, Edit, Form};
+use crate::rewrite::marked;
+
+/// The runtime, written once at the instrumented root.
+const RUNTIME: &str = include_str!("../../runtime/javascript/_teleforge_tel.cjs");
+/// The runtime's file name.
+pub const RUNTIME_FILE: &str = "_teleforge_tel.cjs";
+/// The binding every instrumented file gives the runtime.
+pub const BINDING: &str = "__teleforgeTel";
+/// A function's span, a `const` in its body.
+const SPAN: &str = "__teleforgeS";
+/// The caught exception.
+const CAUGHT: &str = "__teleforgeE";
+/// Lines longer than this mean a minified or bundled file.
+const MINIFIED_LINE: usize = 1000;
 
 /// JavaScript.
 pub struct JavaScript;
@@ -22,22 +81,984 @@ impl LanguageSupport for JavaScript {
     }
 
     fn is_test_file(&self, rel: &str) -> bool {
-        rel.contains(".test.") || rel.contains(".spec.") || rel.starts_with("test/") || rel.contains("/test/")
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        name.contains(".test.")
+            || name.contains(".spec.")
+            || name.contains("_test.")
+            || ["test/", "tests/", "__tests__/", "__mocks__/"]
+                .iter()
+                .any(|d| rel.starts_with(d) || rel.contains(&format!("/{d}")))
     }
 
-    fn skip_file(&self, _text: &str) -> Option<&'static str> {
+    fn skip_file(&self, text: &str) -> Option<&'static str> {
+        let head: String = text.lines().take(5).collect::<Vec<_>>().join("\n");
+        if head.contains("@generated") || head.contains("DO NOT EDIT") || head.contains("Code generated ") {
+            return Some("generated");
+        }
+        if text.lines().any(|l| l.len() > MINIFIED_LINE) {
+            return Some("minified or bundled (a line over 1000 characters)");
+        }
+        if head.starts_with("/******/") {
+            return Some("bundled");
+        }
         None
     }
 
-    fn discover(&self, _file: &SourceFile, _tree: &Tree) -> Vec<Construct> {
-        Vec::new()
+    fn discover(&self, file: &SourceFile, tree: &Tree) -> Vec<Construct> {
+        if is_minified_name(&file.rel) {
+            return Vec::new();
+        }
+        let (module, decided_by) = module_system_of(file, tree);
+        let mut w = Walker {
+            src: &file.text,
+            rel: &file.rel,
+            module,
+            decided_by,
+            ancestors: Vec::new(),
+            scopes: Vec::new(),
+            out: Vec::new(),
+        };
+        w.run(tree);
+        if !w.out.is_empty() {
+            let edit = import_edit(&file.text, &file.rel, tree, module);
+            FILE_EDITS.lock().unwrap_or_else(|e| e.into_inner()).insert(file_key(file), edit);
+        }
+        w.out
     }
 
-    fn runtime_files(&self, _instrumented: &[&SourceFile]) -> Vec<RuntimeFile> {
-        Vec::new()
+    fn file_edits(&self, file: &SourceFile) -> Vec<Edit> {
+        if let Some(e) = FILE_EDITS.lock().unwrap_or_else(|e| e.into_inner()).get(&file_key(file)) {
+            return vec![e.clone()];
+        }
+        // Not discovered in this process: parse again.
+        let mut parser = tree_sitter::Parser::new();
+        if parser.set_language(&self.grammar()).is_err() {
+            return Vec::new();
+        }
+        let Some(tree) = parser.parse(&file.text, None) else { return Vec::new() };
+        let (module, _) = module_system_of(file, &tree);
+        vec![import_edit(&file.text, &file.rel, &tree, module)]
+    }
+
+    fn runtime_files(&self, instrumented: &[&SourceFile]) -> Vec<RuntimeFile> {
+        if instrumented.is_empty() {
+            return Vec::new();
+        }
+        vec![RuntimeFile { rel: RUNTIME_FILE.to_string(), text: RUNTIME.to_string() }]
     }
 
     fn is_runtime_file(&self, rel: &str) -> bool {
-        rel.rsplit('/').next() == Some("_teleforge_tel.cjs")
+        rel.rsplit('/').next() == Some(RUNTIME_FILE)
+    }
+}
+
+/// The module systems, as the feature `module` and `js_check.mjs`'s `kind` spell them.
+pub const ESM: &str = "esm";
+pub const CJS: &str = "cjs";
+
+impl JavaScript {
+    /// `esm` or `cjs` when the extension decides (`.mjs`, `.cjs`).
+    pub fn module_by_extension(path: &str) -> Option<&'static str> {
+        if path.ends_with(".mjs") {
+            Some(ESM)
+        } else if path.ends_with(".cjs") {
+            Some(CJS)
+        } else {
+            None
+        }
+    }
+
+    /// The `"type"` of the nearest `package.json` at or above `dir`, as node reads it: the search
+    /// stops at the first `package.json` found, with or without a `"type"`. `cache` maps folders
+    /// already looked at to their answer.
+    pub fn package_type(dir: &Path, cache: &mut HashMap<PathBuf, Option<&'static str>>) -> Option<&'static str> {
+        let mut visited = Vec::new();
+        let mut cur = Some(dir);
+        let mut found = None;
+        while let Some(d) = cur {
+            if let Some(hit) = cache.get(d) {
+                found = *hit;
+                break;
+            }
+            visited.push(d.to_path_buf());
+            let pj = d.join("package.json");
+            if let Ok(text) = std::fs::read_to_string(&pj) {
+                found = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| {
+                    match v.get("type").and_then(|t| t.as_str()) {
+                        Some("module") => Some(ESM),
+                        Some("commonjs") => Some(CJS),
+                        _ => None,
+                    }
+                });
+                break;
+            }
+            cur = d.parent();
+        }
+        for d in visited {
+            cache.insert(d, found);
+        }
+        found
+    }
+
+    /// Whether `text` looks like an ES module: a line starting with an `import` declaration or an
+    /// `export` (without a parse; discovery uses the syntax tree instead).
+    pub fn esm_syntax(text: &str) -> bool {
+        static ESM_LINE: LazyLock<Regex> = LazyLock::new(|| {
+            Regex::new(r#"(?m)^[ \t]*(?:import[ \t]*(?:[\w$]+[ \t]*(?:,|from)|\{|\*|["'])|export[ \t]+(?:default|const|let|var|function|class|async|\{|\*)|export[ \t]*[{*])"#)
+                .unwrap()
+        });
+        ESM_LINE.is_match(text)
+    }
+
+    /// The module system of a file at `path` (absolute, or relative to the working folder) with
+    /// `text`: extension, then the nearest `package.json` `"type"`, then its syntax, else CommonJS.
+    pub fn module_system(path: &Path, text: &str, cache: &mut HashMap<PathBuf, Option<&'static str>>) -> &'static str {
+        let p = path.to_string_lossy();
+        if let Some(k) = Self::module_by_extension(&p) {
+            return k;
+        }
+        if let Some(k) = path.parent().and_then(|d| Self::package_type(d, cache)) {
+            return k;
+        }
+        if Self::esm_syntax(text) {
+            ESM
+        } else {
+            CJS
+        }
+    }
+}
+
+/// The folder holding the file on disk, for the `package.json` lookup. `SourceFile` carries only
+/// the root-relative path, so this is unknown here and the module system falls back to the
+/// file's syntax; see the report in `docs/` (a `path` field on `SourceFile` makes this exact).
+fn source_dir(_file: &SourceFile) -> Option<PathBuf> {
+    None
+}
+
+static PACKAGE_TYPES: LazyLock<Mutex<HashMap<PathBuf, Option<&'static str>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The module system and what decided it (`extension`, `package`, `syntax`, `default`).
+fn module_system_of(file: &SourceFile, tree: &Tree) -> (&'static str, &'static str) {
+    if let Some(k) = JavaScript::module_by_extension(&file.rel) {
+        return (k, "extension");
+    }
+    if let Some(dir) = source_dir(file) {
+        let mut cache = PACKAGE_TYPES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(k) = JavaScript::package_type(&dir, &mut cache) {
+            return (k, "package");
+        }
+    }
+    let root = tree.root_node();
+    let mut c = root.walk();
+    let esm = root.children(&mut c).any(|n| matches!(n.kind(), "import_statement" | "export_statement"));
+    if esm {
+        (ESM, "syntax")
+    } else {
+        (CJS, "default")
+    }
+}
+
+/// File edits computed during discovery, by file (path and content), so rendering a round does
+/// not parse the file again.
+static FILE_EDITS: LazyLock<Mutex<HashMap<u64, Edit>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn file_key(file: &SourceFile) -> u64 {
+    let mut h = DefaultHasher::new();
+    file.rel.hash(&mut h);
+    file.text.len().hash(&mut h);
+    file.text.hash(&mut h);
+    h.finish()
+}
+
+fn is_minified_name(rel: &str) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    [".min.js", ".min.mjs", ".min.cjs", "-min.js", ".bundle.js"].iter().any(|s| name.ends_with(s))
+}
+
+/// A JavaScript string literal that cannot end a block comment (inserted text sits inside
+/// `/*tf{*/ … /*}tf*/` markers).
+fn lit(s: &str) -> String {
+    quote(s).replace("*/", "*\\/")
+}
+
+/// The import of the runtime: after the directive prologue, on the last directive's line, else
+/// at the first statement (after a hashbang line, which must stay alone on line 1). ES modules
+/// import it statically (bound before any code of the module runs, even in import cycles);
+/// CommonJS requires it as the first statement, falling back to no-ops when the runtime file is
+/// missing (a file copied away from its tree, as some test suites do).
+fn import_edit(src: &str, rel: &str, tree: &Tree, module: &str) -> Edit {
+    let depth = rel.matches('/').count();
+    let path = if depth == 0 { format!("./{RUNTIME_FILE}") } else { format!("{}{RUNTIME_FILE}", "../".repeat(depth)) };
+    let import = if module == ESM {
+        format!("import {BINDING} from {};", lit(&path))
+    } else {
+        // A file copied away from its runtime keeps working, without telemetry.
+        format!(
+            "const {BINDING} = (() => {{ try {{ return require({}); }} catch {{ return {{ funcEntry: () => null, funcExit: (s, r) => r, funcError: (s, e) => e, loopIter() {{}}, varAssign: (n, f, l, v, x) => x }}; }} }})();",
+            lit(&path)
+        )
+    };
+    let root = tree.root_node();
+    let stmts: Vec<Node<'_>> = {
+        let mut c = root.walk();
+        root.named_children(&mut c).filter(|n| !matches!(n.kind(), "comment" | "hash_bang_line")).collect()
+    };
+    let directives = directive_count(&stmts);
+    if directives > 0 {
+        let last = stmts[directives - 1];
+        let semi = if src[last.byte_range()].ends_with(';') { "" } else { ";" };
+        return Edit { offset: last.end_byte(), text: marked(&format!("{semi} {import}")) };
+    }
+    let offset = stmts.first().map_or(src.len(), |n| n.start_byte());
+    Edit { offset, text: marked(&format!("{import} ")) }
+}
+
+/// How many of `stmts` (comments left out) form a directive prologue: leading expression
+/// statements that are a single string literal.
+fn directive_count(stmts: &[Node<'_>]) -> usize {
+    stmts
+        .iter()
+        .take_while(|s| {
+            s.kind() == "expression_statement" && s.named_child_count() == 1 && {
+                let e = s.named_child(0);
+                e.is_some_and(|e| e.kind() == "string")
+            }
+        })
+        .count()
+}
+
+/// What encloses the node being visited.
+enum Scope {
+    Function(Frame),
+    /// A class body's members are qualified with the class name.
+    Class(String),
+    /// An object literal's methods are qualified with its name, when it has one.
+    Object(Option<String>),
+    /// A class static block: not a function, its statements are left alone.
+    Static,
+}
+
+/// A function being walked: its name and the `return` expressions that belong to it.
+struct Frame {
+    name: String,
+    /// Byte ranges of returned expressions, and whether each is a comma (sequence) expression.
+    returns: Vec<(usize, usize, bool)>,
+    derived_constructor: bool,
+}
+
+struct Walker<'a> {
+    src: &'a str,
+    rel: &'a str,
+    module: &'static str,
+    decided_by: &'static str,
+    /// The nodes above the current one (the last is its parent).
+    ancestors: Vec<Node<'a>>,
+    scopes: Vec<Scope>,
+    out: Vec<Construct>,
+}
+
+const FUNCTION_KINDS: &[&str] = &[
+    "function_declaration",
+    "generator_function_declaration",
+    "function_expression",
+    "generator_function",
+    "arrow_function",
+    "method_definition",
+];
+
+fn is_function(kind: &str) -> bool {
+    FUNCTION_KINDS.contains(&kind)
+}
+
+fn yes(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
+/// Whether `node` has an anonymous child token `tok` (`async`, `get`, `*`, `static`).
+fn has_token(node: Node<'_>, tok: &str) -> bool {
+    let mut c = node.walk();
+    let found = node.children(&mut c).any(|n| !n.is_named() && n.kind() == tok);
+    found
+}
+
+impl<'a> Walker<'a> {
+    fn text(&self, n: Node<'_>) -> &'a str {
+        &self.src[n.byte_range()]
+    }
+
+    /// One cursor walk over the whole tree, calling `enter` and `leave` for every node.
+    fn run(&mut self, tree: &'a Tree) {
+        let mut cursor = tree.walk();
+        loop {
+            let node = cursor.node();
+            self.enter(node);
+            self.ancestors.push(node);
+            if cursor.goto_first_child() {
+                continue;
+            }
+            loop {
+                let Some(done) = self.ancestors.pop() else { return };
+                self.leave(done);
+                if cursor.goto_next_sibling() {
+                    break;
+                }
+                if !cursor.goto_parent() {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn parent(&self) -> Option<Node<'a>> {
+        self.ancestors.last().copied()
+    }
+
+    /// The parent, looking through parentheses.
+    fn context(&self) -> Option<Node<'a>> {
+        self.ancestors.iter().rev().copied().find(|n| n.kind() != "parenthesized_expression")
+    }
+
+    /// The innermost enclosing function, unless a class static block comes first.
+    fn function_frame(&mut self) -> Option<&mut Frame> {
+        for s in self.scopes.iter_mut().rev() {
+            match s {
+                Scope::Function(f) => return Some(f),
+                Scope::Static => return None,
+                _ => {}
+            }
+        }
+        None
+    }
+
+    fn enclosing_name(&self) -> Option<&str> {
+        self.scopes.iter().rev().find_map(|s| match s {
+            Scope::Function(f) => Some(f.name.as_str()),
+            _ => None,
+        })
+    }
+
+    fn enter(&mut self, node: Node<'a>) {
+        let kind = node.kind();
+        if is_function(kind) {
+            let name = self.function_name(node);
+            let derived_constructor = kind == "method_definition" && self.is_derived_constructor(node);
+            self.scopes.push(Scope::Function(Frame { name, returns: Vec::new(), derived_constructor }));
+            return;
+        }
+        match kind {
+            "class" | "class_declaration" => {
+                let name = node
+                    .child_by_field_name("name")
+                    .map(|n| self.text(n).to_string())
+                    .or_else(|| self.inferred_name())
+                    .unwrap_or_else(|| "<class>".to_string());
+                self.scopes.push(Scope::Class(name));
+            }
+            "object" => {
+                let name = self.inferred_name();
+                self.scopes.push(Scope::Object(name));
+            }
+            "class_static_block" => self.scopes.push(Scope::Static),
+            "return_statement" => {
+                let Some(expr) = node.named_children(&mut node.walk()).find(|n| n.kind() != "comment") else {
+                    return;
+                };
+                let seq = expr.kind() == "sequence_expression";
+                if let Some(f) = self.function_frame() {
+                    f.returns.push((expr.start_byte(), expr.end_byte(), seq));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn leave(&mut self, node: Node<'a>) {
+        let kind = node.kind();
+        if is_function(kind) {
+            if let Some(Scope::Function(frame)) = self.scopes.pop() {
+                self.function(node, frame);
+            }
+            return;
+        }
+        match kind {
+            "class" | "class_declaration" | "object" | "class_static_block" => {
+                self.scopes.pop();
+            }
+            "for_statement" | "for_in_statement" | "while_statement" | "do_statement" => self.loop_(node),
+            "lexical_declaration" | "variable_declaration" => self.declaration(node),
+            "expression_statement" => self.assignment(node),
+            _ => {}
+        }
+    }
+
+    /// The name the surrounding code gives an anonymous function, object or class: a variable,
+    /// an assignment target, an object key, a class field, a parameter default, `export default`.
+    fn inferred_name(&self) -> Option<String> {
+        let ctx = self.context()?;
+        match ctx.kind() {
+            "variable_declarator" => {
+                ctx.child_by_field_name("name").filter(|n| n.kind() == "identifier").map(|n| self.text(n).to_string())
+            }
+            "assignment_expression" => ctx
+                .child_by_field_name("left")
+                .filter(|n| matches!(n.kind(), "identifier" | "member_expression"))
+                .map(|n| compact(self.text(n))),
+            "assignment_pattern" => ctx.child_by_field_name("left").map(|n| compact(self.text(n))),
+            "pair" => ctx.child_by_field_name("key").map(|k| self.qualified(&key_name(self.text(k)))),
+            "field_definition" => ctx.child_by_field_name("property").map(|k| self.qualified(&key_name(self.text(k)))),
+            "export_statement" => Some("default".to_string()),
+            _ => None,
+        }
+    }
+
+    /// `name` qualified with the innermost class or named object literal.
+    fn qualified(&self, name: &str) -> String {
+        match self.scopes.last() {
+            Some(Scope::Class(c)) => format!("{c}.{name}"),
+            Some(Scope::Object(Some(o))) => format!("{o}.{name}"),
+            _ => name.to_string(),
+        }
+    }
+
+    fn function_name(&self, node: Node<'a>) -> String {
+        if node.kind() == "method_definition" {
+            let key = node.child_by_field_name("name").map(|n| key_name(self.text(n))).unwrap_or_default();
+            let key = if has_token(node, "get") {
+                format!("get {key}")
+            } else if has_token(node, "set") {
+                format!("set {key}")
+            } else {
+                key
+            };
+            return self.qualified(&key);
+        }
+        if let Some(n) = node.child_by_field_name("name") {
+            return self.text(n).to_string();
+        }
+        if let Some(n) = self.inferred_name() {
+            return n;
+        }
+        match self.enclosing_name() {
+            Some(outer) => format!("{outer}.<anonymous>"),
+            None => "<anonymous>".to_string(),
+        }
+    }
+
+    /// A `constructor` method of a class with an `extends` clause.
+    fn is_derived_constructor(&self, node: Node<'a>) -> bool {
+        let is_ctor = node.child_by_field_name("name").is_some_and(|n| self.text(n) == "constructor")
+            && !has_token(node, "static");
+        if !is_ctor {
+            return false;
+        }
+        let n = self.ancestors.len();
+        if n < 2 || self.ancestors[n - 1].kind() != "class_body" {
+            return false;
+        }
+        let class = self.ancestors[n - 2];
+        let mut c = class.walk();
+        let derived = class.children(&mut c).any(|k| k.kind() == "class_heritage");
+        derived
+    }
+
+    /// Statement-level: a statement of a block or a `switch` case inside a function.
+    fn statement_level(&mut self) -> bool {
+        let parent_ok =
+            self.parent().is_some_and(|p| matches!(p.kind(), "statement_block" | "switch_case" | "switch_default"));
+        parent_ok && self.function_frame().is_some()
+    }
+
+    fn site(&self, name: &str, line: usize) -> String {
+        format!("{}, {}, {line}", lit(name), lit(self.rel))
+    }
+
+    fn function(&mut self, node: Node<'a>, frame: Frame) {
+        let Some(body) = node.child_by_field_name("body") else { return };
+        let kind = node.kind();
+        let is_arrow = kind == "arrow_function";
+        let expression_body = body.kind() != "statement_block";
+        let is_method = kind == "method_definition";
+        let is_async = has_token(node, "async");
+        let is_generator = matches!(kind, "generator_function" | "generator_function_declaration")
+            || (is_method && has_token(node, "*"));
+        let method_kind = if !is_method {
+            "none"
+        } else if has_token(node, "get") {
+            "get"
+        } else if has_token(node, "set") {
+            "set"
+        } else if node.child_by_field_name("name").is_some_and(|n| self.text(n) == "constructor")
+            && !has_token(node, "static")
+            && self.parent().is_some_and(|p| p.kind() == "class_body")
+        {
+            "constructor"
+        } else {
+            "method"
+        };
+        let line_node = node.child_by_field_name("name").unwrap_or(node);
+        let line = line_of(self.src, line_node.start_byte());
+
+        let mut params = Vec::new();
+        let mut patterns = false;
+        if let Some(p) = node.child_by_field_name("parameter") {
+            params.push(self.text(p).to_string());
+        } else if let Some(list) = node.child_by_field_name("parameters") {
+            let mut c = list.walk();
+            for p in list.named_children(&mut c) {
+                if p.kind() == "comment" {
+                    continue;
+                }
+                if p.kind() != "identifier" {
+                    patterns = true;
+                }
+                self.bound_names(p, &mut params);
+            }
+        }
+        params.dedup();
+
+        let mut features = BTreeMap::new();
+        let function_kind = match kind {
+            "function_declaration" | "generator_function_declaration" => "declaration",
+            "function_expression" | "generator_function" => "expression",
+            "arrow_function" => "arrow",
+            _ => "method",
+        };
+        features.insert("function_kind".to_string(), function_kind.to_string());
+        features.insert("method_kind".into(), method_kind.into());
+        features.insert("async".into(), yes(is_async));
+        features.insert("generator".into(), yes(is_generator));
+        features.insert("arrow_expression_body".into(), yes(is_arrow && expression_body));
+        features.insert("derived_constructor".into(), yes(frame.derived_constructor));
+        features.insert("module".into(), self.module.into());
+        features.insert("module_by".into(), self.decided_by.into());
+        features.insert(
+            "params".into(),
+            if params.is_empty() && !patterns {
+                "none"
+            } else if patterns {
+                "patterns"
+            } else {
+                "simple"
+            }
+            .into(),
+        );
+
+        let site = self.site(&frame.name, line);
+        let args = if params.is_empty() { String::new() } else { format!(", {{ {} }}", params.join(", ")) };
+        let entry = format!("{BINDING}.funcEntry({site}{args})");
+        let bare_entry = format!("{BINDING}.funcEntry({site})");
+        let catch = format!("catch ({CAUGHT}) {{ throw {BINDING}.funcError({SPAN}, {CAUGHT}); }}");
+        let finally = format!("finally {{ {BINDING}.funcExit({SPAN}); }}");
+
+        let mut forms = Vec::new();
+        if expression_body {
+            let (s, e) = (body.start_byte(), body.end_byte());
+            let full = |entry: &str| {
+                vec![
+                    Edit {
+                        offset: s,
+                        text: marked(&format!("{{ const {SPAN} = {entry}; try {{ return {BINDING}.funcExit({SPAN}, ")),
+                    },
+                    Edit { offset: e, text: marked(&format!("); }} {catch} }}")) },
+                ]
+            };
+            forms.push(Form { id: "js.arrow.full", summary: "arguments, result and errors", edits: full(&entry) });
+            forms.push(Form {
+                id: "js.arrow.no_results",
+                summary: "arguments and errors, no result",
+                edits: vec![
+                    Edit { offset: s, text: marked(&format!("{{ const {SPAN} = {entry}; try {{ return ")) },
+                    Edit { offset: e, text: marked(&format!("; }} {catch} {finally} }}")) },
+                ],
+            });
+            if !params.is_empty() {
+                forms.push(Form {
+                    id: "js.arrow.bare",
+                    summary: "result and errors, no arguments",
+                    edits: full(&bare_entry),
+                });
+            }
+        } else {
+            let Some(close) = body.child(body.child_count().saturating_sub(1)).filter(|c| c.kind() == "}") else {
+                return;
+            };
+            let (open_at, semi) = self.body_open(body);
+            let has_directives = open_at != body.child(0).map_or(0, |b| b.end_byte());
+            features.insert("directives".into(), yes(has_directives));
+            let open =
+                |entry: &str| Edit { offset: open_at, text: marked(&format!("{semi} const {SPAN} = {entry}; try {{")) };
+            let close_edit = Edit { offset: close.start_byte(), text: marked(&format!("}} {catch} {finally}")) };
+            if is_generator {
+                forms.push(Form {
+                    id: "js.gen.full",
+                    summary: "arguments and errors; exit on completion (yields and return values are not results)",
+                    edits: vec![open(&entry), close_edit.clone()],
+                });
+                if !params.is_empty() {
+                    forms.push(Form {
+                        id: "js.gen.bare",
+                        summary: "entry and exit only",
+                        edits: vec![open(&bare_entry), close_edit],
+                    });
+                }
+            } else {
+                let mut edits = vec![open(&entry)];
+                for &(s, e, seq) in &frame.returns {
+                    let (l, r) = if seq { ("(", "))") } else { ("", ")") };
+                    edits.push(Edit { offset: s, text: marked(&format!("{BINDING}.funcExit({SPAN}, {l}")) });
+                    edits.push(Edit { offset: e, text: marked(r) });
+                }
+                edits.push(close_edit.clone());
+                features.insert("returns".into(), if frame.returns.is_empty() { "none" } else { "values" }.into());
+                forms.push(Form { id: "js.func.full", summary: "arguments, results and errors", edits });
+                forms.push(Form {
+                    id: "js.func.no_results",
+                    summary: "arguments and errors, no results",
+                    edits: vec![open(&entry), close_edit.clone()],
+                });
+                if !params.is_empty() {
+                    forms.push(Form {
+                        id: "js.func.bare",
+                        summary: "entry and exit only",
+                        edits: vec![open(&bare_entry), close_edit],
+                    });
+                }
+            }
+        }
+        self.out.push(Construct {
+            kind: ConstructKind::Function,
+            function: frame.name,
+            line,
+            start: node.start_byte(),
+            end: node.end_byte(),
+            features,
+            forms,
+        });
+    }
+
+    /// Where a function body's entry goes: after its `{`, or after its directive prologue (with
+    /// the `;` a directive written without one needs before another statement on its line).
+    fn body_open(&self, body: Node<'a>) -> (usize, &'static str) {
+        let brace = body.child(0).map_or(body.start_byte(), |b| b.end_byte());
+        let stmts: Vec<Node<'_>> = {
+            let mut c = body.walk();
+            body.named_children(&mut c).filter(|n| n.kind() != "comment").collect()
+        };
+        let n = directive_count(&stmts);
+        if n == 0 {
+            return (brace, "");
+        }
+        let last = stmts[n - 1];
+        (last.end_byte(), if self.text(last).ends_with(';') { "" } else { ";" })
+    }
+
+    /// Names bound by a parameter or pattern.
+    fn bound_names(&self, p: Node<'_>, out: &mut Vec<String>) {
+        match p.kind() {
+            "identifier" => out.push(self.text(p).to_string()),
+            "shorthand_property_identifier_pattern" => out.push(self.text(p).to_string()),
+            "assignment_pattern" | "object_assignment_pattern" => {
+                if let Some(l) = p.child_by_field_name("left") {
+                    self.bound_names(l, out);
+                }
+            }
+            "pair_pattern" => {
+                if let Some(v) = p.child_by_field_name("value") {
+                    self.bound_names(v, out);
+                }
+            }
+            "rest_pattern" | "object_pattern" | "array_pattern" => {
+                let mut c = p.walk();
+                for k in p.named_children(&mut c) {
+                    self.bound_names(k, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn loop_(&mut self, node: Node<'a>) {
+        let Some(func) = self.function_frame().map(|f| f.name.clone()) else { return };
+        let Some(body) = node.child_by_field_name("body") else { return };
+        let line = line_of(self.src, node.start_byte());
+        let shape = match node.kind() {
+            "for_statement" => "for",
+            "for_in_statement" => {
+                if has_token(node, "await") {
+                    "for_await"
+                } else if node.child_by_field_name("operator").is_some_and(|o| o.kind() == "of") {
+                    "for_of"
+                } else {
+                    "for_in"
+                }
+            }
+            "while_statement" => "while",
+            _ => "do_while",
+        };
+        let mut features = BTreeMap::new();
+        features.insert("loop".to_string(), shape.to_string());
+        features.insert("module".into(), self.module.into());
+        let call = format!("{BINDING}.loopIter({});", self.site(&func, line));
+        let form = if body.kind() == "statement_block" {
+            features.insert("body".into(), "block".into());
+            let Some(open) = body.child(0).filter(|b| b.kind() == "{") else { return };
+            Form {
+                id: "js.loop.iter",
+                summary: "iteration count",
+                edits: vec![Edit { offset: open.end_byte(), text: marked(&format!(" {call}")) }],
+            }
+        } else {
+            features.insert("body".into(), "statement".into());
+            if matches!(body.kind(), "function_declaration" | "class_declaration" | "lexical_declaration") {
+                return;
+            }
+            Form {
+                id: "js.loop.iter_braced",
+                summary: "iteration count, braces added around the body",
+                edits: vec![
+                    Edit { offset: body.start_byte(), text: marked(&format!("{{ {call} ")) },
+                    Edit { offset: body.end_byte(), text: marked(" }") },
+                ],
+            }
+        };
+        self.out.push(Construct {
+            kind: ConstructKind::Loop,
+            function: func,
+            line,
+            start: node.start_byte(),
+            end: node.end_byte(),
+            features,
+            forms: vec![form],
+        });
+    }
+
+    fn declaration(&mut self, node: Node<'a>) {
+        if !self.statement_level() {
+            return;
+        }
+        let mut names = Vec::new();
+        let mut c = node.walk();
+        for d in node.named_children(&mut c) {
+            if d.kind() != "variable_declarator" || d.child_by_field_name("value").is_none() {
+                continue;
+            }
+            if let Some(n) = d.child_by_field_name("name").filter(|n| n.kind() == "identifier") {
+                names.push(self.text(n).to_string());
+            }
+        }
+        let keyword = node.child(0).map(|k| self.text(k)).unwrap_or("var");
+        self.variable(node, names, keyword);
+    }
+
+    fn assignment(&mut self, node: Node<'a>) {
+        if !self.statement_level() {
+            return;
+        }
+        let Some(mut e) = node.named_child(0) else { return };
+        let mut names = Vec::new();
+        let mut op = "";
+        while matches!(e.kind(), "assignment_expression" | "augmented_assignment_expression") {
+            let Some(left) = e.child_by_field_name("left").filter(|l| l.kind() == "identifier") else { break };
+            if op.is_empty() {
+                op = if e.kind() == "assignment_expression" { "assign" } else { "augmented" };
+            }
+            names.push(self.text(left).to_string());
+            match e.child_by_field_name("right") {
+                Some(r) => e = r,
+                None => break,
+            }
+        }
+        self.variable(node, names, op);
+    }
+
+    fn variable(&mut self, node: Node<'a>, mut names: Vec<String>, statement: &str) {
+        names.dedup();
+        if names.is_empty() {
+            return;
+        }
+        let Some(func) = self.function_frame().map(|f| f.name.clone()) else { return };
+        let line = line_of(self.src, node.start_byte());
+        let site = self.site(&func, line);
+        let mut text = if self.text(node).ends_with(';') { String::new() } else { ";".to_string() };
+        for n in &names {
+            text.push_str(&format!(" {BINDING}.varAssign({site}, {}, {n});", lit(n)));
+        }
+        let mut features = BTreeMap::new();
+        features.insert("statement".to_string(), statement.to_string());
+        features.insert("module".into(), self.module.into());
+        self.out.push(Construct {
+            kind: ConstructKind::Variable,
+            function: func,
+            line,
+            start: node.start_byte(),
+            end: node.end_byte(),
+            features,
+            forms: vec![Form {
+                id: "js.var.value",
+                summary: "assigned value",
+                edits: vec![Edit { offset: node.end_byte(), text: marked(&text) }],
+            }],
+        });
+    }
+}
+
+/// An object or class key as a name: quotes dropped, whitespace squeezed.
+fn key_name(k: &str) -> String {
+    let t = k.trim();
+    let unq = t
+        .strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .or_else(|| t.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')))
+        .unwrap_or(t);
+    compact(unq)
+}
+
+fn compact(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rewrite::{apply, strip_marked};
+
+    fn parse(src: &str) -> Tree {
+        let mut p = tree_sitter::Parser::new();
+        p.set_language(&JavaScript.grammar()).unwrap();
+        p.parse(src, None).unwrap()
+    }
+
+    /// Every construct with its first form applied, plus the file edit.
+    fn instrument(rel: &str, src: &str) -> (Vec<Construct>, String) {
+        let file = SourceFile { rel: rel.into(), text: src.into() };
+        let tree = parse(src);
+        let cs = JavaScript.discover(&file, &tree);
+        let fe = JavaScript.file_edits(&file);
+        let mut edits: Vec<&Edit> = fe.iter().collect();
+        for c in &cs {
+            edits.extend(c.forms[0].edits.iter());
+        }
+        let out = apply(src, &edits);
+        (cs, out)
+    }
+
+    #[test]
+    fn lines_are_kept_and_strip_restores() {
+        let src = "#!/usr/bin/env node\n'use strict'\nfunction f(a, {b, c = 1}, ...d) {\n  const x = a + b\n  for (const i of d) x += i\n  return x, b\n}\nconst g = (y) => ({ y })\nclass A extends B { constructor(p) { super(p); this.p = p } get v() { return this.p } }\n";
+        let (cs, out) = instrument("x/a.js", src);
+        assert_eq!(out.lines().count(), src.lines().count());
+        assert_eq!(strip_marked(&out), src);
+        assert!(out.starts_with("#!/usr/bin/env node\n'use strict'/*tf{*/; const __teleforgeTel = (() => { try { return require(\"../_teleforge_tel.cjs\");"));
+        let names: Vec<&str> = cs.iter().map(|c| c.function.as_str()).collect();
+        assert!(
+            names.contains(&"f")
+                && names.contains(&"g")
+                && names.contains(&"A.constructor")
+                && names.contains(&"A.get v"),
+            "{names:?}"
+        );
+        let ctor = cs.iter().find(|c| c.function == "A.constructor").unwrap();
+        assert_eq!(ctor.features["derived_constructor"], "yes");
+        let f = cs.iter().find(|c| c.function == "f" && c.kind == ConstructKind::Function).unwrap();
+        assert!(f.forms[0].code().contains("{ a, b, c, d }"));
+        assert!(
+            out.contains("return /*tf{*/__teleforgeTel.funcExit(__teleforgeS, (/*}tf*/x, b/*tf{*/))/*}tf*/"),
+            "{out}"
+        );
+        // The arrow's expression body becomes a block on its own line.
+        assert!(out.contains("const g = (y) => /*tf{*/{ const __teleforgeS = __teleforgeTel.funcEntry(\"g\""));
+    }
+
+    #[test]
+    fn nested_closers_at_one_offset_come_inner_first() {
+        let src = "function f() {\n  const h = () => 1\n  return () => 2\n}\n";
+        let (_, out) = instrument("a.js", src);
+        assert_eq!(strip_marked(&out), src);
+        // The arrow's block closes before the declaration's record and the return's `)`.
+        let l2 = out.lines().nth(1).unwrap();
+        assert!(l2.find("} }").unwrap() < l2.find("varAssign").unwrap(), "{l2}");
+        let l3 = out.lines().nth(2).unwrap();
+        assert!(l3.trim_end().ends_with("} }/*}tf*//*tf{*/)/*}tf*/"), "{l3}");
+    }
+
+    #[test]
+    fn module_systems() {
+        let (cs, out) = instrument("m.js", "import x from 'y';\nexport function f() { return x }\n");
+        assert_eq!(cs[0].features["module"], ESM);
+        assert!(out.starts_with("/*tf{*/import __teleforgeTel from \"./_teleforge_tel.cjs\"; /*}tf*/import x"));
+        let (cs, _) = instrument("m.cjs", "export function f() { return 1 }\n");
+        assert_eq!(cs[0].features["module"], CJS);
+        assert!(JavaScript::esm_syntax("x\nexport default 1\n"));
+        assert!(JavaScript::esm_syntax("import {a} from './a.js'\n"));
+        assert!(!JavaScript::esm_syntax("const a = import('./a.js')\n // import x from y\n"));
+    }
+
+    #[test]
+    fn package_json_type_is_found_upwards() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("package.json"), r#"{"type":"module"}"#).unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::fs::write(dir.path().join("a/package.json"), r#"{"name":"x"}"#).unwrap();
+        let mut cache = HashMap::new();
+        assert_eq!(JavaScript::package_type(dir.path(), &mut cache), Some(ESM));
+        // The nearest package.json has no "type": node stops there (CommonJS, or syntax).
+        assert_eq!(JavaScript::package_type(&dir.path().join("a/b"), &mut cache), None);
+        assert_eq!(JavaScript::module_system(&dir.path().join("a/b/x.js"), "export const a = 1", &mut cache), ESM);
+        assert_eq!(JavaScript::module_system(&dir.path().join("z.js"), "", &mut cache), ESM);
+    }
+
+    #[test]
+    fn generators_and_skips() {
+        let src = "function* g(n) { for (let i = 0; i < n; i++) yield i; return 5 }\nfunction h() { let a; if (a) var b = 1; for (let i = 0;;) break }\nclass C { x = 1; static { for (;;) break } }\n";
+        let (cs, out) = instrument("a.js", src);
+        assert_eq!(strip_marked(&out), src);
+        let g = cs.iter().find(|c| c.function == "g" && c.kind == ConstructKind::Function).unwrap();
+        assert_eq!(g.forms[0].id, "js.gen.full");
+        assert!(!out.contains("funcExit(__teleforgeS, 5"));
+        // `let a;` has no value, `var b` is not a block statement; the static block is left alone.
+        assert_eq!(cs.iter().filter(|c| c.kind == ConstructKind::Variable).count(), 0);
+        assert_eq!(cs.iter().filter(|c| c.kind == ConstructKind::Loop).count(), 2);
+        assert!(out.contains("for (let i = 0; i < n; i++) /*tf{*/{ __teleforgeTel.loopIter("));
+    }
+
+    #[test]
+    fn minified_and_generated_files_are_skipped() {
+        assert!(JavaScript.skip_file(&"x".repeat(1200)).is_some());
+        assert!(JavaScript.skip_file("// @generated\nconst a = 1;\n").is_some());
+        assert!(JavaScript.skip_file("const a = 1;\n").is_none());
+        assert!(JavaScript.is_test_file("src/__tests__/a.js") && JavaScript.is_test_file("a.test.js"));
+        let file = SourceFile { rel: "vendor/x.min.js".into(), text: "function f(){}".into() };
+        assert!(JavaScript.discover(&file, &parse(&file.text)).is_empty());
+    }
+
+    #[test]
+    fn names_cannot_close_the_marker_comment() {
+        let src = "const o = { '*/': function () { return 1 } }\n";
+        let (_, out) = instrument("a.js", src);
+        assert!(!out.contains("\"*/\""));
+        assert_eq!(strip_marked(&out), src);
+    }
+}
+#[cfg(test)]
+mod scratch_print {
+    #[test]
+    fn print() {
+        let src = std::fs::read_to_string("/tmp/jsin.js").unwrap_or_default();
+        if src.is_empty() {
+            return;
+        }
+        use super::*;
+        let file = SourceFile { rel: "a.js".into(), text: src.clone() };
+        let mut p = tree_sitter::Parser::new();
+        p.set_language(&JavaScript.grammar()).unwrap();
+        let tree = p.parse(&src, None).unwrap();
+        let cs = JavaScript.discover(&file, &tree);
+        let fe = JavaScript.file_edits(&file);
+        let mut edits: Vec<&Edit> = fe.iter().collect();
+        for c in &cs {
+            edits.extend(c.forms[0].edits.iter());
+        }
+        std::fs::write("/tmp/jsout.js", crate::rewrite::apply(&src, &edits)).unwrap();
     }
 }

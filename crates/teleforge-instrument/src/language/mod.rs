@@ -58,6 +58,16 @@ pub trait LanguageSupport: Send + Sync {
     fn runtime_files(&self, instrumented: &[&SourceFile]) -> Vec<RuntimeFile>;
     /// Whether `rel` is a runtime file this language writes (for `strip`).
     fn is_runtime_file(&self, rel: &str) -> bool;
+    /// Where a snippet written by an LLM goes for `construct`; `None` (the default) where only the
+    /// template forms can be used.
+    fn slot(&self, _construct: &Construct) -> Option<crate::construct::Slot> {
+        None
+    }
+    /// An import of `path` that a generated snippet asked for, placed where this language allows
+    /// without moving lines; `None` where the language module cannot add imports.
+    fn import_edit(&self, _file: &SourceFile, _path: &str) -> Option<crate::construct::Edit> {
+        None
+    }
     /// Whether `text` holds insertions of this language module (such files are not instrumented
     /// again). By default: the `/*tf{*/` markers.
     fn is_instrumented(&self, text: &str) -> bool {

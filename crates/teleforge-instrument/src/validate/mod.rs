@@ -65,8 +65,8 @@ pub trait Validator {
 /// The validator for a language, if one is built.
 pub fn for_language(language: &str) -> Option<Box<dyn Validator>> {
     match language {
-        "go" => Some(Box::new(GoValidator::default())),
-        "python" => Some(Box::new(PythonValidator::default())),
+        "go" => Some(Box::new(GoValidator)),
+        "python" => Some(Box::new(PythonValidator)),
         _ => None,
     }
 }

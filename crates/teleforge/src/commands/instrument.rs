@@ -1,7 +1,8 @@
 //! `teleforge instrument`.
 
 use anyhow::Result;
-use teleforge_instrument::{instrument_with_progress, DiscoverOptions, InstrumentOptions, OutputMode, Progress};
+use teleforge_instrument::generate::llm::LlmGenerator;
+use teleforge_instrument::{instrument_with, DiscoverOptions, Generator, InstrumentOptions, OutputMode, Progress};
 use teleforge_learning::LearningEngine;
 
 use super::output_mode;
@@ -59,7 +60,14 @@ pub fn run(engine: &LearningEngine, args: &InstrumentArgs) -> Result<i32> {
             }
         })
     };
-    let result = instrument_with_progress(Some(engine), &opts, &mut on_capture, &mut on_progress);
+    let llm = match crate::config::generator(args)? {
+        crate::config::GeneratorChoice::Template => None,
+        crate::config::GeneratorChoice::Llm { config, options } => {
+            Some(LlmGenerator::new(teleforge_llm::Provider::new(config)?, options))
+        }
+    };
+    let generator = llm.as_ref().map_or(Generator::Template, Generator::Llm);
+    let result = instrument_with(Some(engine), &opts, generator, &mut on_capture, &mut on_progress);
     bar.finish_and_clear();
     let summary = result?;
     if args.json {
@@ -94,6 +102,12 @@ pub fn run(engine: &LearningEngine, args: &InstrumentArgs) -> Result<i32> {
             summary.constructs_instrumented,
             summary.left_out.len()
         );
+        if let Some(llm) = &summary.llm {
+            eprintln!(
+                "{}: {} requests ({} HTTP attempts), {} input + {} output tokens, {} failed requests, {} unusable answers.",
+                llm.provider, llm.requests, llm.http_attempts, llm.input_tokens, llm.output_tokens, llm.failed_requests, llm.bad_answers
+            );
+        }
         for l in &summary.left_out {
             eprintln!(
                 "  left out: {}:{} {} {}: {}",

@@ -1,0 +1,5 @@
+//! Generators: who writes the snippets. The offline template generator is the ladder of forms each
+//! language module offers (chosen in `pipeline`); [`llm`] asks a model for one-line snippets that
+//! the language module places in its slots.
+
+pub mod llm;

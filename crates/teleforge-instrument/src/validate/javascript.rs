@@ -1,0 +1,332 @@
+//! JavaScript: one node process per check parses every JavaScript file of the tree with node's
+//! own parser (`validators/js_check.mjs`: `vm.compileFunction` for CommonJS,
+//! `vm.SourceTextModule` for ES modules, plus the link errors an ES module only shows at run time:
+//! `require`/`module`/`exports`/`__filename`/`__dirname` used in module scope, and relative
+//! imports that resolve to nothing). A `node --check` per file would cost ~110 ms each.
+//!
+//! Each file is checked as the module system node gives it: extension, nearest `package.json`
+//! `"type"`, else its syntax (as node 22.12+ detects it), else CommonJS.
+//!
+//! The tree on disk is never touched: with instrumented files overlaid, the check runs in a
+//! scratch folder that mirrors the tree (real folders on the way to each changed file, symbolic
+//! links for every other entry, the changed files written), so relative imports resolve exactly
+//! as they would in the tree. Paths in messages are mapped back to the tree.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use super::{Check, Diagnostic, Validator};
+use crate::discover::relative;
+use crate::error::{Error, Result};
+use crate::language::JavaScript;
+
+/// The batch checker, written to a scratch folder and run by node.
+const SCRIPT: &str = include_str!("../../validators/js_check.mjs");
+const INSTALL: &str = "install Node.js 18 or newer";
+/// Folders never checked (as discovery skips them).
+const SKIPPED_DIRS: &[&str] = &["node_modules", "bower_components", "jspm_packages", "vendor", "testdata"];
+
+#[derive(Debug, Default)]
+pub struct JavaScriptValidator;
+
+fn missing(e: &std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Error::ToolchainMissing { tool: "node", install: INSTALL }
+    } else {
+        Error::Toolchain { tool: "node", detail: e.to_string() }
+    }
+}
+
+fn tempdir() -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("teleforge-js-")
+        .tempdir()
+        .map_err(|e| Error::io("creating", std::env::temp_dir(), e))
+}
+
+fn is_js(rel: &str) -> bool {
+    rel.ends_with(".js") || rel.ends_with(".mjs") || rel.ends_with(".cjs")
+}
+
+/// The node command that runs the checker at `script`.
+pub fn node_command(script: &Path) -> Command {
+    let mut c = Command::new("node");
+    c.args(["--experimental-vm-modules", "--expose-internals", "--no-warnings"]).arg(script);
+    c
+}
+
+impl JavaScriptValidator {
+    /// Every JavaScript file of the tree (relative paths), as discovery walks it.
+    fn tree_files(&self, base: &Path, root: &Path) -> Result<Vec<String>> {
+        if root.is_file() {
+            return Ok(vec![relative(root, root)]);
+        }
+        let walker = ignore::WalkBuilder::new(base)
+            .hidden(true)
+            .parents(true)
+            .git_ignore(true)
+            .git_global(false)
+            .git_exclude(true)
+            .require_git(false)
+            .sort_by_file_name(|a, b| a.cmp(b))
+            .filter_entry(|e| {
+                let is_dir = e.file_type().is_some_and(|t| t.is_dir());
+                !(is_dir && e.depth() > 0 && SKIPPED_DIRS.contains(&e.file_name().to_string_lossy().as_ref()))
+            })
+            .build();
+        let mut out = Vec::new();
+        for entry in walker {
+            let entry = entry.map_err(|e| Error::Walk(e.to_string()))?;
+            if entry.file_type().is_some_and(|t| t.is_file()) {
+                let rel = relative(base, entry.path());
+                if is_js(&rel) {
+                    out.push(rel);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Builds the scratch mirror of `base` with `files` overlaid.
+fn mirror(base: &Path, scratch: &Path, files: &BTreeMap<String, String>) -> Result<()> {
+    let mut dirs: BTreeSet<String> = BTreeSet::new();
+    dirs.insert(String::new());
+    for rel in files.keys() {
+        let mut d = rel.as_str();
+        while let Some((parent, _)) = d.rsplit_once('/') {
+            dirs.insert(parent.to_string());
+            d = parent;
+        }
+    }
+    for d in &dirs {
+        let target = if d.is_empty() { scratch.to_path_buf() } else { scratch.join(d) };
+        std::fs::create_dir_all(&target).map_err(|e| Error::io("creating", &target, e))?;
+        let source = if d.is_empty() { base.to_path_buf() } else { base.join(d) };
+        let Ok(entries) = std::fs::read_dir(&source) else { continue };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("reading", &source, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel = if d.is_empty() { name.clone() } else { format!("{d}/{name}") };
+            if dirs.contains(&rel) || files.contains_key(&rel) {
+                continue;
+            }
+            link(&entry.path(), &target.join(&name))?;
+        }
+    }
+    for (rel, text) in files {
+        let p = scratch.join(rel);
+        std::fs::write(&p, text).map_err(|e| Error::io("writing", &p, e))?;
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn link(from: &Path, to: &Path) -> Result<()> {
+    std::os::unix::fs::symlink(from, to).map_err(|e| Error::io("linking", to, e))
+}
+
+#[cfg(not(unix))]
+fn link(from: &Path, to: &Path) -> Result<()> {
+    if from.is_dir() {
+        crate::output::copy_tree(from, to)
+    } else {
+        std::fs::copy(from, to).map(|_| ()).map_err(|e| Error::io("copying", from, e))
+    }
+}
+
+/// A 1-based column in UTF-16 code units (as node counts) as a 1-based column in bytes.
+fn byte_column(text: &str, line: usize, utf16_col: usize) -> usize {
+    let Some(l) = text.split('\n').nth(line.saturating_sub(1)) else { return utf16_col };
+    let mut units = 0;
+    for (i, c) in l.char_indices() {
+        if units + 1 >= utf16_col {
+            return i + 1;
+        }
+        units += c.len_utf16();
+    }
+    l.len() + 1 + utf16_col.saturating_sub(units + 1)
+}
+
+impl Validator for JavaScriptValidator {
+    fn language(&self) -> &'static str {
+        "javascript"
+    }
+
+    fn available(&self) -> Result<()> {
+        let out = Command::new("node").arg("--version").output().map_err(|e| missing(&e))?;
+        let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let major: u32 = version.trim_start_matches('v').split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+        if !out.status.success() || major < 18 {
+            return Err(Error::Toolchain {
+                tool: "node",
+                detail: format!("Node.js 18 or newer is needed, `node --version` says {version:?}"),
+            });
+        }
+        Ok(())
+    }
+
+    fn compiled_files(&self, _root: &Path) -> Result<Option<BTreeSet<String>>> {
+        Ok(None)
+    }
+
+    fn check(&self, root: &Path, files: &BTreeMap<String, String>) -> Result<Check> {
+        let base = if root.is_file() { root.parent().unwrap_or(Path::new(".")).to_path_buf() } else { root.to_path_buf() };
+        let mut rels = self.tree_files(&base, root)?;
+        for rel in files.keys() {
+            if is_js(rel) && !rels.contains(rel) {
+                rels.push(rel.clone());
+            }
+        }
+        let scratch = tempdir()?;
+        let scratch_path = scratch.path().canonicalize().map_err(|e| Error::io("resolving", scratch.path(), e))?;
+        let tree_root = scratch_path.join("tree");
+        let check_root = if files.is_empty() {
+            base.clone()
+        } else {
+            mirror(&base, &tree_root, files)?;
+            tree_root.clone()
+        };
+
+        let mut cache: HashMap<PathBuf, Option<&'static str>> = HashMap::new();
+        let mut request = Vec::with_capacity(rels.len());
+        for rel in &rels {
+            let kind = match JavaScript::module_by_extension(rel) {
+                Some(k) => k,
+                None => {
+                    let dir = base.join(rel).parent().map(Path::to_path_buf).unwrap_or_else(|| base.clone());
+                    match JavaScript::package_type(&dir, &mut cache) {
+                        Some(k) => k,
+                        None => {
+                            let text = match files.get(rel) {
+                                Some(t) => t.clone(),
+                                None => std::fs::read_to_string(base.join(rel)).unwrap_or_default(),
+                            };
+                            if JavaScript::esm_syntax(&text) {
+                                "esm"
+                            } else {
+                                "cjs"
+                            }
+                        }
+                    }
+                }
+            };
+            request.push(serde_json::json!({ "path": rel, "kind": kind }));
+        }
+        let body = serde_json::json!({ "root": check_root.to_string_lossy(), "files": request }).to_string();
+        let script = scratch_path.join("js_check.mjs");
+        std::fs::write(&script, SCRIPT).map_err(|e| Error::io("writing", &script, e))?;
+
+        let start = Instant::now();
+        let mut child = node_command(&script)
+            .current_dir(&scratch_path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| missing(&e))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(body.as_bytes()).map_err(|e| Error::io("writing to", "node", e))?;
+        }
+        let out = child.wait_with_output().map_err(|e| Error::io("running", "node", e))?;
+        let elapsed = start.elapsed();
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(Error::Toolchain {
+                tool: "node",
+                detail: err.lines().next().unwrap_or("js_check.mjs failed without a message").to_string(),
+            });
+        }
+        let diagnostics = parse(&String::from_utf8_lossy(&out.stdout), &check_root, &base, files);
+        Ok(Check { diagnostics, runs: 1, elapsed })
+    }
+}
+
+/// `js_check.mjs`'s JSON Lines: diagnostics (paths in messages mapped from the scratch mirror to
+/// the tree, columns from UTF-16 units to bytes for the overlaid files); the summary is dropped.
+pub(crate) fn parse(out: &str, check_root: &Path, base: &Path, files: &BTreeMap<String, String>) -> Vec<Diagnostic> {
+    let from = format!("{}/", check_root.to_string_lossy());
+    let to = format!("{}/", base.to_string_lossy());
+    let mut diags = Vec::new();
+    for line in out.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        if v.get("summary").is_some() {
+            continue;
+        }
+        let file = v["file"].as_str().unwrap_or("").to_string();
+        let line_no = v["line"].as_u64().unwrap_or(0) as usize;
+        let column = v["column"].as_u64().map(|c| c as usize).map(|c| match files.get(&file) {
+            Some(text) => byte_column(text, line_no, c),
+            None => c,
+        });
+        let message = v["message"].as_str().unwrap_or("").replace(&from, &to);
+        diags.push(Diagnostic { file, line: line_no, column, message });
+    }
+    diags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_count_bytes() {
+        let t = "a\nconst é = 1; x y\n";
+        // `x` is the 15th UTF-16 unit of line 2 and its 16th byte.
+        assert_eq!(byte_column(t, 2, 15), 16);
+        assert_eq!(byte_column(t, 1, 1), 1);
+    }
+
+    #[test]
+    fn messages_name_the_tree_not_the_mirror() {
+        let out = "{\"file\":\"a.mjs\",\"line\":2,\"column\":1,\"message\":\"Error [ERR_MODULE_NOT_FOUND]: Cannot find module '/s/tree/b.js' imported from /s/tree/a.mjs\",\"source\":\"link\"}\n{\"summary\":{\"files\":1}}\n";
+        let d = parse(out, Path::new("/s/tree"), Path::new("/r"), &BTreeMap::new());
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].message, "Error [ERR_MODULE_NOT_FOUND]: Cannot find module '/r/b.js' imported from /r/a.mjs");
+    }
+
+    fn have_node() -> bool {
+        let ok = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+        if !ok {
+            assert!(std::env::var_os("CI").is_none(), "node is required in CI");
+        }
+        ok
+    }
+
+    #[test]
+    fn checks_a_tree_with_overlays_in_one_run() {
+        if !have_node() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("esm")).unwrap();
+        std::fs::write(root.join("esm/package.json"), r#"{"type":"module"}"#).unwrap();
+        std::fs::write(root.join("esm/a.js"), "export const a = 1;\n").unwrap();
+        std::fs::write(root.join("b.js"), "module.exports = 1;\n").unwrap();
+        std::fs::write(root.join("broken.js"), "function (\n").unwrap();
+        let v = JavaScriptValidator;
+        v.available().unwrap();
+        let base = v.check(&root, &BTreeMap::new()).unwrap();
+        assert_eq!(base.runs, 1);
+        assert_eq!(base.diagnostics.len(), 1, "{:?}", base.diagnostics);
+        assert_eq!(base.diagnostics[0].file, "broken.js");
+        // `require` in a file that package.json makes an ES module, and an import of nothing.
+        let files = BTreeMap::from([
+            ("esm/a.js".to_string(), "const x = require('./x.cjs'); export const a = 1;\n".to_string()),
+            ("b.js".to_string(), "\nmodule.exports = 1; const t = require('./_t.cjs');\n".to_string()),
+            ("_t.cjs".to_string(), "module.exports = {};\n".to_string()),
+        ]);
+        let c = v.check(&root, &files).unwrap();
+        let mut d: Vec<(String, usize)> = c.diagnostics.iter().map(|d| (d.file.clone(), d.line)).collect();
+        d.sort();
+        assert_eq!(d, vec![("broken.js".to_string(), 1), ("esm/a.js".to_string(), 1)], "{:?}", c.diagnostics);
+        assert!(c.diagnostics.iter().any(|d| d.message.contains("require is not defined in ES module scope")));
+        // The tree was not touched.
+        assert_eq!(std::fs::read_to_string(root.join("b.js")).unwrap(), "module.exports = 1;\n");
+        assert!(!root.join("_t.cjs").exists());
+    }
+}

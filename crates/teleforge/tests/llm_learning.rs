@@ -1,0 +1,252 @@
+//! The seed's promise, end to end with a scripted model behind a real HTTP server speaking the
+//! OpenAI chat-completions wire format: run 1 makes the go_import_error mistake, recovers on the
+//! retry; after `teleforge consolidate`, run 2 carries the pattern in its prompt and succeeds on
+//! attempt 1.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use support::{have, text};
+
+/// A fake OpenAI-compatible server: answers every chat completion with `script(system, user)`
+/// and records the requests. Serves until the test process ends.
+fn fake_openai(script: fn(&str, &str) -> String) -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let seen = log.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let mut length = 0;
+            loop {
+                let mut h = String::new();
+                reader.read_line(&mut h).unwrap();
+                if h.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    if k.eq_ignore_ascii_case("content-length") {
+                        length = v.trim().parse().unwrap();
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let system = req["messages"][0]["content"].as_str().unwrap_or("").to_string();
+            let user = req["messages"][1]["content"].as_str().unwrap_or("").to_string();
+            let answer = script(&system, &user);
+            seen.lock().unwrap().push(req);
+            let resp = serde_json::json!({
+                "id": "chatcmpl-test", "object": "chat.completion", "model": "scripted",
+                "choices": [{ "index": 0, "message": { "role": "assistant", "content": answer }, "finish_reason": "stop" }],
+                "usage": { "prompt_tokens": system.len() / 4 + user.len() / 4, "completion_tokens": answer.len() / 4 }
+            })
+            .to_string();
+            let _ = stream.write_all(
+                format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{resp}", resp.len())
+                    .as_bytes(),
+            );
+        }
+    });
+    (url, log)
+}
+
+/// The scripted model: it imports a helper package unless it has learned not to (the pattern is in
+/// its prompt) or it is retrying after the compiler's complaint.
+fn script(system: &str, user: &str) -> String {
+    let learned = system.contains("go_import_error");
+    let mut snippets = Vec::new();
+    for block in user.split("\n- id: ").skip(1) {
+        let id = block.split_whitespace().next().unwrap();
+        let kind_line = block.lines().find(|l| l.trim_start().starts_with("kind:")).unwrap();
+        // "kind: function main.F (line 5)"
+        let parts: Vec<&str> = kind_line.split_whitespace().collect();
+        let name = parts[2];
+        let line = parts[4].trim_end_matches(')');
+        let retry = block.contains("previous snippet");
+        if learned || retry {
+            snippets.push(serde_json::json!({
+                "id": id,
+                "code": format!("defer Tel.FuncExit(Tel.FuncEntry(\"{name}\", \"main.go\", {line}))"),
+                "imports": [],
+                "fix": if retry { "Removed import statement, used Tel directly" } else { "" },
+            }));
+        } else {
+            snippets.push(serde_json::json!({
+                "id": id,
+                "code": format!("defer telemetry_utils.FuncExit(telemetry_utils.FuncEntry(\"{name}\"))"),
+                "imports": ["telemetry_utils"],
+            }));
+        }
+    }
+    serde_json::json!({ "snippets": snippets }).to_string()
+}
+
+fn write_tree(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("go.mod"), "module example.com/llm\n\ngo 1.21\n").unwrap();
+    std::fs::write(
+        dir.join("main.go"),
+        "package main\n\nimport \"fmt\"\n\nfunc F() int { return 1 }\n\nfunc G(n int) int { return n * 2 }\n\nfunc main() { fmt.Println(F(), G(2)) }\n",
+    )
+    .unwrap();
+}
+
+fn instrument(store: &Path, src: &Path, out: &Path, url: &str) -> serde_json::Value {
+    let o = Command::new(env!("CARGO_BIN_EXE_teleforge"))
+        .arg("--storage-dir")
+        .arg(store)
+        .args(["instrument", src.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"])
+        .args(["--generator", "openai", "--model", "scripted", "--base-url", url])
+        .env_remove("OPENAI_API_KEY")
+        .env("HOME", store) // no user config
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn run_two_succeeds_first_time_after_consolidating_run_one() {
+    if !have("go") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let (url, log) = fake_openai(script);
+
+    // Run 1: every function first imports telemetry_utils, fails, and is fixed on the retry.
+    let src1 = tmp.path().join("run1");
+    write_tree(&src1);
+    let s1 = instrument(&store, &src1, &tmp.path().join("out1"), &url);
+    assert_eq!(s1["constructs_instrumented"], 3, "{s1}");
+    assert_eq!(s1["first_attempt_successes"], 0, "{s1}");
+    assert_eq!(s1["attempts"], 6, "{s1}");
+    assert_eq!(s1["llm"]["requests"], 2, "one request per file per round: {s1}");
+    assert!(s1["llm"]["input_tokens"].as_u64().unwrap() > 0);
+    let out1 = std::fs::read_to_string(tmp.path().join("out1/main.go")).unwrap();
+    assert!(!out1.contains("telemetry_utils") && out1.contains("Tel.FuncEntry(\"main.G\""), "{out1}");
+    let run = Command::new("go").args(["run", "."]).current_dir(tmp.path().join("out1")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "1 4\n", "{}", text(&run));
+
+    let stats = |store: &Path| -> serde_json::Value {
+        let o = support::tf(store, &["stats", "--language", "go", "--json"]);
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()[0].clone()
+    };
+    let after1 = stats(&store);
+    assert_eq!(after1["error_patterns"][0], serde_json::json!(["go_import_error", 3]), "{after1}");
+    assert_eq!((after1["failures"].as_u64(), after1["successes"].as_u64()), (Some(3), Some(3)));
+
+    // Consolidate: the seed's command.
+    let o = support::tf(&store, &["consolidate", "--language", "go"]);
+    assert!(text(&o).contains("📋 go_import_error (3 occurrences, 100% success rate)"), "{}", text(&o));
+
+    // Run 2 on the same code: the prompt carries the pattern; every function succeeds at once.
+    let requests_before = log.lock().unwrap().len();
+    let src2 = tmp.path().join("run2");
+    write_tree(&src2);
+    let s2 = instrument(&store, &src2, &tmp.path().join("out2"), &url);
+    assert_eq!(s2["constructs_instrumented"], 3, "{s2}");
+    assert_eq!(s2["first_attempt_successes"], 3, "{s2}");
+    assert_eq!(s2["attempts"], 3, "{s2}");
+    assert_eq!(s2["llm"]["requests"], 1, "{s2}");
+    let prompt = log.lock().unwrap()[requests_before]["messages"][0]["content"].as_str().unwrap().to_string();
+    assert!(prompt.contains("go_import_error") && prompt.contains("DON'T (failed validation)"), "{prompt}");
+    assert!(prompt.contains("not instructions"), "the patterns are labelled as examples");
+
+    // Each learning of run 2 records the patterns its prompt carried and its token usage.
+    let listed = support::tf(&store, &["learnings", "list", "--language", "go", "--limit", "3", "--json"]);
+    for line in String::from_utf8_lossy(&listed.stdout).lines() {
+        let l: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(l["attempt_number"], 1, "{l}");
+        assert!(l["context"]["patterns"].as_str().unwrap().contains("go/go_import_error"), "{l}");
+        assert!(l["context"]["tokens"].as_str().unwrap().contains('/'), "{l}");
+        assert_eq!(l["generator"], "openai/scripted");
+    }
+    let after2 = stats(&store);
+    assert!(after2["success_rate"].as_f64().unwrap() > after1["success_rate"].as_f64().unwrap(), "{after2}");
+}
+
+/// A model that answers garbage: every construct's attempt fails and is captured; nothing breaks.
+#[test]
+fn garbage_answers_are_failed_attempts_not_crashes() {
+    if !have("go") {
+        return;
+    }
+    fn garbage(_: &str, user: &str) -> String {
+        if user.contains("previous snippet") {
+            "{\"snippets\": [{\"id\": \"c99\", \"code\": \"x\"}]}".into()
+        } else {
+            "Sure! Here is the code you asked for.".into()
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let (url, _) = fake_openai(garbage);
+    let src = tmp.path().join("src");
+    write_tree(&src);
+    let o = Command::new(env!("CARGO_BIN_EXE_teleforge"))
+        .arg("--storage-dir")
+        .arg(&store)
+        .args(["instrument", src.to_str().unwrap(), "--diff", "--json", "--max-attempts", "2"])
+        .args(["--generator", "openai", "--model", "scripted", "--base-url", &url])
+        .env("HOME", &store)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["left_out"].as_array().unwrap().len(), 3, "{s}");
+    assert_eq!(s["compiler_runs"], 1, "only the baseline: nothing usable to compile");
+    let st = support::tf(&store, &["stats", "--language", "go", "--json"]);
+    let stats: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(stats[0]["failures"], 6, "{stats}");
+    let patterns: Vec<&str> =
+        stats[0]["error_patterns"].as_array().unwrap().iter().map(|p| p[0].as_str().unwrap()).collect();
+    assert!(patterns.contains(&"llm_bad_json") && patterns.contains(&"llm_missing_snippet"), "{patterns:?}");
+}
+
+#[test]
+fn a_missing_key_for_a_hosted_api_is_one_line_naming_the_variable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    write_tree(&src);
+    let o = Command::new(env!("CARGO_BIN_EXE_teleforge"))
+        .arg("--storage-dir")
+        .arg(tmp.path().join("store"))
+        .args(["instrument", src.to_str().unwrap(), "--diff", "--generator", "anthropic", "--model", "claude-x"])
+        .env_remove("ANTHROPIC_API_KEY")
+        .env("HOME", tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("ANTHROPIC_API_KEY"), "{err}");
+    // A project teleforge.toml is read; a broken one is named.
+    std::fs::write(src.join("teleforge.toml"), "[llm]\ngenerator = \"openai\"\nmodle = \"typo\"\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_teleforge"))
+        .arg("--storage-dir")
+        .arg(tmp.path().join("store"))
+        .args(["instrument", src.to_str().unwrap(), "--diff"])
+        .env("HOME", tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("teleforge.toml is not a valid teleforge config"),
+        "{}",
+        text(&o)
+    );
+}
