@@ -7,7 +7,8 @@
 // name it declares without the "teleforge" prefix is Tel, and even the imports
 // are aliased (a user's package-level `var rand` or `func time()` would clash
 // with a plain import name, because file-scope and package-scope names share
-// one namespace). Standard library only; Go 1.18+. There is no init function
+// one namespace). Standard library only; it compiles under Go 1.16 language rules (no `any`, no
+// generics), which apply to a module whose go.mod has no `go` line. There is no init function
 // and no package-level initializer that runs code: configuration is read once,
 // on the first call, under a sync.Once.
 //
@@ -200,7 +201,7 @@ func (r teleforgeMagicReader) Peek(n int) ([]byte, error) {
 // FuncEntry records a call of the function name (defined at file:line) with
 // its arguments as name/value pairs: "a", a, "b", b. It returns the span to
 // hand to FuncExit, or nil when telemetry is off or this call is sampled out.
-func (teleforgeTel) FuncEntry(name, file string, line int, kv ...any) *teleforgeSpan {
+func (teleforgeTel) FuncEntry(name, file string, line int, kv ...interface{}) *teleforgeSpan {
 	if teleforgeatomic.LoadUint32(&teleforgeMode) == teleforgeModeOff {
 		return nil
 	}
@@ -209,7 +210,7 @@ func (teleforgeTel) FuncEntry(name, file string, line int, kv ...any) *teleforge
 
 // FuncExit records the end of span's call with the function's results. A nil
 // span (telemetry off, call sampled out) is a no-op.
-func (teleforgeTel) FuncExit(span *teleforgeSpan, results ...any) {
+func (teleforgeTel) FuncExit(span *teleforgeSpan, results ...interface{}) {
 	if span == nil {
 		return
 	}
@@ -225,7 +226,7 @@ func (teleforgeTel) LoopIter(name, file string, line int) {
 }
 
 // VarAssign records that variable was assigned value at file:line inside name.
-func (teleforgeTel) VarAssign(name, file string, line int, variable string, value any) {
+func (teleforgeTel) VarAssign(name, file string, line int, variable string, value interface{}) {
 	if teleforgeatomic.LoadUint32(&teleforgeMode) == teleforgeModeOff {
 		return
 	}
@@ -317,7 +318,7 @@ func teleforgeNewCore(path string) *teleforgeCore {
 	}
 }
 
-func teleforgeFuncEntry(name, file string, line int, kv []any) (span *teleforgeSpan) {
+func teleforgeFuncEntry(name, file string, line int, kv []interface{}) (span *teleforgeSpan) {
 	pushed := false
 	defer func() {
 		if recover() != nil {
@@ -379,7 +380,7 @@ func teleforgeSafePop(span *teleforgeSpan) {
 	span.core.Pop(span.gid, span.frame.id)
 }
 
-func teleforgeFuncExit(span *teleforgeSpan, results []any) {
+func teleforgeFuncExit(span *teleforgeSpan, results []interface{}) {
 	defer func() { _ = recover() }()
 	if !teleforgeatomic.CompareAndSwapUint32(&span.done, 0, 1) {
 		return
@@ -429,7 +430,7 @@ func teleforgeLoopIter(name, file string, line int) {
 	core.Write(b)
 }
 
-func teleforgeVarAssign(name, file string, line int, variable string, value any) {
+func teleforgeVarAssign(name, file string, line int, variable string, value interface{}) {
 	defer func() { _ = recover() }()
 	core := teleforgeActive()
 	if core == nil {
@@ -627,7 +628,7 @@ func teleforgePutBuf(bp *[]byte) {
 // teleforgeAppendValue renders v as JSON without running user code: no
 // String(), Error() or MarshalJSON() method is ever called; only the value's
 // kind, its type's name and, for containers, its length are read.
-func teleforgeAppendValue(b []byte, v any) []byte {
+func teleforgeAppendValue(b []byte, v interface{}) []byte {
 	switch x := v.(type) {
 	case nil:
 		return append(b, "null"...)

@@ -1511,3 +1511,36 @@ func BenchmarkGoroutineID(b *testing.B) {
 		benchSink += int(teleforgeGoroutineID())
 	}
 }
+
+// A module whose go.mod has no `go` line is built with Go 1.16 language rules (no `any`, no
+// generics); the runtime must compile there too, or every construct of such a module is left out.
+func TestCompilesUnderGo116LanguageRules(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a module")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go command not found")
+	}
+	src, err := os.ReadFile("teleforge_tel.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files := map[string][]byte{
+		"go.mod":           []byte("module old\n"),
+		"main.go":          []byte("package main\n\nfunc main() { Tel.FuncExit(Tel.FuncEntry(\"main.main\", \"main.go\", 3)) }\n"),
+		"teleforge_tel.go": bytes.Replace(src, []byte("\npackage teleforgetel\n"), []byte("\npackage main\n"), 1),
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(goBin, "build", "-mod=readonly", "-o", os.DevNull, ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOFLAGS=", "GOTOOLCHAIN=local", "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build under go 1.16 rules: %v\n%s", err, out)
+	}
+}

@@ -2,7 +2,8 @@
 //! command type-checks every package in one run. `-gcflags=-e` lifts the compiler's limit of ten
 //! errors per package so that every failing construct is seen in the same round.
 //!
-//! `go build` is the cheapest check that type-checks (`go vet` costs about 2.2× on a module whose
+//! The go command is kept from writing to the user's tree (`-mod=readonly`, no VCS stamping,
+//! binaries to /dev/null). `go build` is the cheapest check that type-checks (`go vet` costs about 2.2× on a module whose
 //! every file changed); the one vet finding instrumentation could cause, copying a lock, is
 //! prevented by construction in the Go language module.
 
@@ -30,12 +31,24 @@ impl GoValidator {
         c
     }
 
-    /// An overlay adding a go.mod when the folder is not inside a module, so a loose folder of Go
-    /// files can still be type-checked.
-    fn needs_module(&self, root: &Path) -> Result<bool> {
+    /// The module's go.mod, or `None` when the folder is not inside a module (an overlay then adds
+    /// one, so a loose folder of Go files can still be type-checked).
+    fn gomod(&self, root: &Path) -> Result<Option<PathBuf>> {
         let out = self.go(root).args(["env", "GOMOD"]).output().map_err(|e| missing(&e))?;
         let gomod = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        Ok(gomod.is_empty() || gomod == "/dev/null" || gomod == "NUL")
+        Ok((!(gomod.is_empty() || gomod == "/dev/null" || gomod == "NUL")).then(|| PathBuf::from(gomod)))
+    }
+
+    /// Flags that keep the go command from writing to the user's tree: `-mod=readonly` (a
+    /// `GOFLAGS=-mod=mod` in the environment would let it rewrite go.mod; flags on the command line
+    /// win), or `-mod=vendor` for a vendored module; no VCS stamping.
+    fn read_only_flags(&self, root: &Path) -> Result<Vec<String>> {
+        let vendored = self
+            .gomod(root)?
+            .and_then(|m| m.parent().map(|d| d.join("vendor/modules.txt")))
+            .is_some_and(|v| v.is_file());
+        let mode = if vendored { "-mod=vendor" } else { "-mod=readonly" };
+        Ok(vec![mode.to_string(), "-buildvcs=false".to_string()])
     }
 
     /// Writes the overlay files and the overlay JSON into `scratch`; returns the JSON's path and
@@ -52,7 +65,7 @@ impl GoValidator {
         let scratch = &scratch.canonicalize().map_err(|e| Error::io("resolving", scratch, e))?;
         let mut replace = serde_json::Map::new();
         let mut all: Vec<(String, String)> = files.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        if self.needs_module(root)? {
+        if self.gomod(root)?.is_none() {
             all.push(("go.mod".into(), "module teleforge.local/check\n\ngo 1.21\n".into()));
         }
         for (i, (rel, text)) in all.iter().enumerate() {
@@ -95,6 +108,7 @@ impl Validator for GoValidator {
         let out = self
             .go(root)
             .arg("list")
+            .args(self.read_only_flags(root)?)
             .arg("-e")
             .arg(format!("-overlay={}", overlay.display()))
             .args(["-f", "{{.Dir}}\t{{join .GoFiles \"\\t\"}}", "./..."])
@@ -119,6 +133,7 @@ impl Validator for GoValidator {
         let out = self
             .go(root)
             .arg("build")
+            .args(self.read_only_flags(root)?)
             .arg(format!("-overlay={}", overlay.display()))
             .args(["-o", "/dev/null", "-gcflags=-e", "./..."])
             .output()
