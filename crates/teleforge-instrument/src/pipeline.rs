@@ -228,18 +228,29 @@ fn run_language(
         None
     };
     // Files the toolchain does not compile (build constraints) cannot be validated: skip them.
+    // Nor can files of packages that do not build before instrumentation.
     let mut kept: Vec<&DiscoveredFile> = group.to_vec();
-    if let Some(compiled) = validator.as_ref().map(|v| v.compiled_files(&opts.root)).transpose()?.flatten() {
+    if let Some(v) = &validator {
+        let compiled = v.compiled_files(&opts.root)?;
+        let unbuildable = v.unbuildable_files(&opts.root)?;
         kept.retain(|f| {
-            let ok = compiled.contains(&f.source.rel);
-            if !ok {
-                *summary.files_skipped.entry("excluded by build constraints".into()).or_default() += 1;
+            let why = if unbuildable.contains(&f.source.rel) {
+                Some("its package does not build before instrumentation")
+            } else if compiled.as_ref().is_some_and(|c| !c.contains(&f.source.rel)) {
+                Some("excluded by build constraints")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                *summary.files_skipped.entry(why.into()).or_default() += 1;
                 summary.constructs_found -= f.constructs.len();
             }
-            ok
+            why.is_none()
         });
     }
     let group = &kept[..];
+    // Each file's own edits (the runtime import), computed once: rendering happens every round.
+    let file_edits: Vec<Vec<crate::construct::Edit>> = group.iter().map(|f| lang.file_edits(&f.source)).collect();
     let mut states: Vec<State> = Vec::new();
     for (fi, f) in group.iter().enumerate() {
         for ci in 0..f.constructs.len() {
@@ -268,7 +279,7 @@ fn run_language(
             s.status = Status::Passed;
         }
         summary.attempts += states.len();
-        finish(lang, group, &states, summary, outputs);
+        finish(lang, group, &file_edits, &states, summary, outputs);
         return Ok(());
     };
     on_progress(Progress::Baseline { language: lang.name() });
@@ -277,7 +288,7 @@ fn run_language(
     summary.compiler_runs += baseline.runs;
     let mut elapsed = baseline.elapsed;
     let known: HashSet<(String, usize, String)> =
-        baseline.diagnostics.iter().map(|d| (d.file.clone(), d.line, d.message.clone())).collect();
+        baseline.diagnostics.iter().map(|d| (d.file.clone(), d.line, numbers_masked(&d.message))).collect();
 
     // Forms the learned patterns say fail in this context are not compiled again.
     let avoid = match engine {
@@ -324,7 +335,7 @@ fn run_language(
                 Status::Failed(_) => false,
             })
             .collect();
-        let (files, spans) = render(lang, group, &states, &active);
+        let (files, spans) = render(lang, group, &file_edits, &states, &active);
         // Nothing to compile when every answer this round was unusable.
         let check = if active.is_empty() { Default::default() } else { validator.check(&opts.root, &files)? };
         summary.compiler_runs += check.runs;
@@ -332,7 +343,9 @@ fn run_language(
         let new: Vec<&Diagnostic> = check
             .diagnostics
             .iter()
-            .filter(|d| !known.contains(&(d.file.clone(), original_line(&spans, &files, d), d.message.clone())))
+            .filter(|d| {
+                !known.contains(&(d.file.clone(), original_line(&spans, &files, d), numbers_masked(&d.message)))
+            })
             .collect();
         let blamed = attribute(lang, group, &states, &active, &spans, &files, &new);
 
@@ -435,7 +448,7 @@ fn run_language(
         }
     }
     summary.validation_seconds += elapsed.as_secs_f64();
-    finish(lang, group, &states, summary, outputs);
+    finish(lang, group, &file_edits, &states, summary, outputs);
     Ok(())
 }
 
@@ -476,6 +489,25 @@ fn original_line(spans: &Spans, rendered: &BTreeMap<String, String>, d: &Diagnos
     d.line.saturating_sub(added)
 }
 
+/// A message with its numbers masked: an error the original already had still matches when the
+/// message quotes a line that moved ("redefinition of unused 'f' from line 206" → "... line 209").
+fn numbers_masked(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut in_number = false;
+    for c in message.chars() {
+        if c.is_ascii_digit() {
+            if !in_number {
+                out.push('#');
+            }
+            in_number = true;
+        } else {
+            in_number = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The state index recorded for a file's own edits, which belong to every construct of the file.
 const FILE_EDIT: usize = usize::MAX;
 
@@ -486,6 +518,7 @@ type Spans = BTreeMap<String, Vec<(usize, usize, usize)>>;
 fn render(
     lang: &dyn LanguageSupport,
     group: &[&DiscoveredFile],
+    file_edits: &[Vec<crate::construct::Edit>],
     states: &[State],
     active: &[usize],
 ) -> (BTreeMap<String, String>, Spans) {
@@ -500,9 +533,8 @@ fn render(
         let f = group[fi];
         // The file's own edits (an import of the runtime) come first at equal offsets. An edit
         // several constructs ask for (the same import) is applied once and belongs to each of them.
-        let file_edits = lang.file_edits(&f.source);
         let mut edits: Vec<(Vec<usize>, &crate::construct::Edit)> =
-            file_edits.iter().map(|e| (vec![FILE_EDIT], e)).collect();
+            file_edits[fi].iter().map(|e| (vec![FILE_EDIT], e)).collect();
         for &i in &idxs {
             let c = &f.constructs[states[i].index];
             for e in &states[i].form(c).edits {
@@ -679,6 +711,7 @@ fn avoided_forms(engine: &LearningEngine, language: &str) -> Result<HashSet<(Str
 fn finish(
     lang: &dyn LanguageSupport,
     group: &[&DiscoveredFile],
+    file_edits: &[Vec<crate::construct::Edit>],
     states: &[State],
     summary: &mut Summary,
     outputs: &mut BTreeMap<String, String>,
@@ -697,7 +730,7 @@ fn finish(
             });
         }
     }
-    let (files, _) = render(lang, group, states, &passed);
+    let (files, _) = render(lang, group, file_edits, states, &passed);
     for (rel, text) in files {
         if lang.is_runtime_file(&rel) {
             summary.runtime_files.push(rel.clone());

@@ -269,3 +269,33 @@ fn a_form_that_failed_in_this_context_before_is_not_compiled_again() {
     let main_go = std::fs::read_to_string(out.join("main.go")).unwrap();
     assert!(main_go.contains("defer Tel.FuncExit(Tel.FuncEntry(\"main.divide\""), "{main_go}");
 }
+
+#[test]
+fn a_package_that_does_not_build_before_is_skipped_and_its_error_not_blamed() {
+    if !have("go") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("m");
+    std::fs::create_dir_all(src.join("broken")).unwrap();
+    std::fs::create_dir_all(src.join("user")).unwrap();
+    std::fs::write(src.join("go.mod"), "module example.com/m\n\ngo 1.21\n").unwrap();
+    std::fs::write(
+        src.join("broken/b.go"),
+        "package broken\n\nfunc Bad() int { return \"no\" }\n\nfunc Fine() int { return 1 }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("user/u.go"),
+        "package user\n\nimport \"example.com/m/broken\"\n\nfunc Use() int { return broken.Fine() }\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("ok.go"), "package m\n\nfunc Ok(x int) int { return x }\n").unwrap();
+    let o = tf(&tmp.path().join("store"), &["instrument", src.to_str().unwrap(), "--diff", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // broken/ fails itself, user/ depends on it: neither can be type-checked, so neither is touched.
+    assert_eq!(s["files_skipped"]["its package does not build before instrumentation"], 2, "{s}");
+    assert_eq!(s["constructs_instrumented"], 1, "{s}");
+    assert_eq!(s["left_out"].as_array().unwrap().len(), 0, "{s}");
+}

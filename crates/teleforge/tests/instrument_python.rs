@@ -124,3 +124,25 @@ fn a_module_docstring_and_future_import_stay_first() {
     // f has neither an empty line above nor a simple first statement: its decorator takes a line.
     assert!(app.contains("@_teleforge.instrument(\"app.f\", \"app.py\", 6)  # teleforge+\ndef f"), "{app}");
 }
+
+#[test]
+fn an_error_the_code_already_had_is_not_blamed_when_its_line_number_moves() {
+    if !have("python3") || !support::have_python_module("pyflakes") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    // `helper` is redefined unused (pyflakes: "redefinition of unused 'helper' from line 1"), and
+    // `g` (no empty line above, compound first statement) gets a decorator line that moves it.
+    std::fs::write(
+        src.join("m.py"),
+        "def helper():\n    return 1\ndef g(x):\n    if x:\n        return x\n    return 0\ndef helper():\n    return 2\n",
+    )
+    .unwrap();
+    let o = tf(&tmp.path().join("store"), &["instrument", src.to_str().unwrap(), "--diff", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["left_out"].as_array().unwrap().len(), 0, "{s}");
+    assert_eq!(s["compiler_runs"], 2, "{s}");
+}

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tree_sitter::{Node, Tree};
 
-use super::{line_of, quote, LanguageSupport, RuntimeFile, SourceFile, GENERATED_MARK};
+use super::{quote, LanguageSupport, RuntimeFile, SourceFile, GENERATED_MARK};
 use crate::construct::{Construct, ConstructKind, Edit, Form, Slot};
 use crate::rewrite::marked;
 
@@ -291,7 +291,7 @@ impl<'a> Walker<'a> {
     fn function(&mut self, node: Node<'_>, name: &str, closure: bool) {
         let Some(body) = node.child_by_field_name("body") else { return };
         let Some(open) = body.child(0).filter(|b| b.kind() == "{") else { return };
-        let line = line_of(self.src, node.start_byte());
+        let line = node.start_position().row + 1;
         let params = node.child_by_field_name("parameters").map(|p| self.values(p)).unwrap_or_default();
         let mut features = BTreeMap::new();
         features.insert("closure".to_string(), if closure { "yes" } else { "no" }.to_string());
@@ -400,7 +400,7 @@ impl<'a> Walker<'a> {
     fn loop_(&mut self, node: Node<'_>, func: &str) {
         let Some(body) = node.child_by_field_name("body") else { return };
         let Some(open) = body.child(0).filter(|b| b.kind() == "{") else { return };
-        let line = line_of(self.src, node.start_byte());
+        let line = node.start_position().row + 1;
         let mut c = node.walk();
         let header = node.named_children(&mut c).find(|n| n.id() != body.id()).map(|n| n.kind());
         let shape = match header {
@@ -462,7 +462,7 @@ impl<'a> Walker<'a> {
         if names.is_empty() {
             return;
         }
-        let line = line_of(self.src, node.start_byte());
+        let line = node.start_position().row + 1;
         let mut calls = String::new();
         for n in &names {
             calls.push_str(&format!(

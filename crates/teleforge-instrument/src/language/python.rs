@@ -22,7 +22,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use tree_sitter::{Node, Tree};
 
-use super::{line_of, LanguageSupport, RuntimeFile, SourceFile};
+use super::{LanguageSupport, RuntimeFile, SourceFile};
 use crate::construct::{Construct, ConstructKind, Edit, Form};
 
 const RUNTIME: &str = include_str!("../../runtime/python/_teleforge_tel.py");
@@ -66,7 +66,8 @@ impl LanguageSupport for Python {
 
     fn discover(&self, file: &SourceFile, tree: &Tree) -> Vec<Construct> {
         let module = module_name(&file.rel);
-        let mut w = Walker { src: &file.text, rel: &file.rel, out: Vec::new() };
+        let eol = if file.text.contains("\r\n") { "\r\n" } else { "\n" };
+        let mut w = Walker { src: &file.text, rel: &file.rel, eol, out: Vec::new() };
         w.walk_block(tree.root_node(), &module, Scope::Module);
         w.out
     }
@@ -119,6 +120,8 @@ enum Scope {
 struct Walker<'a> {
     src: &'a str,
     rel: &'a str,
+    /// The file's line ending, decided once.
+    eol: &'static str,
     out: Vec<Construct>,
 }
 
@@ -197,7 +200,7 @@ impl<'a> Walker<'a> {
 
     fn function(&mut self, def: Node<'_>, decorated: Option<Node<'_>>, body: Node<'_>, name: &str, scope: Scope) {
         let top = decorated.unwrap_or(def);
-        let line = line_of(self.src, def.start_byte());
+        let line = def.start_position().row + 1;
         let top_line_start = self.src[..top.start_byte()].rfind('\n').map_or(0, |p| p + 1);
         let indent = &self.src[top_line_start..top.start_byte()];
         if !indent.chars().all(|c| c == ' ' || c == '\t') {
@@ -263,7 +266,7 @@ impl<'a> Walker<'a> {
             });
         }
         // 3. The decorator on a new line (shifts the lines below by one).
-        let eol = if self.src.contains("\r\n") { "\r\n" } else { "\n" };
+        let eol = self.eol;
         forms.push(Form {
             id: "py.func.decorator_line",
             summary: "decorator on a new line: entry, exit, results, errors",
@@ -317,7 +320,7 @@ impl<'a> Walker<'a> {
 
     fn loop_(&mut self, stmt: Node<'_>, qual: &str) {
         let Some(body) = stmt.child_by_field_name("body") else { return };
-        let line = line_of(self.src, stmt.start_byte());
+        let line = stmt.start_position().row + 1;
         let call = format!("_teleforge.loop_iter({}, {}, {line})", lit(qual), lit(self.rel));
         let mut c = body.walk();
         let Some(first) = body.named_children(&mut c).find(|n| n.kind() != "comment") else { return };
@@ -331,8 +334,8 @@ impl<'a> Walker<'a> {
         }
         let first_line_start = self.src[..first.start_byte()].rfind('\n').map_or(0, |p| p + 1);
         let indent = &self.src[first_line_start..first.start_byte()];
-        if indent.chars().all(|c| c == ' ' || c == '\t') && line_of(self.src, first.start_byte()) > line {
-            let eol = if self.src.contains("\r\n") { "\r\n" } else { "\n" };
+        if indent.chars().all(|c| c == ' ' || c == '\t') && first.start_position().row + 1 > line {
+            let eol = self.eol;
             forms.push(Form {
                 id: "py.loop.line",
                 summary: "iteration count on a new line",
@@ -382,7 +385,7 @@ impl<'a> Walker<'a> {
         if names.is_empty() {
             return;
         }
-        let line = line_of(self.src, stmt.start_byte());
+        let line = stmt.start_position().row + 1;
         let calls: String = names
             .iter()
             .map(|n| format!("; _teleforge.var_assign({}, {}, {line}, {}, {n})", lit(qual), lit(self.rel), lit(n)))

@@ -20,7 +20,10 @@ use crate::discover::relative;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Default)]
-pub struct GoValidator;
+pub struct GoValidator {
+    /// From one `go list -export`: files of packages that compiled, and of packages that did not.
+    listed: std::sync::Mutex<Option<(BTreeSet<String>, BTreeSet<String>)>>,
+}
 
 const INSTALL: &str = "install Go 1.21 or newer (https://go.dev/dl)";
 
@@ -85,6 +88,41 @@ impl GoValidator {
     }
 }
 
+impl GoValidator {
+    /// One `go list -e -export` over the module: it compiles every package (the baseline build
+    /// then hits the cache) and tells which files the build includes, and which packages produced
+    /// no export data because they, or a dependency, failed to compile: those cannot be validated.
+    fn list(&self, root: &Path) -> Result<(BTreeSet<String>, BTreeSet<String>)> {
+        let mut cache = self.listed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = cache.as_ref() {
+            return Ok(l.clone());
+        }
+        let scratch = tempdir()?;
+        let (overlay, _) = self.overlay(root, &BTreeMap::new(), scratch.path())?;
+        let out = self
+            .go(root)
+            .arg("list")
+            .args(self.read_only_flags(root)?)
+            .arg("-e")
+            .arg("-export")
+            .arg(format!("-overlay={}", overlay.display()))
+            .args(["-f", "{{.Dir}}\t{{.Export}}\t{{join .GoFiles \"\t\"}}", "./..."])
+            .output()
+            .map_err(|e| missing(&e))?;
+        let (mut compiled, mut broken) = (BTreeSet::new(), BTreeSet::new());
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let mut parts = line.split('\t');
+            let (Some(dir), Some(export)) = (parts.next(), parts.next()) else { continue };
+            let target = if export.is_empty() { &mut broken } else { &mut compiled };
+            for f in parts.filter(|f| !f.is_empty()) {
+                target.insert(relative(root, &Path::new(dir).join(f)));
+            }
+        }
+        *cache = Some((compiled.clone(), broken.clone()));
+        Ok((compiled, broken))
+    }
+}
+
 fn missing(e: &std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::NotFound {
         Error::ToolchainMissing { tool: "go", install: INSTALL }
@@ -103,26 +141,11 @@ impl Validator for GoValidator {
     }
 
     fn compiled_files(&self, root: &Path) -> Result<Option<BTreeSet<String>>> {
-        let scratch = tempdir()?;
-        let (overlay, _) = self.overlay(root, &BTreeMap::new(), scratch.path())?;
-        let out = self
-            .go(root)
-            .arg("list")
-            .args(self.read_only_flags(root)?)
-            .arg("-e")
-            .arg(format!("-overlay={}", overlay.display()))
-            .args(["-f", "{{.Dir}}\t{{join .GoFiles \"\\t\"}}", "./..."])
-            .output()
-            .map_err(|e| missing(&e))?;
-        let mut files = BTreeSet::new();
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let mut parts = line.split('\t');
-            let Some(dir) = parts.next() else { continue };
-            for f in parts.filter(|f| !f.is_empty()) {
-                files.insert(relative(root, &Path::new(dir).join(f)));
-            }
-        }
-        Ok(Some(files))
+        Ok(Some(self.list(root)?.0))
+    }
+
+    fn unbuildable_files(&self, root: &Path) -> Result<BTreeSet<String>> {
+        Ok(self.list(root)?.1)
     }
 
     fn check(&self, root: &Path, files: &BTreeMap<String, String>) -> Result<Check> {

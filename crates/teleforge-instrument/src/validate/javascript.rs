@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use super::{Check, Diagnostic, Validator};
@@ -29,8 +30,12 @@ const INSTALL: &str = "install Node.js 18 or newer";
 /// Folders never checked (as discovery skips them).
 const SKIPPED_DIRS: &[&str] = &["node_modules", "bower_components", "jspm_packages", "vendor", "testdata"];
 
+/// The JavaScript validator. It remembers the baseline it ran for [`Validator::compiled_files`]
+/// so that the pipeline's baseline check right after costs no second node run.
 #[derive(Debug, Default)]
-pub struct JavaScriptValidator;
+pub struct JavaScriptValidator {
+    baseline: Mutex<Option<(PathBuf, Check)>>,
+}
 
 fn missing(e: &std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::NotFound {
@@ -169,12 +174,33 @@ impl Validator for JavaScriptValidator {
         Ok(())
     }
 
-    fn compiled_files(&self, _root: &Path) -> Result<Option<BTreeSet<String>>> {
-        Ok(None)
+    /// Every JavaScript file node parses as it is. A file node cannot parse before teleforge
+    /// touches it (JSX, Flow, a syntax error tree-sitter tolerates) cannot be validated: node
+    /// stops at its first error, which would hide every error an insertion adds after it.
+    fn compiled_files(&self, root: &Path) -> Result<Option<BTreeSet<String>>> {
+        let (check, failed) = self.run(root, &BTreeMap::new())?;
+        let base = if root.is_file() { root.parent().unwrap_or(Path::new(".")) } else { root };
+        let all = self.tree_files(base, root)?;
+        *self.baseline.lock().unwrap_or_else(|e| e.into_inner()) = Some((root.to_path_buf(), check));
+        Ok(Some(all.into_iter().filter(|f| !failed.contains(f)).collect()))
     }
 
     fn check(&self, root: &Path, files: &BTreeMap<String, String>) -> Result<Check> {
-        let base = if root.is_file() { root.parent().unwrap_or(Path::new(".")).to_path_buf() } else { root.to_path_buf() };
+        if files.is_empty() {
+            let cached = self.baseline.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some((_, check)) = cached.filter(|(r, _)| r == root) {
+                return Ok(check);
+            }
+        }
+        self.run(root, files).map(|(check, _)| check)
+    }
+}
+
+impl JavaScriptValidator {
+    /// One js_check run: the check, and the files with a parse error.
+    fn run(&self, root: &Path, files: &BTreeMap<String, String>) -> Result<(Check, BTreeSet<String>)> {
+        let base =
+            if root.is_file() { root.parent().unwrap_or(Path::new(".")).to_path_buf() } else { root.to_path_buf() };
         let mut rels = self.tree_files(&base, root)?;
         for rel in files.keys() {
             if is_js(rel) && !rels.contains(rel) {
@@ -194,26 +220,14 @@ impl Validator for JavaScriptValidator {
         let mut cache: HashMap<PathBuf, Option<&'static str>> = HashMap::new();
         let mut request = Vec::with_capacity(rels.len());
         for rel in &rels {
-            let kind = match JavaScript::module_by_extension(rel) {
-                Some(k) => k,
-                None => {
-                    let dir = base.join(rel).parent().map(Path::to_path_buf).unwrap_or_else(|| base.clone());
-                    match JavaScript::package_type(&dir, &mut cache) {
-                        Some(k) => k,
-                        None => {
-                            let text = match files.get(rel) {
-                                Some(t) => t.clone(),
-                                None => std::fs::read_to_string(base.join(rel)).unwrap_or_default(),
-                            };
-                            if JavaScript::esm_syntax(&text) {
-                                "esm"
-                            } else {
-                                "cjs"
-                            }
-                        }
-                    }
-                }
-            };
+            let kind = JavaScript::module_system(
+                &base.join(rel),
+                || match files.get(rel) {
+                    Some(t) => t.clone(),
+                    None => std::fs::read_to_string(base.join(rel)).unwrap_or_default(),
+                },
+                &mut cache,
+            );
             request.push(serde_json::json!({ "path": rel, "kind": kind }));
         }
         let body = serde_json::json!({ "root": check_root.to_string_lossy(), "files": request }).to_string();
@@ -240,14 +254,21 @@ impl Validator for JavaScriptValidator {
                 detail: err.lines().next().unwrap_or("js_check.mjs failed without a message").to_string(),
             });
         }
-        let diagnostics = parse(&String::from_utf8_lossy(&out.stdout), &check_root, &base, files);
-        Ok(Check { diagnostics, runs: 1, elapsed })
+        let (diagnostics, failed) = parse(&String::from_utf8_lossy(&out.stdout), &check_root, &base, files);
+        Ok((Check { diagnostics, runs: 1, elapsed }, failed))
     }
 }
 
 /// `js_check.mjs`'s JSON Lines: diagnostics (paths in messages mapped from the scratch mirror to
-/// the tree, columns from UTF-16 units to bytes for the overlaid files); the summary is dropped.
-pub(crate) fn parse(out: &str, check_root: &Path, base: &Path, files: &BTreeMap<String, String>) -> Vec<Diagnostic> {
+/// the tree, columns from UTF-16 units to bytes for the overlaid files), and the files with a
+/// parse error; the summary is dropped.
+pub(crate) fn parse(
+    out: &str,
+    check_root: &Path,
+    base: &Path,
+    files: &BTreeMap<String, String>,
+) -> (Vec<Diagnostic>, BTreeSet<String>) {
+    let mut failed = BTreeSet::new();
     let from = format!("{}/", check_root.to_string_lossy());
     let to = format!("{}/", base.to_string_lossy());
     let mut diags = Vec::new();
@@ -263,9 +284,12 @@ pub(crate) fn parse(out: &str, check_root: &Path, base: &Path, files: &BTreeMap<
             None => c,
         });
         let message = v["message"].as_str().unwrap_or("").replace(&from, &to);
+        if v["source"] == "parse" {
+            failed.insert(file.clone());
+        }
         diags.push(Diagnostic { file, line: line_no, column, message });
     }
-    diags
+    (diags, failed)
 }
 
 #[cfg(test)]
@@ -283,7 +307,8 @@ mod tests {
     #[test]
     fn messages_name_the_tree_not_the_mirror() {
         let out = "{\"file\":\"a.mjs\",\"line\":2,\"column\":1,\"message\":\"Error [ERR_MODULE_NOT_FOUND]: Cannot find module '/s/tree/b.js' imported from /s/tree/a.mjs\",\"source\":\"link\"}\n{\"summary\":{\"files\":1}}\n";
-        let d = parse(out, Path::new("/s/tree"), Path::new("/r"), &BTreeMap::new());
+        let (d, failed) = parse(out, Path::new("/s/tree"), Path::new("/r"), &BTreeMap::new());
+        assert!(failed.is_empty());
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].message, "Error [ERR_MODULE_NOT_FOUND]: Cannot find module '/r/b.js' imported from /r/a.mjs");
     }
@@ -308,8 +333,12 @@ mod tests {
         std::fs::write(root.join("esm/a.js"), "export const a = 1;\n").unwrap();
         std::fs::write(root.join("b.js"), "module.exports = 1;\n").unwrap();
         std::fs::write(root.join("broken.js"), "function (\n").unwrap();
-        let v = JavaScriptValidator;
+        let v = JavaScriptValidator::default();
         v.available().unwrap();
+        // The file node cannot parse is not one it compiles; the baseline after it is the one
+        // compiled_files ran.
+        let compiled = v.compiled_files(&root).unwrap().unwrap();
+        assert_eq!(compiled.into_iter().collect::<Vec<_>>(), ["b.js", "esm/a.js"]);
         let base = v.check(&root, &BTreeMap::new()).unwrap();
         assert_eq!(base.runs, 1);
         assert_eq!(base.diagnostics.len(), 1, "{:?}", base.diagnostics);

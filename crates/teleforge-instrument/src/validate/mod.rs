@@ -52,6 +52,11 @@ pub trait Validator {
     /// Files (relative to `root`) the toolchain actually compiles, when it can tell (Go's build
     /// constraints exclude some); constructs elsewhere cannot be validated.
     fn compiled_files(&self, root: &Path) -> Result<Option<BTreeSet<String>>>;
+    /// Files whose package does not build before instrumentation (itself or a dependency), so
+    /// their constructs could never be type-checked; none by default.
+    fn unbuildable_files(&self, _root: &Path) -> Result<BTreeSet<String>> {
+        Ok(BTreeSet::new())
+    }
     /// The diagnostics the original tree already has in `targets` (files that may be changed);
     /// by default a check of the whole tree with nothing overlaid.
     fn baseline(&self, root: &Path, _targets: &[String]) -> Result<Check> {
@@ -65,7 +70,7 @@ pub trait Validator {
 /// The validator for a language, if one is built.
 pub fn for_language(language: &str) -> Option<Box<dyn Validator>> {
     match language {
-        "go" => Some(Box::new(GoValidator)),
+        "go" => Some(Box::new(GoValidator::default())),
         "python" => Some(Box::new(PythonValidator)),
         _ => None,
     }

@@ -67,3 +67,13 @@ pub fn events(path: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad event line {l}: {e}")))
         .collect()
 }
+
+/// Whether `python3 -c "import NAME"` works; missing skips locally and fails in CI.
+pub fn have_python_module(name: &str) -> bool {
+    let ok = Command::new("python3").args(["-c", &format!("import {name}")]).output().is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "python module {name} is required in CI: .ci/run must install it");
+        eprintln!("skipping: python module {name} is not installed");
+    }
+    ok
+}
