@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use tree_sitter::{Node, Tree};
+use tree_sitter::{Node, Tree, TreeCursor};
 
 use super::{quote, LanguageSupport, RuntimeFile, SourceFile, GENERATED_MARK};
 use crate::construct::{Construct, ConstructKind, Edit, Form, Slot};
@@ -64,7 +64,7 @@ impl LanguageSupport for Go {
     fn discover(&self, file: &SourceFile, tree: &Tree) -> Vec<Construct> {
         let mut walker = Walker { src: &file.text, rel: &file.rel, package: String::new(), out: Vec::new() };
         walker.package = package_name(tree.root_node(), &file.text).unwrap_or_default();
-        walker.walk(tree.root_node(), None, &mut 0);
+        walker.walk(&mut tree.walk(), None, &mut 0, false);
         walker.out
     }
 
@@ -166,8 +166,12 @@ impl<'a> Walker<'a> {
         &self.src[n.byte_range()]
     }
 
-    /// Walks `node`; `func` is the enclosing function's qualified name, `closures` its counter.
-    fn walk(&mut self, node: Node<'_>, func: Option<&str>, closures: &mut usize) {
+    /// Walks the node under `cursor` (one cursor for the whole file: discovery stays near parse
+    /// speed); `func` is the enclosing function's qualified name, `closures` its counter, and
+    /// `in_list` whether the node is a statement of a block (asking a node for its parent would
+    /// walk down from the root again).
+    fn walk(&mut self, cursor: &mut TreeCursor<'_>, func: Option<&str>, closures: &mut usize, in_list: bool) {
+        let node = cursor.node();
         match node.kind() {
             "function_declaration" | "method_declaration" => {
                 if self.untouchable(node) {
@@ -176,7 +180,7 @@ impl<'a> Walker<'a> {
                 let name = self.declared_name(node);
                 self.function(node, &name, false);
                 let mut inner = 0;
-                self.walk_children(node, Some(&name), &mut inner);
+                self.walk_children(cursor, Some(&name), &mut inner);
                 return;
             }
             "func_literal" => {
@@ -185,7 +189,7 @@ impl<'a> Walker<'a> {
                 let name = format!("{outer}.func{closures}");
                 self.function(node, &name, true);
                 let mut inner = 0;
-                self.walk_children(node, Some(&name), &mut inner);
+                self.walk_children(cursor, Some(&name), &mut inner);
                 return;
             }
             "for_statement" => {
@@ -194,21 +198,25 @@ impl<'a> Walker<'a> {
                 }
             }
             "short_var_declaration" | "assignment_statement" | "var_declaration" => {
-                if let Some(f) = func {
-                    if node.parent().is_some_and(|p| p.kind() == "statement_list") {
-                        self.assignment(node, f);
-                    }
+                if let (Some(f), true) = (func, in_list) {
+                    self.assignment(node, f);
                 }
             }
             _ => {}
         }
-        self.walk_children(node, func, closures);
+        self.walk_children(cursor, func, closures);
     }
 
-    fn walk_children(&mut self, node: Node<'_>, func: Option<&str>, closures: &mut usize) {
-        let mut c = node.walk();
-        for child in node.children(&mut c) {
-            self.walk(child, func, closures);
+    fn walk_children(&mut self, cursor: &mut TreeCursor<'_>, func: Option<&str>, closures: &mut usize) {
+        let in_list = cursor.node().kind() == "statement_list";
+        if cursor.goto_first_child() {
+            loop {
+                self.walk(cursor, func, closures, in_list);
+                if !cursor.goto_next_sibling() {
+                    break;
+                }
+            }
+            cursor.goto_parent();
         }
     }
 
