@@ -313,6 +313,9 @@ fn run_language(
         }
     }
 
+    // What a per-file checker last saw, and said, per file.
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let mut seen_diags: BTreeMap<String, Vec<Diagnostic>> = BTreeMap::new();
     let mut round = 0;
     loop {
         round += 1;
@@ -336,8 +339,23 @@ fn run_language(
             })
             .collect();
         let (files, spans) = render(lang, group, &file_edits, &states, &active);
-        // Nothing to compile when every answer this round was unusable.
-        let check = if active.is_empty() { Default::default() } else { validator.check(&opts.root, &files)? };
+        // Nothing to compile when every answer this round was unusable. A per-file checker sees
+        // only the files that changed since the last round; the others keep their diagnostics.
+        let check = if active.is_empty() {
+            Default::default()
+        } else if validator.per_file() {
+            let changed: BTreeMap<String, String> =
+                files.iter().filter(|(k, v)| seen.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+            let mut check = validator.check(&opts.root, &changed)?;
+            for rel in changed.keys() {
+                seen_diags.insert(rel.clone(), check.diagnostics.iter().filter(|d| &d.file == rel).cloned().collect());
+            }
+            seen.extend(changed);
+            check.diagnostics = files.keys().flat_map(|k| seen_diags.get(k).cloned().unwrap_or_default()).collect();
+            check
+        } else {
+            validator.check(&opts.root, &files)?
+        };
         summary.compiler_runs += check.runs;
         elapsed += check.elapsed;
         let new: Vec<&Diagnostic> = check

@@ -202,11 +202,8 @@ impl JavaScriptValidator {
         let base =
             if root.is_file() { root.parent().unwrap_or(Path::new(".")).to_path_buf() } else { root.to_path_buf() };
         let mut rels = self.tree_files(&base, root)?;
-        for rel in files.keys() {
-            if is_js(rel) && !rels.contains(rel) {
-                rels.push(rel.clone());
-            }
-        }
+        let known: BTreeSet<String> = rels.iter().cloned().collect();
+        rels.extend(files.keys().filter(|rel| is_js(rel) && !known.contains(*rel)).cloned());
         let scratch = tempdir()?;
         let scratch_path = scratch.path().canonicalize().map_err(|e| Error::io("resolving", scratch.path(), e))?;
         let tree_root = scratch_path.join("tree");
@@ -243,7 +240,8 @@ impl JavaScriptValidator {
             .spawn()
             .map_err(|e| missing(&e))?;
         if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(body.as_bytes()).map_err(|e| Error::io("writing to", "node", e))?;
+            // A node that exits early closes the pipe: its exit status and stderr tell why.
+            let _ = stdin.write_all(body.as_bytes());
         }
         let out = child.wait_with_output().map_err(|e| Error::io("running", "node", e))?;
         let elapsed = start.elapsed();

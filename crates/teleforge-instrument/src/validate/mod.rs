@@ -52,6 +52,11 @@ pub trait Validator {
     /// Files (relative to `root`) the toolchain actually compiles, when it can tell (Go's build
     /// constraints exclude some); constructs elsewhere cannot be validated.
     fn compiled_files(&self, root: &Path) -> Result<Option<BTreeSet<String>>>;
+    /// Whether a file's diagnostics depend on that file alone (Python, JavaScript), so an unchanged
+    /// file need not be checked again; Go's type checking spans a package.
+    fn per_file(&self) -> bool {
+        false
+    }
     /// Files whose package does not build before instrumentation (itself or a dependency), so
     /// their constructs could never be type-checked; none by default.
     fn unbuildable_files(&self, _root: &Path) -> Result<BTreeSet<String>> {

@@ -76,6 +76,10 @@ impl Validator for PythonValidator {
         "python"
     }
 
+    fn per_file(&self) -> bool {
+        true
+    }
+
     fn available(&self) -> Result<()> {
         Command::new("python3").arg("--version").output().map_err(|e| missing(&e)).map(|_| ())
     }
