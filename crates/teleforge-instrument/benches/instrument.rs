@@ -356,7 +356,7 @@ fn breakdown(root: &Path) -> Breakdown {
         if broken {
             continue;
         }
-        let source = SourceFile { rel, text };
+        let source = SourceFile { rel, text, path: None };
         let t = Instant::now();
         let constructs = lang.discover(&source, &tree);
         b.lang_discover += t.elapsed();

@@ -96,7 +96,7 @@ pub fn discover(root: &Path, opts: &DiscoverOptions) -> Result<Vec<DiscoveredFil
             out.push(skipped(lang, &path, rel, text, "could not be parsed"));
             continue;
         };
-        let source = SourceFile { rel, text };
+        let source = SourceFile { rel, text, path: Some(path.clone()) };
         if tree.root_node().has_error() {
             // Error recovery could place insertions inside broken code; leave such files alone.
             out.push(DiscoveredFile {
@@ -117,7 +117,7 @@ pub fn discover(root: &Path, opts: &DiscoverOptions) -> Result<Vec<DiscoveredFil
 fn skipped(lang: &'static dyn LanguageSupport, path: &Path, rel: String, text: String, why: &str) -> DiscoveredFile {
     DiscoveredFile {
         language: lang,
-        source: SourceFile { rel, text },
+        source: SourceFile { rel, text, path: Some(path.to_path_buf()) },
         path: path.to_path_buf(),
         constructs: Vec::new(),
         skipped: Some(why.to_string()),

@@ -237,7 +237,7 @@ fn run_language(
             let why = if unbuildable.contains(&f.source.rel) {
                 Some("its package does not build before instrumentation")
             } else if compiled.as_ref().is_some_and(|c| !c.contains(&f.source.rel)) {
-                Some("excluded by build constraints")
+                Some("not compiled by the toolchain (build constraints, or it does not parse before instrumenting)")
             } else {
                 None
             };

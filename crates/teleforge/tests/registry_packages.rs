@@ -427,7 +427,6 @@ fn node_test(dir: &Path, events: Option<&Path>) -> Output {
 /// Ignored until JavaScript lands: the committed JavaScript discovery finds 0 constructs in mime
 /// (four .js files seen, none instrumented), and validation of JavaScript is not built yet.
 #[test]
-#[ignore = "JavaScript discovery lands separately"]
 fn npm_mime_passes_its_own_tests_instrumented() {
     let label = "javascript mime";
     if !have("node") || !have("npm") || !have("tar") {

@@ -284,19 +284,24 @@ function claimSlot(key) {
   return -1;
 }
 
-function siteOf(kind, file, line) {
+// Sites are keyed by kind, file, line AND name: two functions on one line
+// (`.map(x => f(x)).filter(y => g(y))`, a one-line class) are two sites, each
+// with its own counter and its own name in the events.
+function siteOf(kind, file, line, name) {
   if (typeof file !== 'string') file = '';
   if (typeof line !== 'number') line = 0;
+  if (typeof name !== 'string') name = '';
   const byFile = siteMaps[kind];
   let byLine = byFile.get(file);
   if (byLine === undefined) {
     byLine = new Map();
     byFile.set(file, byLine);
   }
-  let site = byLine.get(line);
+  const key = line + '\u0000' + name;
+  let site = byLine.get(key);
   if (site === undefined) {
-    site = new Site(claimSlot(kind + '\u0000' + file + '\u0000' + line));
-    byLine.set(line, site);
+    site = new Site(claimSlot(kind + '\u0000' + file + '\u0000' + key));
+    byLine.set(key, site);
   }
   return site;
 }
@@ -721,7 +726,7 @@ function funcEntry(name, file, line, args) {
       init();
       if (off) return null;
     }
-    const site = siteOf(KIND_FUNC, file, line);
+    const site = siteOf(KIND_FUNC, file, line, name);
     if (!sampled(bump(site))) return null;
     // The stack capture of readCallSites, inline (see there).
     const top = als.getStore();
@@ -778,7 +783,7 @@ function loopIter(name, file, line) {
       init();
       if (off) return;
     }
-    const site = siteOf(KIND_LOOP, file, line);
+    const site = siteOf(KIND_LOOP, file, line, name);
     const n = bump(site);
     if (!sampled(n)) return;
     pointEvent('loop_iter', current(loopIter), site, name, file, line, ',"iteration":' + n);
@@ -794,7 +799,7 @@ function varAssign(name, file, line, variable, value) {
       init();
       if (off) return value;
     }
-    const site = siteOf(KIND_VAR, file, line);
+    const site = siteOf(KIND_VAR, file, line, name);
     if (!sampled(bump(site))) return value;
     pointEvent(
       'var_assign', current(varAssign), site, name, file, line,

@@ -263,6 +263,22 @@ test('destructured functions work (no dependence on this)', () => {
   assert.deepEqual(r.events.map((e) => e.kind), ['func_entry', 'loop_iter', 'var_assign', 'func_entry', 'func_exit', 'func_exit']);
 });
 
+test('two functions on one line are two sites, each with its own name and counter', () => {
+  const r = run(`
+    for (let i = 0; i < 150; i++) {
+      Tel.funcExit(Tel.funcEntry('a.<anonymous>', 'one.js', 7, {}));
+      Tel.funcExit(Tel.funcEntry('b.<anonymous>', 'one.js', 7, {}));
+    }
+    done({});
+  `);
+  checkAll(r);
+  const entries = r.events.filter((e) => e.kind === 'func_entry');
+  const a = entries.filter((e) => e['code.function.name'] === 'a.<anonymous>').length;
+  const b = entries.filter((e) => e['code.function.name'] === 'b.<anonymous>').length;
+  // 100 each, plus occurrence 128 of each site: the counters are separate.
+  assert.deepEqual([a, b], [101, 101]);
+});
+
 test('nested synchronous calls: parent_span_id is the caller', () => {
   const r = run(`
     function a() { const s = Tel.funcEntry('a', 'n.js', 1, {}); b(1); b(2); return Tel.funcExit(s, 1); }

@@ -145,8 +145,9 @@ impl LanguageSupport for JavaScript {
     }
 
     fn file_edits(&self, file: &SourceFile) -> Vec<Edit> {
-        if let Some(e) = FILE_EDITS.lock().unwrap_or_else(|e| e.into_inner()).get(&file_key(file)) {
-            return vec![e.clone()];
+        // Taken out, so the cache only holds files discovered and not yet rendered.
+        if let Some(e) = FILE_EDITS.lock().unwrap_or_else(|e| e.into_inner()).remove(&file_key(file)) {
+            return vec![e];
         }
         // Not discovered in this process: parse again.
         let mut parser = tree_sitter::Parser::new();
@@ -281,12 +282,10 @@ impl JavaScript {
     }
 }
 
-/// The folder holding the file on disk, for the `package.json` lookup. `SourceFile` carries only
-/// the root-relative path today, so this is unknown and the module system falls back to the
-/// file's syntax (with a `path: Option<PathBuf>` on `SourceFile`, this becomes
-/// `file.path.as_deref()?.parent().map(Path::to_path_buf)`).
-fn source_dir(_file: &SourceFile) -> Option<PathBuf> {
-    None
+/// The folder holding the file on disk, for the `package.json` lookup; without one (a file not
+/// read from disk) the module system falls back to the file's syntax.
+fn source_dir(file: &SourceFile) -> Option<PathBuf> {
+    file.path.as_deref()?.parent().map(Path::to_path_buf)
 }
 
 /// `package.json` answers by folder, for the life of the process.
@@ -315,8 +314,8 @@ fn module_system_of(file: &SourceFile, tree: &Tree) -> &'static str {
     }
 }
 
-/// File edits computed during discovery, by file (path and content), so rendering a round does
-/// not parse the file again.
+/// File edits computed during discovery, by file (path and content), so `file_edits` does not
+/// parse the file again.
 static FILE_EDITS: LazyLock<Mutex<HashMap<u64, Edit>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
 fn file_key(file: &SourceFile) -> u64 {
@@ -1150,7 +1149,7 @@ mod tests {
 
     /// Every construct with its first form applied, plus the file edit.
     fn instrument(rel: &str, src: &str) -> (Vec<Construct>, String) {
-        let file = SourceFile { rel: rel.into(), text: src.into() };
+        let file = SourceFile { rel: rel.into(), text: src.into(), path: None };
         let tree = parse(src);
         let cs = JavaScript.discover(&file, &tree);
         let fe = JavaScript.file_edits(&file);
@@ -1283,7 +1282,7 @@ mod tests {
         assert!(JavaScript.skip_file("// @generated\nconst a = 1;\n").is_some());
         assert!(JavaScript.skip_file("const a = 1;\n").is_none());
         assert!(JavaScript.is_test_file("src/__tests__/a.js") && JavaScript.is_test_file("a.test.js"));
-        let file = SourceFile { rel: "vendor/x.min.js".into(), text: "function f(){}".into() };
+        let file = SourceFile { rel: "vendor/x.min.js".into(), text: "function f(){}".into(), path: None };
         assert!(JavaScript.discover(&file, &parse(&file.text)).is_empty());
     }
 

@@ -21,6 +21,8 @@ pub struct SourceFile {
     /// Path relative to the instrumented root, with `/` separators (what telemetry reports).
     pub rel: String,
     pub text: String,
+    /// Where the file is on disk, when it is (JavaScript reads the nearest package.json).
+    pub path: Option<std::path::PathBuf>,
 }
 
 /// A runtime file to write beside instrumented code.

@@ -514,7 +514,7 @@ mod tests {
     use crate::rewrite::apply;
 
     fn instrument_all(src: &str, form: usize) -> String {
-        let file = SourceFile { rel: "pkg/m.py".into(), text: src.into() };
+        let file = SourceFile { rel: "pkg/m.py".into(), text: src.into(), path: None };
         let mut p = tree_sitter::Parser::new();
         p.set_language(&Python.grammar()).unwrap();
         let tree = p.parse(src, None).unwrap();

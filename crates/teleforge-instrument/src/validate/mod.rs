@@ -2,6 +2,7 @@
 //! in as few compiler runs as it can: once per round, never once per construct.
 
 mod go;
+mod javascript;
 mod python;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -9,6 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use go::GoValidator;
+pub use javascript::JavaScriptValidator;
 pub use python::PythonValidator;
 
 use crate::error::Result;
@@ -77,6 +79,7 @@ pub fn for_language(language: &str) -> Option<Box<dyn Validator>> {
     match language {
         "go" => Some(Box::new(GoValidator::default())),
         "python" => Some(Box::new(PythonValidator)),
+        "javascript" => Some(Box::new(JavaScriptValidator::default())),
         _ => None,
     }
 }

@@ -1,0 +1,5 @@
+const assert = require('assert');
+function check() {
+  assert.strictEqual(1 + 1, 2);
+}
+check();
