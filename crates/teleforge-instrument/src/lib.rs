@@ -8,7 +8,7 @@
 //! attempt through `teleforge-learning` and consults its consolidated patterns before choosing a
 //! form.
 //!
-//! Built: Go and Python (JavaScript's runtime and validator exist; its discovery is in progress).
+//! Languages: Go, Python and JavaScript (one module each under [`language`]).
 
 pub mod construct;
 pub mod discover;
