@@ -250,3 +250,80 @@ fn a_missing_key_for_a_hosted_api_is_one_line_naming_the_variable() {
         text(&o)
     );
 }
+
+/// The same promise for Python: the model's first snippets use an undefined `tel`, which pyflakes
+/// reports; after consolidation the pattern is in the prompt and the first attempt is right.
+fn python_script(system: &str, user: &str) -> String {
+    let learned = system.contains("python_undefined_variable");
+    let mut snippets = Vec::new();
+    for block in user.split("\n- id: ").skip(1) {
+        let id = block.split_whitespace().next().unwrap();
+        let kind_line = block.lines().find(|l| l.trim_start().starts_with("kind:")).unwrap();
+        let parts: Vec<&str> = kind_line.split_whitespace().collect();
+        let (kind, name, line) = (parts[1], parts[2], parts[4].trim_end_matches(')'));
+        let retry = block.contains("previous snippet");
+        let call = if kind == "function" { "func_call" } else { "loop_iter" };
+        let args = if kind == "function" { ", {}" } else { "" };
+        let code = if learned || retry {
+            format!("_teleforge.{call}(\"{name}\", \"app.py\", {line}{args})")
+        } else {
+            format!("tel.{call}(\"{name}\", \"app.py\", {line}{args})")
+        };
+        snippets.push(serde_json::json!({ "id": id, "code": code, "fix": if retry { "Used the imported _teleforge runtime" } else { "" } }));
+    }
+    serde_json::json!({ "snippets": snippets }).to_string()
+}
+
+#[test]
+fn python_run_two_succeeds_first_time_after_consolidating_run_one() {
+    if !have("python3") || !support::have_python_module("pyflakes") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let (url, log) = fake_openai(python_script);
+    let write = |dir: &Path| {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(
+            dir.join("app.py"),
+            "\"\"\"App.\"\"\"\n\n\ndef total(xs):\n    t = 0\n    for x in xs:\n        t += x\n    return t\n\n\ndef main():\n    print(total([1, 2, 3]))\n\n\nif __name__ == \"__main__\":\n    main()\n",
+        )
+        .unwrap();
+    };
+    let run = |name: &str| -> (serde_json::Value, std::path::PathBuf) {
+        let src = tmp.path().join(name);
+        write(&src);
+        let out = tmp.path().join(format!("{name}-out"));
+        let o = Command::new(env!("CARGO_BIN_EXE_teleforge"))
+            .arg("--storage-dir")
+            .arg(&store)
+            .args(["instrument", src.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"])
+            .args(["--generator", "openai", "--model", "scripted", "--base-url", &url])
+            .env("HOME", &store)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        (serde_json::from_slice(&o.stdout).unwrap(), out)
+    };
+    let (s1, out1) = run("run1");
+    let model_constructs = s1["attempts"].as_u64().unwrap() - s1["constructs_instrumented"].as_u64().unwrap();
+    assert!(model_constructs >= 2, "the model's first snippets failed and were retried: {s1}");
+    let app = std::fs::read_to_string(out1.join("app.py")).unwrap();
+    assert!(app.contains("_teleforge.snippet(_teleforge.func_call(\"app.total\""), "{app}");
+    let ran = Command::new("python3").arg("app.py").current_dir(&out1).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&ran.stdout), "6\n", "{}", text(&ran));
+    // strip gives the original back.
+    let stripped = tmp.path().join("stripped");
+    assert!(support::tf(&store, &["strip", out1.to_str().unwrap(), "--out", stripped.to_str().unwrap()])
+        .status
+        .success());
+    assert_eq!(std::fs::read(stripped.join("app.py")).unwrap(), std::fs::read(tmp.path().join("run1/app.py")).unwrap());
+
+    let o = support::tf(&store, &["consolidate", "--language", "python"]);
+    assert!(text(&o).contains("📋 python_undefined_variable"), "{}", text(&o));
+    let before = log.lock().unwrap().len();
+    let (s2, _) = run("run2");
+    assert_eq!(s2["first_attempt_successes"], s2["constructs_instrumented"], "{s2}");
+    let prompt = log.lock().unwrap()[before]["messages"][0]["content"].as_str().unwrap().to_string();
+    assert!(prompt.contains("python_undefined_variable"), "{prompt}");
+}

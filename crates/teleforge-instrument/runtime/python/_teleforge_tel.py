@@ -646,6 +646,10 @@ class _Tel(object):
             return None
         return _sampled_open(name, file, line, args, False)
 
+    def snippet(self, *_values):
+        """Holds a snippet a model wrote (its expression ran as the argument); does nothing."""
+        return None
+
     def func_exit(self, span, result=None):
         if span is not None:
             _close(span, result, None, False)

@@ -210,6 +210,19 @@ fn api(language: &str) -> &'static str {
                  Tel.VarAssign(name, file string, line int, variable string, value any)\n\
                  Typical function snippet: defer Tel.FuncExit(Tel.FuncEntry(\"pkg.F\", \"f.go\", 12, \"a\", a))"
         }
+        "python" => {
+            "`_teleforge` is the runtime, already imported in every instrumented module: never import it.\n\
+                     _teleforge.func_call(name, file, line, {\"a\": a})  # a function's entry\n\
+                     _teleforge.loop_iter(name, file, line)\n\
+                     _teleforge.var_assign(name, file, line, \"x\", x)\n\
+                     Snippets are single expressions, e.g. _teleforge.func_call(\"mod.f\", \"mod.py\", 12, {\"a\": a})"
+        }
+        "javascript" => {
+            "`__teleforgeTel` is the runtime, already imported in every instrumented file: never import it.\n\
+                         const span = __teleforgeTel.funcEntry(name, file, line, { a, b });\n\
+                         __teleforgeTel.funcExit(span, result); __teleforgeTel.loopIter(name, file, line);\n\
+                         __teleforgeTel.varAssign(name, file, line, 'x', x);"
+        }
         _ => "See docs/TELEMETRY.md.",
     }
 }

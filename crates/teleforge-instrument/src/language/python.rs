@@ -33,6 +33,9 @@ pub const RUNTIME_FILE: &str = "_teleforge_tel.py";
 /// package, absolute for scripts and top-level modules.
 pub const IMPORT: &str = "_teleforge = __import__(\"importlib\").import_module(\"._teleforge_tel\", __package__).tel if __package__ else __import__(\"_teleforge_tel\").tel";
 const ADDED_LINE: &str = "  # teleforge+";
+/// The sentinel that closes a model's snippet (after an assignment, and before a statement).
+const SNIPPET_END: &str = ", \"tf}\")";
+const SNIPPET_END_PREFIX: &str = ", \"tf}\"); ";
 const FILLED_LINE: &str = "  # teleforge";
 
 /// Python.
@@ -97,6 +100,35 @@ impl LanguageSupport for Python {
 
     fn is_instrumented(&self, text: &str) -> bool {
         text.contains(IMPORT)
+    }
+
+    /// A model's snippet is one Python expression, passed to `_teleforge.snippet(…, "tf}")`: it runs
+    /// where the entry-only forms run (before the first simple statement of a function or loop
+    /// body, on its line) or after an assignment, and the sentinel keeps it recognisable for
+    /// `strip` in a language without block comments.
+    fn slot(&self, c: &Construct) -> Option<crate::construct::Slot> {
+        let (form, before, after, hint) = match c.kind {
+            ConstructKind::Function => (
+                "py.func.entry",
+                "_teleforge.snippet(",
+                SNIPPET_END_PREFIX,
+                "one Python expression (not a statement), evaluated first in the function body",
+            ),
+            ConstructKind::Loop => (
+                "py.loop.prefix",
+                "_teleforge.snippet(",
+                SNIPPET_END_PREFIX,
+                "one Python expression (not a statement), evaluated at the start of every iteration",
+            ),
+            ConstructKind::Variable => (
+                "py.var.value",
+                "; _teleforge.snippet(",
+                SNIPPET_END,
+                "one Python expression (not a statement), evaluated right after the assignment",
+            ),
+        };
+        let offset = c.forms.iter().find(|f| f.id == form)?.edits.first()?.offset;
+        Some(crate::construct::Slot { offset, before: before.into(), after: after.into(), hint: hint.into() })
     }
 
     fn strip(&self, text: &str) -> String {
@@ -501,7 +533,13 @@ pub fn strip(text: &str) -> String {
     static VAR: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(&format!(r#"; _teleforge\.var_assign\({STR}, {STR}, \d+, {STR}, [A-Za-z_][A-Za-z0-9_]*\)"#)).unwrap()
     });
-    let s = ADDED.replace_all(text, "");
+    static SNIPPET_AFTER: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r#"; _teleforge\.snippet\([^\n]*?, "tf\}"\)"#).unwrap());
+    static SNIPPET_BEFORE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r#"_teleforge\.snippet\([^\n]*?, "tf\}"\); "#).unwrap());
+    let s = SNIPPET_AFTER.replace_all(text, "");
+    let s = SNIPPET_BEFORE.replace_all(&s, "");
+    let s = ADDED.replace_all(&s, "");
     let s = FILLED.replace_all(&s, "$1");
     let s = ENTRY.replace_all(&s, "");
     let s = VAR.replace_all(&s, "");
@@ -547,6 +585,25 @@ mod tests {
             "y, z = 1, 2; _teleforge.var_assign(\"pkg.m.h\", \"pkg/m.py\", 23, \"y\", y); _teleforge.var_assign"
         ));
         assert!(Python.is_instrumented(&out));
+    }
+
+    #[test]
+    fn model_snippets_sit_in_slots_and_strip_away() {
+        let file = SourceFile { rel: "m.py".into(), text: SRC.into(), path: None };
+        let mut p = tree_sitter::Parser::new();
+        p.set_language(&Python.grammar()).unwrap();
+        let tree = p.parse(SRC, None).unwrap();
+        let cs = Python.discover(&file, &tree);
+        let edits: Vec<Edit> =
+            cs.iter().filter_map(|c| Python.slot(c)).map(|s| s.edit("print(\"x; y\", (1, 2))")).collect();
+        assert!(edits.len() >= 5);
+        let refs: Vec<&Edit> = edits.iter().collect();
+        let out = apply(SRC, &refs);
+        assert!(
+            out.contains("for i in range(3): _teleforge.snippet(print(\"x; y\", (1, 2)), \"tf}\"); x += i"),
+            "{out}"
+        );
+        assert_eq!(strip(&out), SRC);
     }
 
     #[test]
