@@ -8,8 +8,13 @@ fn here(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
+/// The suites time concurrent threads, workers and processes of their own: running two at once on a
+/// 2-core machine only makes them slower and their timing tests noisier, so they take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs a toolchain's test command; a missing toolchain skips locally and fails in CI.
 fn run(tool: &str, args: &[&str], dir: &Path) {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let present = Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success())
         || Command::new(tool).arg("version").output().is_ok_and(|o| o.status.success());
     if !present {
