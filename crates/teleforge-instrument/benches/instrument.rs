@@ -274,7 +274,7 @@ fn discover_apply(root: &Path, file_edits: bool) -> Duration {
         if f.constructs.is_empty() {
             continue;
         }
-        let fe: Vec<Edit> = if file_edits { f.language.file_edits(&f.source) } else { Vec::new() };
+        let fe: Vec<Edit> = if file_edits { f.file_edits.clone() } else { Vec::new() };
         let mut edits: Vec<&Edit> = fe.iter().collect();
         for c in &f.constructs {
             if let Some(form) = c.forms.first() {
@@ -360,7 +360,6 @@ fn breakdown(root: &Path) -> Breakdown {
         let t = Instant::now();
         let constructs = lang.discover(&source, &tree);
         b.lang_discover += t.elapsed();
-        drop(tree);
         if constructs.is_empty() {
             continue;
         }
@@ -370,8 +369,9 @@ fn breakdown(root: &Path) -> Breakdown {
         sink += apply(&source.text, &edits).len();
         b.apply += t.elapsed();
         let t = Instant::now();
-        sink += lang.file_edits(&source).len();
+        sink += lang.file_edits(&source, &tree).len();
         b.file_edits += t.elapsed();
+        drop(tree);
     }
     black_box(sink);
     b

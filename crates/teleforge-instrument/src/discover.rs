@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::construct::Construct;
+use crate::construct::{Construct, Edit};
 use crate::error::{Error, Result};
 use crate::language::{self, LanguageSupport, SourceFile, GENERATED_MARK};
 
@@ -29,6 +29,8 @@ pub struct DiscoveredFile {
     pub source: SourceFile,
     pub path: PathBuf,
     pub constructs: Vec<Construct>,
+    /// Edits the file needs once any of its constructs is instrumented (the runtime import).
+    pub file_edits: Vec<Edit>,
     /// Why the file is left alone, if it is.
     pub skipped: Option<String>,
 }
@@ -104,12 +106,14 @@ pub fn discover(root: &Path, opts: &DiscoverOptions) -> Result<Vec<DiscoveredFil
                 source,
                 path,
                 constructs: Vec::new(),
+                file_edits: Vec::new(),
                 skipped: Some("has syntax errors".into()),
             });
             continue;
         }
         let constructs = lang.discover(&source, &tree);
-        out.push(DiscoveredFile { language: lang, source, path, constructs, skipped: None });
+        let file_edits = if constructs.is_empty() { Vec::new() } else { lang.file_edits(&source, &tree) };
+        out.push(DiscoveredFile { language: lang, source, path, constructs, file_edits, skipped: None });
     }
     Ok(out)
 }
@@ -120,6 +124,7 @@ fn skipped(lang: &'static dyn LanguageSupport, path: &Path, rel: String, text: S
         source: SourceFile { rel, text, path: Some(path.to_path_buf()) },
         path: path.to_path_buf(),
         constructs: Vec::new(),
+        file_edits: Vec::new(),
         skipped: Some(why.to_string()),
     }
 }

@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::Serialize;
 use teleforge_learning::{Learning, LearningEngine, SUBJECT_KEY};
@@ -249,8 +248,8 @@ fn run_language(
         });
     }
     let group = &kept[..];
-    // Each file's own edits (the runtime import), computed once: rendering happens every round.
-    let file_edits: Vec<Vec<crate::construct::Edit>> = group.iter().map(|f| lang.file_edits(&f.source)).collect();
+    // Each file's own edits (the runtime import), computed by discovery from its tree.
+    let file_edits: Vec<Vec<crate::construct::Edit>> = group.iter().map(|f| f.file_edits.clone()).collect();
     let mut states: Vec<State> = Vec::new();
     for (fi, f) in group.iter().enumerate() {
         for ci in 0..f.constructs.len() {
@@ -754,13 +753,6 @@ fn finish(
             summary.runtime_files.push(rel.clone());
         }
         outputs.insert(rel, text);
-    }
-}
-
-impl Summary {
-    /// Total time spent in validation.
-    pub fn validation_time(&self) -> Duration {
-        Duration::from_secs_f64(self.validation_seconds)
     }
 }
 

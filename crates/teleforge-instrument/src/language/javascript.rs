@@ -57,9 +57,8 @@
 //! once, so nested constructs that close at the same byte never emit identical text (span names
 //! and loop braces carry their nesting depth).
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
+
 use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex};
 
@@ -137,26 +136,11 @@ impl LanguageSupport for JavaScript {
             out: Vec::new(),
         };
         w.run(tree);
-        if !w.out.is_empty() {
-            let edit = import_edit(&file.text, &file.rel, tree, module);
-            FILE_EDITS.lock().unwrap_or_else(|e| e.into_inner()).insert(file_key(file), edit);
-        }
         w.out
     }
 
-    fn file_edits(&self, file: &SourceFile) -> Vec<Edit> {
-        // Taken out, so the cache only holds files discovered and not yet rendered.
-        if let Some(e) = FILE_EDITS.lock().unwrap_or_else(|e| e.into_inner()).remove(&file_key(file)) {
-            return vec![e];
-        }
-        // Not discovered in this process: parse again.
-        let mut parser = tree_sitter::Parser::new();
-        if parser.set_language(&self.grammar()).is_err() {
-            return Vec::new();
-        }
-        let Some(tree) = parser.parse(&file.text, None) else { return Vec::new() };
-        let module = module_system_of(file, &tree);
-        vec![import_edit(&file.text, &file.rel, &tree, module)]
+    fn file_edits(&self, file: &SourceFile, tree: &Tree) -> Vec<Edit> {
+        vec![import_edit(&file.text, &file.rel, tree, module_system_of(file, tree))]
     }
 
     fn runtime_files(&self, instrumented: &[&SourceFile]) -> Vec<RuntimeFile> {
@@ -312,19 +296,6 @@ fn module_system_of(file: &SourceFile, tree: &Tree) -> &'static str {
     } else {
         CJS
     }
-}
-
-/// File edits computed during discovery, by file (path and content), so `file_edits` does not
-/// parse the file again.
-static FILE_EDITS: LazyLock<Mutex<HashMap<u64, Edit>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
-
-fn file_key(file: &SourceFile) -> u64 {
-    let mut h = DefaultHasher::new();
-    file.rel.hash(&mut h);
-    source_dir(file).hash(&mut h);
-    file.text.len().hash(&mut h);
-    file.text.hash(&mut h);
-    h.finish()
 }
 
 fn is_minified_name(rel: &str) -> bool {
@@ -1152,7 +1123,7 @@ mod tests {
         let file = SourceFile { rel: rel.into(), text: src.into(), path: None };
         let tree = parse(src);
         let cs = JavaScript.discover(&file, &tree);
-        let fe = JavaScript.file_edits(&file);
+        let fe = JavaScript.file_edits(&file, &tree);
         let mut edits: Vec<&Edit> = fe.iter().collect();
         for c in &cs {
             for e in &c.forms[0].edits {

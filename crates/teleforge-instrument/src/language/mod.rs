@@ -53,7 +53,8 @@ pub trait LanguageSupport: Send + Sync {
     fn discover(&self, file: &SourceFile, tree: &tree_sitter::Tree) -> Vec<Construct>;
     /// Edits a file needs once any of its constructs is instrumented (an import of the runtime);
     /// none by default.
-    fn file_edits(&self, _file: &SourceFile) -> Vec<crate::construct::Edit> {
+    /// Computed from discovery's tree, once per file.
+    fn file_edits(&self, _file: &SourceFile, _tree: &tree_sitter::Tree) -> Vec<crate::construct::Edit> {
         Vec::new()
     }
     /// The runtime files needed by the instrumented files given (paths relative to the root).

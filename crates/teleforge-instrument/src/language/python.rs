@@ -75,8 +75,8 @@ impl LanguageSupport for Python {
         w.out
     }
 
-    fn file_edits(&self, file: &SourceFile) -> Vec<Edit> {
-        import_edit(&file.text).into_iter().collect()
+    fn file_edits(&self, file: &SourceFile, tree: &Tree) -> Vec<Edit> {
+        import_edit(&file.text, tree).into_iter().collect()
     }
 
     fn runtime_files(&self, instrumented: &[&SourceFile]) -> Vec<RuntimeFile> {
@@ -488,10 +488,7 @@ fn contains_yield(n: Node<'_>) -> bool {
 /// Where the runtime import goes: after the last leading `from __future__` import, else after the
 /// module docstring, on their line; else before the first statement on its line when it is
 /// simple; else on a new line above it.
-fn import_edit(text: &str) -> Option<Edit> {
-    let mut parser = tree_sitter::Parser::new();
-    parser.set_language(&tree_sitter_python::LANGUAGE.into()).ok()?;
-    let tree = parser.parse(text, None)?;
+fn import_edit(text: &str, tree: &Tree) -> Option<Edit> {
     let root = tree.root_node();
     let mut c = root.walk();
     let stmts: Vec<Node<'_>> = root.named_children(&mut c).filter(|n| n.kind() != "comment").collect();
@@ -557,7 +554,7 @@ mod tests {
         p.set_language(&Python.grammar()).unwrap();
         let tree = p.parse(src, None).unwrap();
         let cs = Python.discover(&file, &tree);
-        let fe = Python.file_edits(&file);
+        let fe = Python.file_edits(&file, &tree);
         let mut edits: Vec<&Edit> = fe.iter().collect();
         for c in &cs {
             edits.extend(c.forms[form.min(c.forms.len() - 1)].edits.iter());
@@ -606,11 +603,17 @@ mod tests {
         assert_eq!(strip(&out), SRC);
     }
 
+    fn import_of(src: &str) -> Edit {
+        let mut p = tree_sitter::Parser::new();
+        p.set_language(&Python.grammar()).unwrap();
+        import_edit(src, &p.parse(src, None).unwrap()).unwrap()
+    }
+
     #[test]
     fn import_goes_before_a_simple_first_statement_or_on_a_new_line() {
-        assert_eq!(import_edit("import os\n").unwrap().offset, 0);
-        assert!(import_edit("import os\n").unwrap().text.ends_with("; "));
-        assert!(import_edit("def f():\n    pass\n").unwrap().text.ends_with("# teleforge+\n"));
+        assert_eq!(import_of("import os\n").offset, 0);
+        assert!(import_of("import os\n").text.ends_with("; "));
+        assert!(import_of("def f():\n    pass\n").text.ends_with("# teleforge+\n"));
         assert_eq!(module_name("pkg/__init__.py"), "pkg");
     }
 }
