@@ -13,7 +13,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub storage_dir: Option<PathBuf>,
 
-    /// When to use colour on stderr (NO_COLOR is honoured in `auto`).
+    /// When to use colour on stderr (NO_COLOR is honoured in `auto`). Accepted for scripts; no
+    /// output is coloured yet.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
