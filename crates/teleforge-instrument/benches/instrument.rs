@@ -466,6 +466,7 @@ fn instrument_once(src: &Path, out: &Path) -> (Summary, f64) {
         output: OutputMode::Copy(out.to_path_buf()),
         validate_cmd: None,
         run_id: "bench".into(),
+        learning: Default::default(),
     };
     let t = Instant::now();
     let s = teleforge_instrument::instrument(None, &opts, &mut |_| {}).expect("instrument");

@@ -34,6 +34,30 @@ pub struct InstrumentOptions {
     pub validate_cmd: Option<String>,
     /// Recorded with every learning.
     pub run_id: String,
+    /// How learned lessons steer the run.
+    pub learning: LearningOptions,
+}
+
+/// How learned lessons steer a run (`--no-learning`, `teleforge.toml` `[learning]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LearningOptions {
+    /// Read and apply lessons; `--no-learning` turns this off (every attempt is still captured).
+    pub apply: bool,
+    /// Fewest failures of one form in one context, from more than one file or run, before a lesson
+    /// moves that form later in the ladder.
+    pub min_failures: u64,
+    /// Share of constructs (0 to 1) that try a demoted form first anyway, so a lesson that stopped
+    /// being true is found out.
+    pub explore_share: f64,
+    /// Consolidate automatically after a run that captured at least this many new learnings;
+    /// `None` never does.
+    pub consolidate_every: Option<u64>,
+}
+
+impl Default for LearningOptions {
+    fn default() -> Self {
+        LearningOptions { apply: true, min_failures: 2, explore_share: 0.1, consolidate_every: Some(1) }
+    }
 }
 
 /// A construct left uninstrumented, and why.

@@ -222,6 +222,10 @@ pub struct InstrumentArgs {
     /// Instrument test files too.
     #[arg(long)]
     pub include_tests: bool,
+    /// Read and apply no learned lesson (no form reordered, nothing injected into prompts); every
+    /// attempt is still captured. The A side of an A/B comparison.
+    #[arg(long)]
+    pub no_learning: bool,
     /// Your own check, run on the instrumented result before anything is written (for example
     /// `go test ./...`); if it fails, nothing is written.
     #[arg(long, value_name = "CMD")]

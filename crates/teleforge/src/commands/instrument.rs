@@ -19,6 +19,7 @@ pub fn run(engine: &LearningEngine, args: &InstrumentArgs) -> Result<i32> {
         output: mode.clone(),
         validate_cmd: args.validate_cmd.clone(),
         run_id: run_id(),
+        learning: teleforge_instrument::LearningOptions { apply: !args.no_learning, ..Default::default() },
     };
     let verbose = args.verbose;
     // A spinner on stderr; indicatif draws nothing when stderr is not a terminal.
