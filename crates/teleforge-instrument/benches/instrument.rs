@@ -467,6 +467,8 @@ fn instrument_once(src: &Path, out: &Path) -> (Summary, f64) {
         validate_cmd: None,
         run_id: "bench".into(),
         learning: Default::default(),
+        check_timeout: teleforge_instrument::pipeline::DEFAULT_CHECK_TIMEOUT,
+        allow_dirty: false,
     };
     let t = Instant::now();
     let s = teleforge_instrument::instrument(None, &opts, &mut |_| {}).expect("instrument");

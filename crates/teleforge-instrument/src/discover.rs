@@ -16,11 +16,22 @@ const SKIPPED_DIRS: &[&str] =
     &["vendor", "node_modules", "__pycache__", "site-packages", "testdata", "bower_components", "jspm_packages"];
 
 /// What to look for.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DiscoverOptions {
     /// Only these extensions (without dot); all supported ones when empty.
     pub extensions: Vec<String>,
     pub include_tests: bool,
+    /// Source files larger than this are skipped with that reason instead of being read whole.
+    pub max_file_bytes: u64,
+}
+
+/// The default for [`DiscoverOptions::max_file_bytes`]: 4 MiB, far above hand-written source.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 4 << 20;
+
+impl Default for DiscoverOptions {
+    fn default() -> Self {
+        DiscoverOptions { extensions: Vec::new(), include_tests: false, max_file_bytes: DEFAULT_MAX_FILE_BYTES }
+    }
 }
 
 /// One file and what was found in it.

@@ -36,7 +36,14 @@ pub struct InstrumentOptions {
     pub run_id: String,
     /// How learned lessons steer the run.
     pub learning: LearningOptions,
+    /// Longest a toolchain process or `--validate-cmd` may run before it is killed.
+    pub check_timeout: std::time::Duration,
+    /// `--in-place` on a git work tree whose files to be touched have uncommitted changes.
+    pub allow_dirty: bool,
 }
+
+/// The default for [`InstrumentOptions::check_timeout`].
+pub const DEFAULT_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// How learned lessons steer a run (`--no-learning`, `teleforge.toml` `[learning]`).
 #[derive(Debug, Clone, PartialEq)]

@@ -13,13 +13,15 @@ pub fn run(engine: &LearningEngine, args: &InstrumentArgs) -> Result<i32> {
     let mode = output_mode(&args.path, &args.output, "instrumented");
     let opts = InstrumentOptions {
         root: args.path.clone(),
-        discover: DiscoverOptions { extensions: args.extensions.clone(), include_tests: args.include_tests },
+        discover: DiscoverOptions { extensions: args.extensions.clone(), include_tests: args.include_tests, ..Default::default() },
         validate: !args.no_validate,
         max_attempts: args.max_attempts,
         output: mode.clone(),
         validate_cmd: args.validate_cmd.clone(),
         run_id: run_id(),
         learning: teleforge_instrument::LearningOptions { apply: !args.no_learning, ..Default::default() },
+        check_timeout: teleforge_instrument::pipeline::DEFAULT_CHECK_TIMEOUT,
+        allow_dirty: false,
     };
     let verbose = args.verbose;
     // A spinner on stderr; indicatif draws nothing when stderr is not a terminal.
