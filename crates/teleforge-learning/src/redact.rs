@@ -30,6 +30,13 @@
 //! | `aws-secret-key`  | 40-char value of `aws_secret_access_key`, `SecretAccessKey`, …        |
 //! | `url-credentials` | the password in `scheme://user:password@host` (user and host stay)    |
 //! | `token`           | the credential in `Authorization: Bearer <credential>` (also `Basic`, `Token`) |
+//! | `stripe-key`      | `sk_live_`, `rk_live_` (and `_test_`) + a body mixing letters and digits |
+//! | `google-api-key`  | `AIza` + 35 characters                                                |
+//! | `huggingface-token` | `hf_` + 34–40 letters of both cases (digits allowed)                |
+//! | `npm-token`       | `npm_` + 36 characters mixing letters and digits                      |
+//! | `pypi-token`      | `pypi-AgE…` (a PyPI macaroon)                                         |
+//! | `sendgrid-key`    | `SG.<22>.<43>`                                                        |
+//! | `sentry-dsn`      | the key(s) in `https://<32 hex>[:<32 hex>]@host/…/<project id>`       |
 //!
 //! Generic assignments (only the VALUE is replaced; key, operator and quotes stay, so
 //! `password = "hunter2"` becomes `password = "[REDACTED:password]"`):
@@ -40,6 +47,7 @@
 //! | `secret`   | `secret`, `secret_key` (so also `client_secret`)                      |
 //! | `token`    | `token` (so also `auth_token`, `access_token`, `GITHUB_TOKEN`)        |
 //! | `api-key`  | `api_key`, `apikey`, `access_key`                                     |
+//! | `private-key` | `private_key`, `privateKey` (a PEM value is caught whole by the PEM rule) |
 //!
 //! When a generic value is itself a recognised provider secret, the provider kind wins
 //! (`token = "[REDACTED:github-token]"`).
@@ -158,6 +166,25 @@ static RULES: &[Rule] = &[
     },
     Rule { kind: "gitlab-token", pattern: r"(?-u:\b)glpat-[A-Za-z0-9_-]{20,}", accept: whole },
     Rule {
+        kind: "stripe-key",
+        pattern: r"(?-u:\b)[sr]k_(?:live|test)_(?P<b>[A-Za-z0-9]{20,247})(?-u:\b)",
+        accept: mixed_body,
+    },
+    Rule { kind: "google-api-key", pattern: r"(?-u:\b)AIza[0-9A-Za-z_-]{35}(?-u:\b)", accept: whole },
+    Rule { kind: "huggingface-token", pattern: r"(?-u:\b)hf_(?P<b>[A-Za-z0-9]{34,40})(?-u:\b)", accept: mixed_case_body },
+    Rule { kind: "npm-token", pattern: r"(?-u:\b)npm_(?P<b>[A-Za-z0-9]{36})(?-u:\b)", accept: mixed_body },
+    Rule { kind: "pypi-token", pattern: r"(?-u:\b)pypi-AgE[A-Za-z0-9_-]{50,}", accept: whole },
+    Rule {
+        kind: "sendgrid-key",
+        pattern: r"(?-u:\b)SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}(?-u:\b)",
+        accept: whole,
+    },
+    Rule {
+        kind: "sentry-dsn",
+        pattern: r"(?-u:\b)https?://(?P<s>[0-9a-f]{32}(?::[0-9a-f]{32})?)@[A-Za-z0-9.-]+(?::[0-9]+)?/(?:[A-Za-z0-9._-]+/)*[0-9]+",
+        accept: whole,
+    },
+    Rule {
         kind: "slack-token",
         pattern: r"(?-u:\b)xox[bpars]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]{8,}",
         accept: whole,
@@ -187,7 +214,7 @@ static RULES: &[Rule] = &[
         kind: "generic",
         pattern: r#"(?x)
             (?-u:\b)
-            (?P<key>[A-Za-z0-9_.-]*?(?i:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key))
+            (?P<key>[A-Za-z0-9_.-]*?(?i:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key|private[_-]?key))
             ["'`]?\]?
             (?:
                 [\ \t]*:[\ \t]*(?P<ann>[A-Za-z_&*\[][A-Za-z0-9_.&*'<>\[\]|,\ ]{0,60}?)[\ \t]+(?P<aop>=)
@@ -264,6 +291,22 @@ fn whole(c: &Captures<'_>, _: &str, kind: &'static str) -> Option<(Range<usize>,
     Some((m.range(), kind))
 }
 
+/// Keys whose prefix is also an ordinary word (`sk_live_`, `npm_`): the body of a real key mixes
+/// letters and digits, so `npm_install_dependencies_for_the_workspace` is not one.
+fn mixed_body(c: &Captures<'_>, input: &str, kind: &'static str) -> Option<(Range<usize>, &'static str)> {
+    let body = c.name("b")?.as_str();
+    let looks_random = body.bytes().any(|b| b.is_ascii_digit()) && body.bytes().any(|b| b.is_ascii_alphabetic());
+    looks_random.then(|| whole(c, input, kind)).flatten()
+}
+
+/// Hugging Face tokens are letters of both cases (often with digits); a long lower-case
+/// identifier after `hf_` is a name.
+fn mixed_case_body(c: &Captures<'_>, input: &str, kind: &'static str) -> Option<(Range<usize>, &'static str)> {
+    let body = c.name("b")?.as_str();
+    let looks_random = body.bytes().any(|b| b.is_ascii_uppercase()) && body.bytes().any(|b| b.is_ascii_lowercase());
+    looks_random.then(|| whole(c, input, kind)).flatten()
+}
+
 fn anthropic(c: &Captures<'_>, input: &str, kind: &'static str) -> Option<(Range<usize>, &'static str)> {
     let body = c.name("b")?.as_str();
     let looks_random = body.bytes().any(|b| b.is_ascii_digit()) && body.bytes().any(|b| b.is_ascii_alphabetic());
@@ -294,7 +337,9 @@ fn generic_kind(key: &str) -> Option<&'static str> {
         return None; // the shell's working directory
     }
     let k: String = key.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect();
-    let kind = if k.ends_with("apikey") || k.ends_with("accesskey") {
+    let kind = if k.ends_with("privatekey") {
+        "private-key"
+    } else if k.ends_with("apikey") || k.ends_with("accesskey") {
         "api-key"
     } else if k.ends_with("secretkey") || k.ends_with("secret") {
         "secret"
@@ -1041,5 +1086,112 @@ func Login(user string, password string) (*Session, error) {
     #[test]
     fn non_ascii_text_around_secrets() {
         check("Passwort — password = \"hünter2\" ✓", "Passwort — password = \"[REDACTED:password]\" ✓", &["password"]);
+    }
+
+    // ---- the families of issue 9: a corpus with recall and false-positive counts -------------
+
+    /// Per family: texts holding one secret of that kind (positives) and look-alikes that hold
+    /// none (near misses). Fake values, assembled with concat!() so no scanner sees a real shape.
+    fn family_corpus() -> Vec<(&'static str, Vec<String>, Vec<String>)> {
+        let stripe = concat!("sk_", "live_", "51HfAKEfake0123456789FAKEfakeXYZ");
+        let stripe_r = concat!("rk_", "live_", "51HfAKEfake0123456789FAKEfakeXYZ");
+        let google = concat!("AI", "zaSyFAKEfake0123456789FAKEfake0123456");
+        let hf = concat!("hf_", "FAKEfakeFAKEfakeFAKEfakeFAKEfakeQZ");
+        let npm = concat!("npm_", "FAKEfake0123456789FAKEfake0123456789");
+        let pypi = concat!("pypi-", "AgEIcHlwaS5vcmc", "CJDFAKEfake0123456789FAKEfake0123456789FAKEfake012345");
+        let sendgrid = concat!("SG", ".FAKEfake0123456789FAKE", ".FAKEfake0123456789FAKEfake0123456789FAKEfak");
+        let sentry_key = "0123456789abcdef0123456789abcdef";
+        let slack = concat!("https://hooks.slack", ".com/services/", "T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX");
+        vec![
+            (
+                "stripe-key",
+                vec![
+                    format!("stripe.api_key = \"{stripe}\""),
+                    format!("const stripe = require('stripe')('{stripe_r}');"),
+                    format!("STRIPE={stripe}"),
+                ],
+                vec![
+                    "sk_live_ is the prefix of live keys".into(),
+                    "mask_live_feed_for_the_dashboard_view_widget = 1".into(),
+                    "rk_live_short1".into(),
+                ],
+            ),
+            (
+                "google-api-key",
+                vec![format!("key={google}&q=maps"), format!("GOOGLE = '{google}'")],
+                vec!["AIzaShort123".into(), "AIzaSy is how keys start".into()],
+            ),
+            (
+                "huggingface-token",
+                vec![format!("login(token_value)  # {hf}"), format!("HF_HOME_ACCESS {hf}")],
+                vec![
+                    "hf_hub_download(repo_id, filename)".into(),
+                    "hf_thisisalowercaseidentifiernamexyz = 2".into(),
+                ],
+            ),
+            (
+                "npm-token",
+                vec![format!("//registry.npmjs.org/:_authToken {npm}"), format!("echo {npm}")],
+                vec!["npm_config_registry_for_the_private_mirror_x = 1".into(), "npm_package_version".into()],
+            ),
+            (
+                "pypi-token",
+                vec![format!("twine upload -u __token__ -p {pypi}"), format!("TWINE = \"{pypi}\"")],
+                vec!["pypi-simple-index".into(), "pypi-AgEshort".into()],
+            ),
+            (
+                "sendgrid-key",
+                vec![format!("sg = SendGridAPIClient('{sendgrid}')")],
+                vec!["SG.Config.load()".into(), "SG.short.value".into()],
+            ),
+            (
+                "sentry-dsn",
+                vec![
+                    format!("sentry_sdk.init(\"https://{sentry_key}@o1.ingest.sentry.io/42\")"),
+                    format!("Sentry.init({{ dsn: 'https://{sentry_key}@sentry.example.com/7' }})"),
+                ],
+                vec![
+                    "https://docs.sentry.io/platforms/python/".into(),
+                    "https://example.com/0123456789abcdef/42".into(),
+                ],
+            ),
+            (
+                "slack-token",
+                vec![format!("requests.post('{slack}', json=m)")],
+                vec!["https://hooks.slack.com/".into(), "see https://api.slack.com/messaging/webhooks".into()],
+            ),
+            (
+                "secret",
+                vec!["client_secret = \"f4k3-cl13nt-s3cr3t\"".into(), "{\"client_secret\": \"abc123xyz789\"}".into()],
+                vec!["client_secret = os.environ[\"CLIENT_SECRET\"]".into(), "client_secret_file = path".into()],
+            ),
+            (
+                "private-key",
+                vec!["private_key = \"f4k3pr1v4t3k3yv4lu3\"".into(), "privateKey: 'abcd1234efgh5678'".into()],
+                vec!["private_key = load_key(path)".into(), "private_key_path = \"/etc/key.pem\"".into()],
+            ),
+        ]
+    }
+
+    #[test]
+    fn issue_9_families_recall_and_false_positives() {
+        let mut misses = Vec::new();
+        let mut false_positives = Vec::new();
+        for (kind, positives, negatives) in family_corpus() {
+            let found = positives.iter().filter(|p| secret_kinds(p).contains(&kind)).count();
+            for p in positives.iter().filter(|p| !secret_kinds(p).contains(&kind)) {
+                misses.push(format!("{kind}: {p}"));
+            }
+            let fp: Vec<&String> = negatives.iter().filter(|n| !secret_kinds(n).is_empty()).collect();
+            eprintln!(
+                "{kind:18} recall {found}/{} false positives {}/{}",
+                positives.len(),
+                fp.len(),
+                negatives.len()
+            );
+            false_positives.extend(fp.into_iter().map(|n| format!("{kind}: {n} -> {:?}", secret_kinds(n))));
+        }
+        assert!(misses.is_empty(), "missed: {misses:#?}");
+        assert!(false_positives.is_empty(), "false positives: {false_positives:#?}");
     }
 }

@@ -15,6 +15,8 @@ fn invisible(c: char) -> bool {
         | '\u{00AD}'              // soft hyphen
         | '\u{180E}'              // Mongolian vowel separator
         | '\u{E0000}'..='\u{E007F}' // tag characters
+        | '\u{FE00}'..='\u{FE0F}'   // variation selectors (they can carry hidden bytes)
+        | '\u{E0100}'..='\u{E01EF}' // variation selectors supplement
     )
 }
 
@@ -36,5 +38,12 @@ mod tests {
         let hidden = "use\u{200B} Tel\u{202E}cba\u{E0041}\u{E0042} now é 日本";
         assert_eq!(strip_invisible(hidden), "use Telcba now é 日本");
         assert!(matches!(strip_invisible("plain text"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn strips_variation_selectors_that_smuggle_bytes() {
+        // One visible character followed by selectors encoding hidden bytes ("emoji smuggling").
+        let smuggled = "ok\u{FE00}\u{FE0F}\u{E0100}\u{E01EF} done";
+        assert_eq!(strip_invisible(smuggled), "ok done");
     }
 }
