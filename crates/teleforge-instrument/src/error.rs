@@ -32,6 +32,16 @@ pub enum Error {
     Learning(#[from] teleforge_learning::Error),
     #[error("{0}")]
     Usage(String),
+    /// A child process ran past `--check-timeout` (its process group was killed) or could not be
+    /// waited for.
+    #[error(transparent)]
+    Process(#[from] crate::process::RunError),
+    /// An output folder that would overwrite or swallow the input.
+    #[error("the output {out} {relation} the input {input}: pass an --out folder outside the input, or --in-place")]
+    OutputOverlapsInput { out: PathBuf, input: PathBuf, relation: &'static str },
+    /// `--in-place` on a git work tree whose files to be touched have uncommitted changes.
+    #[error("{root} has uncommitted changes in {count} file(s) teleforge would touch ({first}): commit or stash them, or pass --allow-dirty")]
+    DirtyTree { root: PathBuf, count: usize, first: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

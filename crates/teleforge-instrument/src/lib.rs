@@ -17,6 +17,7 @@ pub mod generate;
 pub mod language;
 pub mod output;
 pub mod pipeline;
+pub mod process;
 pub mod rewrite;
 pub mod strip;
 pub mod validate;

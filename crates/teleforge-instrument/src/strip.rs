@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::discover::relative;
 use crate::error::{Error, Result};
 use crate::language::{self, GENERATED_MARK};
-use crate::output::{copy_tree, OutputMode};
+use crate::output::{copy_tree, recover_interrupted, write_file, write_in_place, OutputMode};
 
 /// What `strip` did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -21,14 +21,27 @@ pub struct StripSummary {
     pub diff: Option<String>,
 }
 
-/// Strips the tree at `root`.
+/// Strips the tree at `root`. In place, an interrupted earlier in-place write is rolled back
+/// first, and the whole strip is one unit (see [`write_in_place`]). A copy may not be the input,
+/// lie inside it or contain it.
 pub fn strip(root: &Path, mode: &OutputMode) -> Result<StripSummary> {
+    if !root.exists() {
+        return Err(Error::io("reading", root, std::io::Error::from(std::io::ErrorKind::NotFound)));
+    }
+    match mode {
+        OutputMode::InPlace => {
+            let base = if root.is_file() { root.parent().unwrap_or(Path::new(".")) } else { root };
+            recover_interrupted(base)?;
+        }
+        OutputMode::Copy(out) => crate::output::check_output_path(root, out)?,
+        OutputMode::Diff => {}
+    }
     let mut restored: BTreeMap<String, (String, String)> = BTreeMap::new();
     let mut runtime: Vec<String> = Vec::new();
     let walker = ignore::WalkBuilder::new(root)
         .standard_filters(false)
         .sort_by_file_name(|a, b| a.cmp(b))
-        .filter_entry(|e| !matches!(e.file_name().to_str(), Some(".git" | "node_modules")))
+        .filter_entry(|e| !matches!(e.file_name().to_str(), Some(".git" | "node_modules" | crate::output::UNDO_DIR)))
         .build();
     for entry in walker {
         let entry = entry.map_err(|e| Error::Walk(e.to_string()))?;
@@ -63,22 +76,32 @@ pub fn strip(root: &Path, mode: &OutputMode) -> Result<StripSummary> {
             }
             summary.diff = Some(diff);
         }
-        OutputMode::InPlace => apply(root, &restored, &runtime)?,
+        OutputMode::InPlace => {
+            let base = if root.is_file() { root.parent().unwrap_or(Path::new(".")) } else { root };
+            let changes: Vec<(&str, Option<&[u8]>)> = restored
+                .iter()
+                .map(|(rel, (_, clean))| (rel.as_str(), Some(clean.as_bytes())))
+                .chain(runtime.iter().map(|rel| (rel.as_str(), None)))
+                .collect();
+            write_in_place(base, &changes)?;
+        }
         OutputMode::Copy(out) => {
-            copy_tree(root, out)?;
-            apply(out, &restored, &runtime)?;
+            if root.is_file() {
+                std::fs::create_dir_all(out).map_err(|e| Error::io("creating", out, e))?;
+                for (rel, (_, clean)) in &restored {
+                    write_file(&out.join(rel), clean.as_bytes())?;
+                }
+            } else {
+                copy_tree(root, out)?;
+                for (rel, (_, clean)) in &restored {
+                    write_file(&out.join(rel), clean.as_bytes())?;
+                }
+                for rel in &runtime {
+                    let p = out.join(rel);
+                    std::fs::remove_file(&p).map_err(|e| Error::io("removing", &p, e))?;
+                }
+            }
         }
     }
     Ok(summary)
-}
-
-fn apply(base: &Path, restored: &BTreeMap<String, (String, String)>, runtime: &[String]) -> Result<()> {
-    for (rel, (_, clean)) in restored {
-        teleforge_learning::write_atomically(&base.join(rel), clean.as_bytes())?;
-    }
-    for rel in runtime {
-        let p = base.join(rel);
-        std::fs::remove_file(&p).map_err(|e| Error::io("removing", &p, e))?;
-    }
-    Ok(())
 }

@@ -19,15 +19,33 @@ use super::{Check, Diagnostic, Validator};
 use crate::discover::relative;
 use crate::error::{Error, Result};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct GoValidator {
     /// From one `go list -export`: files of packages that compiled, and of packages that did not.
     listed: std::sync::Mutex<Option<(BTreeSet<String>, BTreeSet<String>)>>,
+    /// Longest one go process may run.
+    timeout: std::time::Duration,
+}
+
+impl Default for GoValidator {
+    fn default() -> Self {
+        GoValidator::with_timeout(crate::pipeline::DEFAULT_CHECK_TIMEOUT)
+    }
 }
 
 const INSTALL: &str = "install Go 1.21 or newer (https://go.dev/dl)";
 
 impl GoValidator {
+    /// A validator whose go processes are killed after `timeout`.
+    pub fn with_timeout(timeout: std::time::Duration) -> Self {
+        GoValidator { listed: std::sync::Mutex::new(None), timeout }
+    }
+
+    /// Runs a go command under the time limit, in its own process group.
+    fn run(&self, cmd: &mut Command) -> Result<crate::process::Output> {
+        crate::process::run(cmd, None, self.timeout).map_err(|e| super::run_error(e, missing))
+    }
+
     fn go(&self, root: &Path) -> Command {
         let mut c = Command::new("go");
         c.current_dir(root);
@@ -37,7 +55,7 @@ impl GoValidator {
     /// The module's go.mod, or `None` when the folder is not inside a module (an overlay then adds
     /// one, so a loose folder of Go files can still be type-checked).
     fn gomod(&self, root: &Path) -> Result<Option<PathBuf>> {
-        let out = self.go(root).args(["env", "GOMOD"]).output().map_err(|e| missing(&e))?;
+        let out = self.run(self.go(root).args(["env", "GOMOD"]))?;
         let gomod = String::from_utf8_lossy(&out.stdout).trim().to_string();
         Ok((!(gomod.is_empty() || gomod == "/dev/null" || gomod == "NUL")).then(|| PathBuf::from(gomod)))
     }
@@ -99,16 +117,15 @@ impl GoValidator {
         }
         let scratch = tempdir()?;
         let (overlay, _) = self.overlay(root, &BTreeMap::new(), scratch.path())?;
-        let out = self
-            .go(root)
-            .arg("list")
-            .args(self.read_only_flags(root)?)
-            .arg("-e")
-            .arg("-export")
-            .arg(format!("-overlay={}", overlay.display()))
-            .args(["-f", "{{.Dir}}\t{{.Export}}\t{{join .GoFiles \"\t\"}}", "./..."])
-            .output()
-            .map_err(|e| missing(&e))?;
+        let out = self.run(
+            self.go(root)
+                .arg("list")
+                .args(self.read_only_flags(root)?)
+                .arg("-e")
+                .arg("-export")
+                .arg(format!("-overlay={}", overlay.display()))
+                .args(["-f", "{{.Dir}}\t{{.Export}}\t{{join .GoFiles \"\t\"}}", "./..."]),
+        )?;
         let (mut compiled, mut broken) = (BTreeSet::new(), BTreeSet::new());
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let mut parts = line.split('\t');
@@ -137,7 +154,7 @@ impl Validator for GoValidator {
     }
 
     fn available(&self) -> Result<()> {
-        Command::new("go").arg("version").output().map_err(|e| missing(&e)).map(|_| ())
+        self.run(Command::new("go").arg("version")).map(|_| ())
     }
 
     fn compiled_files(&self, root: &Path) -> Result<Option<BTreeSet<String>>> {
@@ -153,14 +170,13 @@ impl Validator for GoValidator {
         let (overlay, originals) = self.overlay(root, files, scratch.path())?;
         let start = Instant::now();
         // `-o /dev/null`: a lone main package would otherwise leave its binary in the user's tree.
-        let out = self
-            .go(root)
-            .arg("build")
-            .args(self.read_only_flags(root)?)
-            .arg(format!("-overlay={}", overlay.display()))
-            .args(["-o", "/dev/null", "-gcflags=-e", "./..."])
-            .output()
-            .map_err(|e| missing(&e))?;
+        let out = self.run(
+            self.go(root)
+                .arg("build")
+                .args(self.read_only_flags(root)?)
+                .arg(format!("-overlay={}", overlay.display()))
+                .args(["-o", "/dev/null", "-gcflags=-e", "./..."]),
+        )?;
         let elapsed = start.elapsed();
         let text = String::from_utf8_lossy(&out.stderr);
         let mut diagnostics = parse(root, &text, &originals);

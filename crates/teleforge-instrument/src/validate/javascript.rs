@@ -13,9 +13,8 @@
 //! as they would in the tree. Paths in messages are mapped back to the tree.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -32,9 +31,24 @@ const SKIPPED_DIRS: &[&str] = &["node_modules", "bower_components", "jspm_packag
 
 /// The JavaScript validator. It remembers the baseline it ran for [`Validator::compiled_files`]
 /// so that the pipeline's baseline check right after costs no second node run.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct JavaScriptValidator {
     baseline: Mutex<Option<(PathBuf, Check)>>,
+    /// Longest one node process may run.
+    timeout: std::time::Duration,
+}
+
+impl Default for JavaScriptValidator {
+    fn default() -> Self {
+        JavaScriptValidator::with_timeout(crate::pipeline::DEFAULT_CHECK_TIMEOUT)
+    }
+}
+
+impl JavaScriptValidator {
+    /// A validator whose node processes are killed after `timeout`.
+    pub fn with_timeout(timeout: std::time::Duration) -> Self {
+        JavaScriptValidator { baseline: Mutex::new(None), timeout }
+    }
 }
 
 fn missing(e: &std::io::Error) -> Error {
@@ -162,7 +176,8 @@ impl Validator for JavaScriptValidator {
     }
 
     fn available(&self) -> Result<()> {
-        let out = Command::new("node").arg("--version").output().map_err(|e| missing(&e))?;
+        let out = crate::process::run(Command::new("node").arg("--version"), None, self.timeout)
+            .map_err(|e| super::run_error(e, missing))?;
         let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let major: u32 = version.trim_start_matches('v').split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
         if !out.status.success() || major < 18 {
@@ -232,18 +247,11 @@ impl JavaScriptValidator {
         std::fs::write(&script, SCRIPT).map_err(|e| Error::io("writing", &script, e))?;
 
         let start = Instant::now();
-        let mut child = node_command(&script)
-            .current_dir(&scratch_path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| missing(&e))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            // A node that exits early closes the pipe: its exit status and stderr tell why.
-            let _ = stdin.write_all(body.as_bytes());
-        }
-        let out = child.wait_with_output().map_err(|e| Error::io("running", "node", e))?;
+        let mut cmd = node_command(&script);
+        cmd.current_dir(&scratch_path);
+        // A node that exits early closes the pipe: its exit status and stderr tell why.
+        let out = crate::process::run(&mut cmd, Some(body.as_bytes()), self.timeout)
+            .map_err(|e| super::run_error(e, missing))?;
         let elapsed = start.elapsed();
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);

@@ -74,12 +74,28 @@ pub trait Validator {
     fn check(&self, root: &Path, files: &BTreeMap<String, String>) -> Result<Check>;
 }
 
-/// The validator for a language, if one is built.
+/// The validator for a language, if one is built, with the default time limit per toolchain
+/// process ([`crate::pipeline::DEFAULT_CHECK_TIMEOUT`]).
 pub fn for_language(language: &str) -> Option<Box<dyn Validator>> {
+    for_language_with(language, crate::pipeline::DEFAULT_CHECK_TIMEOUT)
+}
+
+/// The validator for a language, if one is built; every toolchain process it starts is killed
+/// (with its whole process group) after `timeout` (`--check-timeout`).
+pub fn for_language_with(language: &str, timeout: Duration) -> Option<Box<dyn Validator>> {
     match language {
-        "go" => Some(Box::new(GoValidator::default())),
-        "python" => Some(Box::new(PythonValidator)),
-        "javascript" => Some(Box::new(JavaScriptValidator::default())),
+        "go" => Some(Box::new(GoValidator::with_timeout(timeout))),
+        "python" => Some(Box::new(PythonValidator::with_timeout(timeout))),
+        "javascript" => Some(Box::new(JavaScriptValidator::with_timeout(timeout))),
         _ => None,
+    }
+}
+
+/// A toolchain run's failure as the library's error: a program that cannot be started goes
+/// through `missing` (so a missing toolchain says how to install it); a timeout stays a timeout.
+pub(crate) fn run_error(e: crate::process::RunError, missing: fn(&std::io::Error) -> crate::Error) -> crate::Error {
+    match e {
+        crate::process::RunError::Spawn { source, .. } => missing(&source),
+        other => crate::Error::Process(other),
     }
 }

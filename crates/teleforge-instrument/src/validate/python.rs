@@ -4,17 +4,26 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-use super::{Check, Diagnostic, Validator};
+use super::{run_error, Check, Diagnostic, Validator};
 use crate::error::{Error, Result};
 
 const SCRIPT: &str = include_str!("../../validators/python_check.py");
 const INSTALL: &str = "install Python 3.8 or newer";
 
-#[derive(Debug, Default)]
-pub struct PythonValidator;
+#[derive(Debug)]
+pub struct PythonValidator {
+    /// Longest one python3 process may run.
+    timeout: Duration,
+}
+
+impl Default for PythonValidator {
+    fn default() -> Self {
+        PythonValidator::with_timeout(crate::pipeline::DEFAULT_CHECK_TIMEOUT)
+    }
+}
 
 fn missing(e: &std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::NotFound {
@@ -25,6 +34,11 @@ fn missing(e: &std::io::Error) -> Error {
 }
 
 impl PythonValidator {
+    /// A validator whose python3 processes are killed after `timeout`.
+    pub fn with_timeout(timeout: Duration) -> Self {
+        PythonValidator { timeout }
+    }
+
     /// Runs the checker over `files` (relative to `root`).
     fn run(&self, root: &Path, files: &[String]) -> Result<Check> {
         if files.is_empty() {
@@ -35,21 +49,10 @@ impl PythonValidator {
             "files": files.iter().map(|f| serde_json::json!({ "path": f })).collect::<Vec<_>>(),
         });
         let start = Instant::now();
-        let mut child = Command::new("python3")
-            .arg("-c")
-            .arg(SCRIPT)
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| missing(&e))?;
-        {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().expect("piped");
-            stdin.write_all(request.to_string().as_bytes()).map_err(|e| Error::io("writing to", "python3", e))?;
-        }
-        let out = child.wait_with_output().map_err(|e| Error::io("running", "python3", e))?;
+        let mut cmd = Command::new("python3");
+        cmd.arg("-c").arg(SCRIPT).env("PYTHONDONTWRITEBYTECODE", "1");
+        let out = crate::process::run(&mut cmd, Some(request.to_string().as_bytes()), self.timeout)
+            .map_err(|e| run_error(e, missing))?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
             return Err(Error::Toolchain { tool: "python3", detail: err.lines().last().unwrap_or("").to_string() });
@@ -81,7 +84,9 @@ impl Validator for PythonValidator {
     }
 
     fn available(&self) -> Result<()> {
-        Command::new("python3").arg("--version").output().map_err(|e| missing(&e)).map(|_| ())
+        crate::process::run(Command::new("python3").arg("--version"), None, self.timeout)
+            .map_err(|e| run_error(e, missing))
+            .map(|_| ())
     }
 
     fn compiled_files(&self, _root: &Path) -> Result<Option<std::collections::BTreeSet<String>>> {
