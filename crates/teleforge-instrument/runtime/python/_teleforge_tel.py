@@ -3,20 +3,28 @@
 
 Standard library only, Python 3.8+.  ``tel`` is the only public name.
 
-* ``TELEMETRY_FILE`` unset or empty: nothing is opened or written and every call
+* ``TELEMETRY_FILE`` unset or empty: nothing is imported (this module imports
+  only ``sys`` at import time), opened, started or written, and every call
   returns after one boolean check (``instrument`` hands the function back
   unchanged).  The environment is read once, at the first call.
 * ``TELEMETRY_SAMPLE_FIRST`` (default 100): per call site, occurrences 1..N are
   recorded, later ones only when the occurrence number is a power of two.
-* Events are JSON lines, each written by one ``os.write`` on a descriptor opened
-  with ``O_APPEND`` under a lock: nothing is buffered in Python, so nothing is
-  lost at exit or ``os._exit``, and lines of threads and processes never
-  interleave.  Before each write the descriptor is checked (``fstat``) to still
-  be the telemetry file, so code that closes descriptors and reuses the number
-  never gets telemetry written into its own files: telemetry switches off.
-* Fork: the child keeps the descriptor (appends stay whole lines), gets a fresh
-  lock (a thread of the parent may have held it), a fresh span-id sequence and
-  fresh sampling counters ("per process").
+* Events are JSON lines appended to a per-process buffer (a list: one
+  ``append``, atomic under the GIL, no lock and no system call per event, so
+  recording never hands the GIL to another thread where the program would not).
+  A flusher thread (started with ``_thread``, invisible to ``threading``) writes
+  the buffer every 0.2 s, or sooner when it holds 512 lines; the buffer is also
+  written at normal interpreter exit (``atexit``: end of the main module,
+  ``sys.exit``, an uncaught exception), by ``os._exit`` (wrapped while telemetry
+  is on), and before ``os.fork``.  Each write is one ``os.write`` of whole lines
+  on a descriptor opened with ``O_APPEND`` for that write and closed after it,
+  so lines of threads and processes never interleave, and code that closes
+  descriptors and reuses their numbers never gets telemetry in its own files.
+  Lost: what was recorded in the last 0.2 s before a hard kill (SIGKILL, a
+  fatal signal, a crash of the interpreter) or a direct ``posix._exit``.
+* Fork: the child starts with an empty buffer (the parent wrote or keeps its
+  own), a fresh lock, a fresh span-id sequence, fresh sampling counters ("per
+  process") and its own flusher thread.
 * Values are rendered without running user code: exact builtin types only
   (``type(v) is int``), no ``repr``/``str``/``len``/``==`` on user objects.
 * Nothing is printed, and the runtime never raises into user code; the user's
@@ -24,31 +32,36 @@ Standard library only, Python 3.8+.  ``tel`` is the only public name.
 * Parents follow ``contextvars`` (per thread and per asyncio task).
 """
 
-import os as _os
 import sys as _sys
-import _thread
-from contextvars import ContextVar as _ContextVar
-from itertools import count as _count
-from time import perf_counter_ns as _perf_ns
-from time import time_ns as _time_ns
 
 __all__ = ("tel",)
 
 # ---------------------------------------------------------------- state
+# Everything the enabled runtime needs is imported by _configure, and only when
+# TELEMETRY_FILE is set: importing this module with telemetry off loads nothing.
 _on = True  # False once configured off: the disabled cost is this one check
 _ready = False  # True once the environment has been read
-_fd = -1
-_dev = _ino = None
+_os = None
+_path = None  # absolute path of the telemetry file
 _first = 100
 _pid = 0
 _id_base = 0
-_id_seq = _count(1)
+_id_seq = None
+_count = None
 _counters = {}
-_lock = _thread.RLock()  # reentrant: a signal handler or __del__ may log mid-write
-_init_lock = _thread.RLock()
+_buf = []  # pending lines (str); appended by any thread, drained by _flush
+_flush_lock = None
+_wake = None  # a lock the flusher waits on; released to flush early
+_final = False  # set by the exit flush: later events are written at once
 _esc = None  # JSON string encoder (C accelerated), set when enabled
-_cur = _ContextVar("teleforge_span", default=None)
-_get_ident = _thread.get_ident
+_cur = None  # ContextVar of the current span
+_get_ident = None
+_time_ns = None
+_perf_ns = None
+
+_FLUSH_LINES = 512  # wake the flusher early at this many pending lines
+_FLUSH_SELF = 65536  # the recording thread writes itself beyond this (flusher starved)
+_INTERVAL = 0.2  # seconds between timed flushes
 
 _FunctionType = type(lambda: None)
 _BuiltinType = type(len)
@@ -62,46 +75,102 @@ _MASK = (1 << 64) - 1
 _CUT = 256
 
 
+def _env(name):
+    """An environment variable without importing anything: os.environ when os is loaded (it
+    sees changes made in-process), else posix.environ (always loaded, bytes)."""
+    os_ = _sys.modules.get("os")
+    if os_ is not None:
+        return os_.environ.get(name)
+    px = _sys.modules.get("posix") or _sys.modules.get("nt")
+    if px is None:
+        return None
+    v = px.environ.get(name if _sys.platform == "win32" else name.encode())
+    if type(v) is bytes:
+        v = v.decode(_sys.getfilesystemencoding(), "surrogateescape")
+    return v
+
+
 def _configure():
-    global _on, _ready, _fd, _dev, _ino, _first, _esc
-    with _init_lock:
+    global _ready, _on
+    try:
+        path = _env("TELEMETRY_FILE")
+    except Exception:
+        path = None
+    if not path:
+        _on = False  # idempotent: no lock needed, nothing imported
+        _ready = True
+        return
+    import _thread
+
+    # dict.setdefault is atomic under the GIL: every thread gets the same lock.
+    with globals().setdefault("_init_lock", _thread.RLock()):
         if _ready:
             return
-        on = False
-        fd = -1
         try:
-            path = _os.environ.get("TELEMETRY_FILE")
-            if path:
-                first = 100
-                raw = _os.environ.get("TELEMETRY_SAMPLE_FIRST")
-                if raw:
-                    try:
-                        n = int(raw.strip())
-                        if n >= 0:
-                            first = n
-                    except ValueError:
-                        pass
-                flags = _os.O_WRONLY | _os.O_APPEND | _os.O_CREAT | getattr(_os, "O_CLOEXEC", 0)
-                fd = _os.open(path, flags, 0o666)
-                st = _os.fstat(fd)
-                try:
-                    from _json import encode_basestring_ascii as esc
-                except ImportError:  # pragma: no cover - interpreters without _json
-                    from json.encoder import encode_basestring_ascii as esc
-                _fd, _dev, _ino, _first, _esc = fd, st.st_dev, st.st_ino, first, esc
-                _reseed()
-                if hasattr(_os, "register_at_fork"):
-                    _os.register_at_fork(after_in_child=_after_fork)
-                on = True
+            _on = _enable(path)
         except Exception:
-            on = False
-            if fd >= 0:
-                try:
-                    _os.close(fd)
-                except Exception:
-                    pass
-        _on = on
+            _on = False
         _ready = True
+
+
+def _enable(path):
+    global _os, _path, _first, _esc, _count, _cur, _get_ident, _time_ns, _perf_ns
+    global _flush_lock, _wake
+    import os
+    import _thread
+    from contextvars import ContextVar
+    from itertools import count
+    from time import perf_counter_ns, time_ns
+
+    try:
+        from _json import encode_basestring_ascii as esc
+    except ImportError:  # pragma: no cover - interpreters without _json
+        from json.encoder import encode_basestring_ascii as esc
+    first = 100
+    raw = _env("TELEMETRY_SAMPLE_FIRST")
+    if raw:
+        try:
+            n = int(raw.strip())
+            if n >= 0:
+                first = n
+        except ValueError:
+            pass
+    path = os.path.abspath(path)  # the program may chdir later
+    # Open once now: a file that cannot be opened switches telemetry off.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        if not _is_regular(os.fstat(fd).st_mode):
+            return False
+    finally:
+        os.close(fd)
+    _os, _path, _first, _esc, _count = os, path, first, esc, count
+    _cur = ContextVar("teleforge_span", default=None)
+    _get_ident, _time_ns, _perf_ns = _thread.get_ident, time_ns, perf_counter_ns
+    _flush_lock = _thread.RLock()  # reentrant: a signal handler may flush mid-flush
+    _wake = _thread.allocate_lock()
+    _reseed()
+    import atexit
+
+    atexit.register(_exit_flush)
+    # os._exit skips atexit; forked children (multiprocessing, ProcessPoolExecutor) end with it.
+    real = os._exit
+    if getattr(real, "_teleforge_real", None) is None:
+        def _exit(status):
+            _flush(True)
+            return real(status)
+
+        _exit._teleforge_real = real
+        _exit.__name__ = _exit.__qualname__ = "_exit"
+        _exit.__doc__ = real.__doc__
+        os._exit = _exit
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(before=_before_fork, after_in_child=_after_fork)
+    _start_flusher()
+    return True
+
+
+def _is_regular(mode):
+    return (mode & 0o170000) in (0o100000, 0o010000, 0o020000)  # file, fifo, character device
 
 
 def _reseed():
@@ -112,14 +181,80 @@ def _reseed():
     _counters = {}
 
 
+def _start_flusher():
+    import _thread
+
+    if not _wake.locked():
+        _wake.acquire()
+    _thread.start_new_thread(_flusher, (_pid,))
+
+
+def _flusher(pid):
+    """Writes the buffer every _INTERVAL seconds, or when woken; ends with its process."""
+    while _on and pid == _pid:
+        try:
+            _wake.acquire(True, _INTERVAL)
+            if pid != _pid:
+                return
+            _flush(False)
+        except Exception:
+            pass
+
+
+def _before_fork():
+    _flush(True)
+
+
 def _after_fork():
-    global _lock, _init_lock
+    global _flush_lock, _wake, _init_lock
     try:
-        _lock = _thread.RLock()
+        import _thread
+
+        del _buf[:]  # the parent's pending lines are the parent's to write
+        _flush_lock = _thread.RLock()
         _init_lock = _thread.RLock()
+        _wake = _thread.allocate_lock()
         _reseed()
+        if _on:
+            _start_flusher()
     except Exception:
         pass
+
+
+def _exit_flush():
+    global _final
+    _final = True  # from here on (later atexit handlers, daemon threads) events are written at once
+    _flush(True)
+
+
+def _flush(block):
+    """Writes every pending line with one os.write; never raises."""
+    global _on
+    lock = _flush_lock
+    if lock is None or not lock.acquire(block):
+        return
+    try:
+        n = len(_buf)
+        if not n:
+            return
+        data = "".join(_buf[:n]).encode("ascii")  # every string was escaped to ASCII
+        del _buf[:n]  # appends after the slice stay in the buffer
+        if not _on:
+            return
+        fd = _os.open(_path, _os.O_WRONLY | _os.O_APPEND | getattr(_os, "O_CLOEXEC", 0))
+        try:
+            while data:  # a regular file takes it all at once; the loop is for odd targets
+                k = _os.write(fd, data)
+                if k <= 0:
+                    break
+                data = data[k:]
+        finally:
+            _os.close(fd)
+    except Exception:
+        _on = False  # the file went away or the disk is full: switch off silently
+        del _buf[:]
+    finally:
+        lock.release()
 
 
 def _new_id():
@@ -262,24 +397,19 @@ def _thread_name():
 
 # ---------------------------------------------------------------- writing
 def _emit(line):
-    global _on
-    data = line.encode("ascii")  # every string was escaped to ASCII
-    with _lock:
-        if not _on:
-            return
-        try:
-            st = _os.fstat(_fd)
-            if st.st_ino != _ino or st.st_dev != _dev:
-                _on = False  # our descriptor was closed and its number reused
-                return
-            while data:  # a regular file takes it all at once; the loop is for odd targets
-                n = _os.write(_fd, data)
-                if n <= 0:
-                    break
-                data = data[n:]
-        except OSError as e:
-            if e.errno == 9:  # EBADF: closed under us
-                _on = False
+    _buf.append(line)  # atomic under the GIL; no lock, no system call
+    if len(_buf) >= _FLUSH_LINES:
+        if _final:
+            _flush(True)
+        elif len(_buf) >= _FLUSH_SELF:
+            _flush(False)  # the flusher is starved: write now (skipped if a flush is running)
+        else:
+            try:
+                _wake.release()  # wake the flusher early
+            except Exception:
+                pass  # already awake
+    elif _final:
+        _flush(True)
 
 
 def _head(kind, sid, parent_id, site):
