@@ -19,12 +19,19 @@ mod sanitize;
 use std::time::Duration;
 
 pub use error::{Error, Result};
+pub use http::{parse_retry_after, MAX_WAIT};
 pub use sanitize::strip_invisible;
 
 /// One chat turn: instructions and the request.
+///
+/// The user message is `prefix` followed by `user`. Requests that share `system` and `prefix`
+/// byte for byte share a cacheable prompt prefix: OpenAI-compatible servers cache it on their own;
+/// on Anthropic both are marked with `cache_control`.
 #[derive(Debug, Clone, Default)]
 pub struct ChatRequest {
     pub system: String,
+    /// The part of the user message shared by a series of requests (may be empty).
+    pub prefix: String,
     pub user: String,
     pub max_tokens: u32,
     /// Ask for a JSON object where the protocol can (OpenAI's `response_format`).
@@ -34,8 +41,34 @@ pub struct ChatRequest {
 /// Tokens a request used, as the provider counted them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Usage {
+    /// Every input token, cached or not (Anthropic's `input_tokens` plus its cache reads and
+    /// writes; OpenAI's `prompt_tokens`).
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Input tokens served from the provider's prompt cache (OpenAI
+    /// `prompt_tokens_details.cached_tokens`, Anthropic `cache_read_input_tokens`).
+    pub cached_input_tokens: u64,
+}
+
+impl Usage {
+    pub fn add(&mut self, other: Usage) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cached_input_tokens += other.cached_input_tokens;
+    }
+}
+
+/// Why the model stopped writing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Finish {
+    /// It finished its answer.
+    #[default]
+    Complete,
+    /// It hit `max_tokens`: the text is cut (`finish_reason: "length"`, `stop_reason: "max_tokens"`).
+    Length,
+    /// It declined (OpenAI `refusal` or `content: null`, a content filter; Anthropic
+    /// `stop_reason: "refusal"`), with its explanation where it gave one.
+    Refused(String),
 }
 
 /// The model's answer.
@@ -43,6 +76,7 @@ pub struct Usage {
 pub struct ChatResponse {
     pub text: String,
     pub usage: Usage,
+    pub finish: Finish,
     /// HTTP attempts made (1 when no retry was needed).
     pub attempts: u32,
 }
@@ -118,6 +152,9 @@ impl ProviderConfig {
 pub struct Provider {
     config: ProviderConfig,
     agent: ureq::Agent,
+    /// Shared by every request of this provider, from any thread: a 429 or an exhausted
+    /// rate-limit quota holds them all.
+    gate: http::RateGate,
 }
 
 impl Provider {
@@ -128,7 +165,7 @@ impl Provider {
             return Err(Error::MissingKey { provider: config.protocol.name(), env: config.protocol.key_env() });
         }
         let agent = http::agent(config.timeout);
-        Ok(Provider { config, agent })
+        Ok(Provider { config, agent, gate: http::RateGate::default() })
     }
 
     pub fn config(&self) -> &ProviderConfig {
@@ -140,16 +177,17 @@ impl Provider {
         format!("{}/{}", self.config.protocol.name(), self.config.model)
     }
 
-    /// Sends one chat turn, retrying on 429 and 5xx.
+    /// Sends one chat turn, retrying on 429 and 5xx. Safe to call from several threads at once.
     pub fn complete(&self, request: &ChatRequest) -> Result<ChatResponse> {
         let request = ChatRequest {
             system: strip_invisible(&request.system).into_owned(),
+            prefix: strip_invisible(&request.prefix).into_owned(),
             user: strip_invisible(&request.user).into_owned(),
             ..request.clone()
         };
         match self.config.protocol {
-            Protocol::OpenAi => openai::complete(&self.agent, &self.config, &request),
-            Protocol::Anthropic => anthropic::complete(&self.agent, &self.config, &request),
+            Protocol::OpenAi => openai::complete(&self.agent, &self.gate, &self.config, &request),
+            Protocol::Anthropic => anthropic::complete(&self.agent, &self.gate, &self.config, &request),
         }
     }
 }

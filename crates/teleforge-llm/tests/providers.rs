@@ -7,7 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use teleforge_llm::{ChatRequest, Error, Protocol, Provider, ProviderConfig};
+use teleforge_llm::{ChatRequest, Error, Finish, Protocol, Provider, ProviderConfig};
 
 /// One scripted answer.
 #[derive(Clone)]
@@ -97,7 +97,7 @@ fn config(protocol: Protocol, url: &str) -> ProviderConfig {
 }
 
 fn request() -> ChatRequest {
-    ChatRequest { system: "You write code.".into(), user: "Write\u{200B} it.".into(), max_tokens: 100, json: true }
+    ChatRequest { system: "You write code.".into(), user: "Write\u{200B} it.".into(), max_tokens: 100, json: true, ..Default::default() }
 }
 
 fn openai_answer(text: &str) -> serde_json::Value {
@@ -143,7 +143,8 @@ fn anthropic_wire_format() {
     assert_eq!(s.path, "/v1/messages");
     assert_eq!(s.header("x-api-key"), Some("sk-test"));
     assert_eq!(s.header("anthropic-version"), Some("2023-06-01"));
-    assert_eq!(s.body["system"], "You write code.");
+    assert_eq!(s.body["system"][0]["text"], "You write code.");
+    assert_eq!(s.body["system"][0]["cache_control"]["type"], "ephemeral");
     assert_eq!(s.body["max_tokens"], 100);
     assert_eq!(s.body["messages"][0]["role"], "user");
 }
@@ -222,4 +223,123 @@ fn hosted_apis_need_a_key_self_hosted_servers_do_not() {
     c.api_key = None;
     assert_eq!(Provider::new(c).unwrap().complete(&request()).unwrap().text, "local");
     assert_eq!(seen.lock().unwrap()[0].header("authorization"), None);
+}
+
+#[test]
+fn a_shared_prefix_is_cacheable_on_both_protocols() {
+    let req = ChatRequest { prefix: "File header\n".into(), ..request() };
+    let mut cached = openai_answer("x");
+    cached["usage"]["prompt_tokens_details"] = serde_json::json!({ "cached_tokens": 8 });
+    let (url, seen) = serve(vec![ok(cached)]);
+    let r = Provider::new(config(Protocol::OpenAi, &url)).unwrap().complete(&req).unwrap();
+    assert_eq!((r.usage.input_tokens, r.usage.cached_input_tokens), (12, 8));
+    assert_eq!(seen.lock().unwrap()[0].body["messages"][1]["content"], "File header\nWrite it.");
+
+    let mut answer = anthropic_answer("y");
+    answer["usage"] = serde_json::json!({
+        "input_tokens": 5, "output_tokens": 7, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 20
+    });
+    let (url, seen) = serve(vec![ok(answer)]);
+    let r = Provider::new(config(Protocol::Anthropic, &url)).unwrap().complete(&req).unwrap();
+    assert_eq!((r.usage.input_tokens, r.usage.cached_input_tokens, r.usage.output_tokens), (125, 100, 7));
+    let body = &seen.lock().unwrap()[0].body;
+    let content = &body["messages"][0]["content"];
+    assert_eq!(content[0]["text"], "File header\n");
+    assert_eq!(content[0]["cache_control"]["type"], "ephemeral");
+    assert_eq!(content[1]["text"], "Write it.");
+    assert!(content[1].get("cache_control").is_none());
+}
+
+#[test]
+fn cut_answers_and_refusals_are_answers_not_errors() {
+    let mut cut = openai_answer("{\"snippets\": [{\"id\"");
+    cut["choices"][0]["finish_reason"] = "length".into();
+    let mut refusal = openai_answer("");
+    refusal["choices"][0]["message"] = serde_json::json!({ "role": "assistant", "content": null, "refusal": "I can't help with that." });
+    let mut null_content = openai_answer("");
+    null_content["choices"][0]["message"]["content"] = serde_json::Value::Null;
+    let (url, _) = serve(vec![ok(cut), ok(refusal), ok(null_content)]);
+    let p = Provider::new(config(Protocol::OpenAi, &url)).unwrap();
+    assert_eq!(p.complete(&request()).unwrap().finish, Finish::Length);
+    assert_eq!(p.complete(&request()).unwrap().finish, Finish::Refused("I can't help with that.".into()));
+    assert!(matches!(p.complete(&request()).unwrap().finish, Finish::Refused(_)));
+
+    let mut cut = anthropic_answer("{\"snip");
+    cut["stop_reason"] = "max_tokens".into();
+    let mut refusal = anthropic_answer("");
+    refusal["stop_reason"] = "refusal".into();
+    refusal["content"] = serde_json::json!([]);
+    let (url, _) = serve(vec![ok(cut), ok(refusal)]);
+    let p = Provider::new(config(Protocol::Anthropic, &url)).unwrap();
+    let r = p.complete(&request()).unwrap();
+    assert_eq!((r.finish, r.text.as_str()), (Finish::Length, "{\"snip"));
+    assert!(matches!(p.complete(&request()).unwrap().finish, Finish::Refused(_)));
+}
+
+#[test]
+fn hostile_retry_after_headers_never_panic() {
+    let mut replies = Vec::new();
+    for value in ["inf", "1e30", "-5", "NaN", "soon", "99999999999999999999999999999", "Sun, 06 Nov 1994 08:49:37 GMT", "Fri, 31 Dec 9999 23:59:59 GMT"] {
+        let mut busy = status(429, "{}");
+        busy.headers.push(("retry-after".into(), value.into()));
+        replies.push(busy);
+        replies.push(ok(openai_answer("ok")));
+    }
+    let n = replies.len() / 2;
+    let (url, _) = serve(replies);
+    let p = Provider::new(config(Protocol::OpenAi, &url)).unwrap();
+    for i in 0..n {
+        match p.complete(&request()) {
+            Ok(r) => assert_eq!(r.text, "ok"),
+            // A wait longer than the cap fails the request (with the status), never panics or hangs.
+            Err(Error::Status { status: 429, detail, .. }) => {
+                assert!(detail.contains("asked to wait"), "{detail}");
+                // The scripted "ok" for this round is still queued: consume it.
+                assert_eq!(p.complete(&request()).unwrap().text, "ok", "round {i}");
+            }
+            Err(e) => panic!("round {i}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn retry_after_as_an_http_date_is_honoured() {
+    let when = std::time::SystemTime::now() + Duration::from_secs(2);
+    let secs = when.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let date = http_date(secs);
+    let mut busy = status(429, "{}");
+    busy.headers.push(("retry-after".into(), date.clone()));
+    let (url, _) = serve(vec![busy, ok(openai_answer("ok"))]);
+    let p = Provider::new(config(Protocol::OpenAi, &url)).unwrap();
+    let start = Instant::now();
+    assert_eq!(p.complete(&request()).unwrap().text, "ok");
+    assert!(start.elapsed() >= Duration::from_millis(900), "{date} was not honoured: {:?}", start.elapsed());
+}
+
+/// IMF-fixdate of a Unix time (test helper, independent of the parser under test).
+fn http_date(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // civil_from_days (Howard Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let weekdays = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        weekdays[(days % 7) as usize],
+        d,
+        months[(m - 1) as usize],
+        y,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }

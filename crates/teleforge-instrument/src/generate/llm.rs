@@ -115,7 +115,7 @@ impl LlmGenerator {
         let (patterns_text, pattern_ids) = self.patterns(engine, lang.name(), asks)?;
         let system = system_prompt(lang.name(), &patterns_text);
         let user = redact(&user_prompt(lang.name(), file, asks)).into_owned();
-        let request = ChatRequest { system, user, max_tokens: self.options.max_tokens, json: true };
+        let request = ChatRequest { system, user, max_tokens: self.options.max_tokens, json: true, ..Default::default() };
         let prefix = pattern_prefix(lang.name());
         let answer = self.provider.complete(&request);
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
