@@ -434,6 +434,7 @@ impl Baseline {
                 how_to_fix,
                 learning_hashes: hashes,
                 last_updated: now.clone(),
+                ..Default::default()
             });
         }
         out.sort_by(|a, b| {

@@ -50,6 +50,25 @@ pub struct Statistics {
     /// Failed attempts per error pattern, most frequent first (as in the seed, these add up to
     /// `failures`: successes carry the pattern they recovered from but are not counted here).
     pub error_patterns: Vec<(String, u64)>,
+    /// First attempts (attempt 1 of each subject) with learning on and with it off
+    /// (`--no-learning`): the learning effect, measured.
+    pub first_attempts: FirstAttempts,
+}
+
+/// First attempts and how many succeeded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct FirstAttemptRate {
+    pub attempts: u64,
+    pub successes: u64,
+    /// successes / attempts; absent without attempts.
+    pub rate: Option<f64>,
+}
+
+/// First-attempt success with learning on and off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct FirstAttempts {
+    pub with_learning: FirstAttemptRate,
+    pub without_learning: FirstAttemptRate,
 }
 
 /// Captures learnings and answers questions about them.
@@ -159,6 +178,16 @@ impl LearningEngine {
             }
         }
         s.success_rate = if s.total == 0 { 0.0 } else { s.successes as f64 / s.total as f64 };
+        for t in self.store.first_attempts(&language)? {
+            let r = if t.learning { &mut s.first_attempts.with_learning } else { &mut s.first_attempts.without_learning };
+            r.attempts += t.count;
+            if t.success {
+                r.successes += t.count;
+            }
+        }
+        for r in [&mut s.first_attempts.with_learning, &mut s.first_attempts.without_learning] {
+            r.rate = (r.attempts > 0).then(|| r.successes as f64 / r.attempts as f64);
+        }
         s.error_patterns = patterns.into_iter().collect();
         s.error_patterns.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Ok(s)
@@ -198,7 +227,7 @@ impl LearningEngine {
     /// Deletes a language's learnings and patterns (store and pattern file); returns how many
     /// learnings went (the seed's `clear_learnings`).
     pub fn clear_language(&self, language: &str) -> Result<u64> {
-        let language = canonical_language(language);
+        let language = crate::consolidate::checked_language(language)?;
         let n = self.store.clear(&language)?;
         let file = self.patterns_file(&language);
         match std::fs::remove_file(&file) {

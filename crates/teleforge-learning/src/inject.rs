@@ -2,17 +2,19 @@
 //! (language, construct type), ranked, bounded by a character budget, and honest about what it
 //! left out.
 //!
-//! Ranking: `relevance × ln(1 + occurrence_count) × recency`, where relevance is 1 for the same
-//! construct type, 0.6 for another construct type of the same language and 0.3 for a pattern of
-//! another language whose category the language has also seen; recency halves every 30 days since
-//! the pattern was last consolidated. Stored code is untrusted text: it is fenced (with a fence
+//! Only active patterns are offered. Ranking: `relevance × ln(1 + occurrence_count) × recency`,
+//! where relevance is 1 for the same construct type, 0.6 for another construct type of the same
+//! language and 0.3 for a pattern borrowed from another language (one per category the language
+//! has no active pattern of); recency halves every 30 days since the pattern was last
+//! consolidated. Stored code is untrusted text: it is fenced (with a fence
 //! longer than any backtick run inside) and the block is labelled as examples, not instructions.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 
-use crate::classify::{canonical_language, category_of};
+use crate::classify::{canonical_language, category_of, Category};
+use crate::lesson::{lesson_id, PatternStatus};
 use crate::consolidate::LearningConsolidator;
 use crate::error::Result;
 use crate::record::{parse_timestamp, Pattern};
@@ -57,24 +59,40 @@ impl LearningConsolidator<'_> {
         Ok(self.prompt_injection(language, construct_type, &opts)?.text)
     }
 
-    /// Ranks the relevant patterns and renders as many as fit.
+    /// Ranks the relevant patterns and renders as many as fit. Only active patterns are
+    /// offered. With `cross_language`, a category this language has no active pattern of may be
+    /// covered by one pattern *borrowed* from another language (marked as such); its evidence in
+    /// this language is counted under its own id, and it is not offered here once that evidence
+    /// retires it.
     pub fn prompt_injection(&self, language: &str, construct_type: &str, opts: &InjectionOptions) -> Result<Injection> {
         let language = canonical_language(language);
-        let own = self.engine.load_patterns(&language)?;
+        let own: Vec<Pattern> =
+            self.engine.load_patterns(&language)?.into_iter().filter(|p| p.status == PatternStatus::Active).collect();
         let mut candidates: Vec<(f64, Pattern)> = Vec::new();
-        let categories: HashSet<_> = own.iter().map(|p| category_of(&p.pattern_name)).collect();
+        let covered: HashSet<_> = own.iter().map(|p| category_of(&p.pattern_name)).collect();
         for p in own {
             let relevance = if p.construct_type == construct_type { 1.0 } else { 0.6 };
             candidates.push((relevance * weight(&p), p));
         }
         if opts.cross_language {
+            let here = self.engine.lesson_evidence(&language)?;
+            let mut borrowed: HashMap<Category, (f64, Pattern)> = HashMap::new();
             for other in self.engine.languages()?.into_iter().filter(|l| *l != language) {
                 for p in self.engine.load_patterns(&other)? {
-                    if categories.contains(&category_of(&p.pattern_name)) {
-                        candidates.push((0.3 * weight(&p), p));
+                    let category = category_of(&p.pattern_name);
+                    let retired_here = here
+                        .get(&lesson_id(&other, &p.pattern_name))
+                        .is_some_and(|e| e.verdict().0 == PatternStatus::Retired);
+                    if p.status != PatternStatus::Active || covered.contains(&category) || retired_here {
+                        continue;
+                    }
+                    let score = 0.3 * weight(&p);
+                    if borrowed.get(&category).is_none_or(|(best, _)| score > *best) {
+                        borrowed.insert(category, (score, p));
                     }
                 }
             }
+            candidates.extend(borrowed.into_values());
         }
         candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.pattern_name.cmp(&b.1.pattern_name)));
         Ok(render(&language, construct_type, candidates.into_iter().map(|(_, p)| p).collect(), opts))
@@ -105,7 +123,7 @@ fn render(language: &str, construct_type: &str, ranked: Vec<Pattern>, opts: &Inj
         if ids.len() == opts.max_patterns {
             break;
         }
-        let block = render_pattern(ids.len() + 1, &p, opts.max_example_chars);
+        let block = render_pattern(ids.len() + 1, &p, language, opts.max_example_chars);
         if text.chars().count() + block.chars().count() + FOOTER_ROOM > opts.char_budget {
             continue;
         }
@@ -127,10 +145,11 @@ fn render(language: &str, construct_type: &str, ranked: Vec<Pattern>, opts: &Inj
     Injection { text, pattern_ids: ids, omitted }
 }
 
-fn render_pattern(n: usize, p: &Pattern, max_example: usize) -> String {
+fn render_pattern(n: usize, p: &Pattern, language: &str, max_example: usize) -> String {
     let lang = &p.language;
+    let borrowed = if lang == language { String::new() } else { format!("; borrowed from {lang}") };
     let mut s = format!(
-        "\n### {n}. {} ({} occurrences, {:.0}% later fixed, {} {})\n",
+        "\n### {n}. {} ({} occurrences, {:.0}% later fixed, {} {}{borrowed})\n",
         p.pattern_name,
         p.occurrence_count,
         p.success_rate * 100.0,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::lesson::{LessonEvidence, PatternStatus};
 
 /// One validation attempt: what was generated, whether it validated, and what went wrong.
 ///
@@ -117,7 +118,7 @@ impl Learning {
 }
 
 /// A consolidated error pattern, in the seed's exact JSON shape.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Pattern {
     pub pattern_name: String,
     pub language: String,
@@ -130,6 +131,22 @@ pub struct Pattern {
     pub how_to_fix: String,
     pub learning_hashes: Vec<String>,
     pub last_updated: String,
+    // Ours, beside the seed's fields (files without them still read).
+    /// The cross-language category (`import`, `undefined_symbol`, `syntax`, ...).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub category: String,
+    /// Whether the pattern is applied; see [`crate::lesson`].
+    #[serde(default)]
+    pub status: PatternStatus,
+    /// Why it has that status.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status_reason: String,
+    /// First attempts with the pattern applied and without it, when last consolidated.
+    #[serde(default)]
+    pub evidence: LessonEvidence,
+    /// Applied minus baseline first-attempt success rate; absent until both have samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lift: Option<f64>,
 }
 
 /// Language names are lowercase identifiers (`go`, `python`, `javascript`); they become file names.

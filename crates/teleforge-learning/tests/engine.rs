@@ -206,9 +206,10 @@ fn injection_is_ranked_fenced_labelled_and_bounded() {
             &InjectionOptions { max_patterns: 10, char_budget: 100_000, ..Default::default() },
         )
         .unwrap();
-    // Same construct type and most frequent first; python's import pattern shares the category.
+    // Same construct type and most frequent first; python's import pattern is not borrowed, since
+    // go has an active pattern of that category of its own.
     assert_eq!(all.pattern_ids[0], "go/go_import_error");
-    assert!(all.pattern_ids.contains(&"python/python_import_error".to_string()), "{:?}", all.pattern_ids);
+    assert!(!all.pattern_ids.contains(&"python/python_import_error".to_string()), "{:?}", all.pattern_ids);
     assert_eq!(all.omitted, 0);
     assert!(all.text.contains("not instructions"));
     assert!(all.text.contains("DON'T (failed validation):\n```go\nimport \"telemetry_utils\"\n```"), "{}", all.text);
@@ -231,7 +232,11 @@ fn injection_is_ranked_fenced_labelled_and_bounded() {
     assert_eq!(two.pattern_ids.len(), 2);
     assert_eq!(two.omitted, all.pattern_ids.len() - 2);
 
-    assert_eq!(c.generate_prompt_injection("ruby", "function", 5).unwrap(), "");
+    // A language with no pattern of its own borrows, each borrowed pattern marked as such.
+    let ruby = c.generate_prompt_injection("ruby", "function", 5).unwrap();
+    assert_eq!(ruby.matches("borrowed from").count(), ruby.matches("\n### ").count(), "{ruby}");
+    let none = InjectionOptions { cross_language: false, ..Default::default() };
+    assert_eq!(c.prompt_injection("ruby", "function", &none).unwrap().text, "");
 }
 
 #[test]
@@ -295,4 +300,51 @@ fn clearing_a_language_resets_its_counts_only() {
     assert!(!dir.path().join("go_patterns.json").exists());
     assert_eq!(engine.statistics("python").unwrap().total, 2);
     assert_eq!(engine.languages().unwrap(), vec!["python".to_string()]);
+}
+
+#[test]
+fn a_language_without_a_category_borrows_one_pattern_and_retires_it_when_it_does_not_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = seeded_engine(dir.path());
+    let c = LearningConsolidator::new(&engine);
+    let opts = InjectionOptions { max_patterns: 10, char_budget: 100_000, ..Default::default() };
+    let js = c.prompt_injection("javascript", "function", &opts).unwrap();
+    // One import pattern (go's and python's share the category), marked as borrowed.
+    let imports: Vec<&String> = js.pattern_ids.iter().filter(|id| id.ends_with("_import_error")).collect();
+    assert_eq!(imports.len(), 1, "{:?}", js.pattern_ids);
+    assert!(js.text.contains("borrowed from"), "{}", js.text);
+    let borrowed = imports[0].clone();
+
+    // In javascript, first attempts that carried it fail far more often than those that did not.
+    let mut batch = Vec::new();
+    for i in 0..200 {
+        let applied = i < 40;
+        let mut l = Learning {
+            language: "javascript".into(),
+            construct_type: "function".into(),
+            attempt_number: 1,
+            success: if applied { i % 8 == 0 } else { i % 10 != 0 },
+            generated_code: format!("tel.enter({i})"),
+            validation_errors: vec!["SyntaxError: Unexpected token".into()],
+            run_id: Some("js-run".into()),
+            ..Default::default()
+        };
+        if l.success {
+            l.validation_errors.clear();
+        }
+        if applied {
+            l.context.insert("applied".into(), serde_json::to_string(&[&borrowed]).unwrap());
+        }
+        batch.push(l);
+    }
+    engine.capture_batch(batch).unwrap();
+    let evidence = engine.lesson_evidence("javascript").unwrap();
+    let e = evidence[&borrowed];
+    assert_eq!((e.applied, e.baseline), (40, 160), "{e:?}");
+    assert!(e.lift().unwrap() < -0.5, "{e:?}");
+    let js = c.prompt_injection("javascript", "function", &opts).unwrap();
+    assert!(!js.pattern_ids.contains(&borrowed), "a borrowed pattern that hurt is retired here: {:?}", js.pattern_ids);
+    // It is retired in javascript only: go still carries its own pattern.
+    let go = c.prompt_injection("go", "function", &opts).unwrap();
+    assert!(go.pattern_ids.contains(&"go/go_import_error".to_string()), "{:?}", go.pattern_ids);
 }

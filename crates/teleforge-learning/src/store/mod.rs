@@ -44,6 +44,51 @@ pub struct Evidence {
     pub successes: Vec<Learning>,
 }
 
+/// First attempts of one construct type, split by whether lessons were read and applied in that
+/// run and by outcome: the baseline a lesson's lift is measured against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstAttemptTally {
+    pub construct_type: String,
+    /// False for runs with learning switched off (`--no-learning`).
+    pub learning: bool,
+    pub success: bool,
+    pub count: u64,
+}
+
+/// First attempts that a lesson was applied to (injected into the prompt, or used to order the
+/// variants tried), by outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationTally {
+    /// `language/pattern_name` of the lesson (a borrowed lesson keeps its own language).
+    pub lesson: String,
+    pub construct_type: String,
+    pub success: bool,
+    pub count: u64,
+}
+
+/// What became of one variant (a template form, say) in one context signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariantOutcome {
+    pub signature: String,
+    pub variant: String,
+    pub failures: u64,
+    pub successes: u64,
+    /// Whether the failures came from more than one run or file.
+    pub spread: bool,
+    /// The error pattern of the newest failure.
+    pub pattern: Option<String>,
+}
+
+/// Learnings captured after a consolidation mark.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// The newest learning's position (the next mark).
+    pub upto: i64,
+    pub learnings: u64,
+    /// Error patterns those learnings carry.
+    pub patterns: Vec<String>,
+}
+
 /// Durable storage of learnings and consolidated patterns.
 ///
 /// Every write is atomic: a batch is stored whole or not at all, and a write that returned `Ok` has
@@ -63,8 +108,19 @@ pub trait LearningStore: Send + Sync {
     fn languages(&self) -> Result<Vec<String>>;
     /// Deletes a language's learnings and patterns; returns how many learnings went.
     fn clear(&self, language: &str) -> Result<u64>;
-    /// Replaces a language's consolidated patterns.
-    fn replace_patterns(&self, language: &str, patterns: &[Pattern]) -> Result<()>;
+    /// Replaces a language's consolidated patterns and, with `upto`, moves its consolidation mark
+    /// there in the same transaction.
+    fn replace_patterns(&self, language: &str, patterns: &[Pattern], upto: Option<i64>) -> Result<()>;
+    /// First attempts per construct type, learning on or off, and outcome.
+    fn first_attempts(&self, language: &str) -> Result<Vec<FirstAttemptTally>>;
+    /// First attempts per applied lesson.
+    fn applications(&self, language: &str) -> Result<Vec<ApplicationTally>>;
+    /// Variant outcomes with at least `min_failures` failures.
+    fn variant_outcomes(&self, language: &str, min_failures: u64) -> Result<Vec<VariantOutcome>>;
+    /// Where the language's last consolidation stopped (0 before the first).
+    fn consolidation_mark(&self, language: &str) -> Result<i64>;
+    /// What was captured in `language` after `after`.
+    fn changes_since(&self, language: &str, after: i64) -> Result<Changes>;
     /// A language's consolidated patterns, most frequent first.
     fn patterns(&self, language: &str) -> Result<Vec<Pattern>>;
 }

@@ -14,11 +14,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, Row};
+use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, OptionalExtension, Row};
 
-use super::{CaptureReport, Evidence, LearningQuery, LearningStore, Tally};
+use super::{
+    ApplicationTally, CaptureReport, Changes, Evidence, FirstAttemptTally, LearningQuery, LearningStore, Tally,
+    VariantOutcome,
+};
 use crate::error::{Error, Result};
 use crate::record::{Learning, Pattern};
 
@@ -76,6 +79,87 @@ CREATE TABLE patterns (
     body         TEXT    NOT NULL,
     PRIMARY KEY (language, pattern_name)
 );
+"#, r#"
+-- Evidence for lessons, kept by triggers in the same transaction as every capture (see
+-- docs/LEARNING.md, "Lessons"): first attempts per construct type with learning on or off,
+-- first attempts per lesson applied to them, and outcomes per (context signature, variant).
+CREATE TABLE first_attempts (
+    language       TEXT    NOT NULL,
+    construct_type TEXT    NOT NULL,
+    learning       INTEGER NOT NULL,
+    success        INTEGER NOT NULL,
+    n              INTEGER NOT NULL,
+    PRIMARY KEY (language, construct_type, learning, success)
+) WITHOUT ROWID;
+
+CREATE TABLE applications (
+    language       TEXT    NOT NULL,
+    lesson         TEXT    NOT NULL,
+    construct_type TEXT    NOT NULL,
+    success        INTEGER NOT NULL,
+    n              INTEGER NOT NULL,
+    PRIMARY KEY (language, lesson, construct_type, success)
+) WITHOUT ROWID;
+
+CREATE TABLE variant_outcomes (
+    language     TEXT    NOT NULL,
+    signature    TEXT    NOT NULL,
+    variant      TEXT    NOT NULL,
+    failures     INTEGER NOT NULL,
+    successes    INTEGER NOT NULL,
+    first_source TEXT    NOT NULL,
+    spread       INTEGER NOT NULL,
+    last_pattern TEXT,
+    PRIMARY KEY (language, signature, variant)
+) WITHOUT ROWID;
+
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TRIGGER learnings_first_attempt AFTER INSERT ON learnings WHEN NEW.attempt_number = 1 BEGIN
+    INSERT INTO first_attempts (language, construct_type, learning, success, n)
+    VALUES (NEW.language, NEW.construct_type,
+            COALESCE(json_extract(NEW.context, '$.learning'), 'on') <> 'off', NEW.success, 1)
+    ON CONFLICT (language, construct_type, learning, success) DO UPDATE SET n = n + 1;
+    INSERT INTO applications (language, lesson, construct_type, success, n)
+    SELECT NEW.language, value, NEW.construct_type, NEW.success, 1
+      FROM json_each(COALESCE(json_extract(NEW.context, '$.applied'), '[]')) WHERE true
+    ON CONFLICT (language, lesson, construct_type, success) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER learnings_variant_outcome AFTER INSERT ON learnings
+WHEN json_extract(NEW.context, '$.signature') IS NOT NULL AND json_extract(NEW.context, '$.form') IS NOT NULL BEGIN
+    INSERT INTO variant_outcomes (language, signature, variant, failures, successes, first_source, spread, last_pattern)
+    VALUES (NEW.language, json_extract(NEW.context, '$.signature'), json_extract(NEW.context, '$.form'),
+            1 - NEW.success, NEW.success,
+            COALESCE(NEW.run_id, '') || '|' || COALESCE(json_extract(NEW.context, '$.file'), ''), 0,
+            CASE WHEN NEW.success THEN NULL ELSE NEW.error_pattern END)
+    ON CONFLICT (language, signature, variant) DO UPDATE SET
+        failures = failures + 1 - NEW.success,
+        successes = successes + NEW.success,
+        spread = spread OR first_source <> excluded.first_source,
+        last_pattern = COALESCE(excluded.last_pattern, last_pattern);
+END;
+
+-- Stores created before these tables get the evidence their learnings already hold.
+INSERT INTO first_attempts (language, construct_type, learning, success, n)
+SELECT language, construct_type, COALESCE(json_extract(context, '$.learning'), 'on') <> 'off', success, COUNT(*)
+  FROM learnings WHERE attempt_number = 1 GROUP BY 1, 2, 3, 4;
+INSERT INTO applications (language, lesson, construct_type, success, n)
+SELECT l.language, j.value, l.construct_type, l.success, COUNT(*)
+  FROM learnings l, json_each(COALESCE(json_extract(l.context, '$.applied'), '[]')) j
+ WHERE l.attempt_number = 1 GROUP BY 1, 2, 3, 4;
+INSERT INTO variant_outcomes (language, signature, variant, failures, successes, first_source, spread, last_pattern)
+SELECT language, json_extract(context, '$.signature'), json_extract(context, '$.form'),
+       SUM(1 - success), SUM(success),
+       MIN(COALESCE(run_id, '') || '|' || COALESCE(json_extract(context, '$.file'), '')),
+       COUNT(DISTINCT COALESCE(run_id, '') || '|' || COALESCE(json_extract(context, '$.file'), '')) > 1,
+       MAX(CASE WHEN success THEN NULL ELSE error_pattern END)
+  FROM learnings
+ WHERE json_extract(context, '$.signature') IS NOT NULL AND json_extract(context, '$.form') IS NOT NULL
+ GROUP BY 1, 2, 3;
 "#];
 
 /// How long a writer waits for another process's transaction before giving up with
@@ -98,7 +182,30 @@ impl SqliteStore {
     }
 
     /// Like [`SqliteStore::open`], waiting at most `busy_timeout` for other writers.
+    ///
+    /// Opening is retried as a whole within the same budget: SQLite does not call the busy
+    /// handler for every step of a first open (creating the file, switching a new database to
+    /// WAL, recovering another process's WAL index), so when many processes open a store that does
+    /// not exist yet, some of them see SQLITE_BUSY at once where an ordinary write would have
+    /// waited. A fresh connection after a short, jittered pause succeeds once the first opener is
+    /// done.
     pub fn open_with_timeout(path: &Path, busy_timeout: Duration) -> Result<Self> {
+        let deadline = Instant::now() + busy_timeout;
+        let mut pause = Duration::from_millis(2);
+        let mut attempt: u32 = 0;
+        loop {
+            match Self::open_once(path, busy_timeout) {
+                Err(Error::Busy { .. }) if Instant::now() + pause < deadline => {
+                    attempt += 1;
+                    std::thread::sleep(pause + jitter(attempt, pause));
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(path: &Path, busy_timeout: Duration) -> Result<Self> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(|e| classify(path, "opening the database", e))?;
         let store = SqliteStore { conn: Mutex::new(conn), path: path.to_path_buf() };
@@ -192,6 +299,14 @@ impl SqliteStore {
     fn read<T>(&self, action: &'static str, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         f(&self.lock()).map_err(|e| classify(&self.path, action, e))
     }
+}
+
+/// Up to `pause` more, different in every process and attempt, so that processes that collided
+/// once do not collide again in lockstep.
+fn jitter(attempt: u32, pause: Duration) -> Duration {
+    let seed = std::process::id().wrapping_mul(2_654_435_761).wrapping_add(attempt.wrapping_mul(40_503))
+        ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    pause.mul_f64(f64::from(seed % 1000) / 1000.0)
 }
 
 /// Turns SQLite's codes into the causes a user can act on.
@@ -351,22 +466,110 @@ impl LearningStore for SqliteStore {
         self.write("clearing learnings", |conn| {
             let n = conn.execute("DELETE FROM learnings WHERE language = ?1", [language])?;
             conn.execute("DELETE FROM tallies WHERE language = ?1", [language])?;
-            conn.execute("DELETE FROM patterns WHERE language = ?1", [language])?;
+            for table in ["patterns", "first_attempts", "applications", "variant_outcomes"] {
+                conn.execute(&format!("DELETE FROM {table} WHERE language = ?1"), [language])?;
+            }
+            conn.execute("DELETE FROM meta WHERE key = ?1", [mark_key(language)])?;
             Ok(n as u64)
         })
     }
 
-    fn replace_patterns(&self, language: &str, patterns: &[Pattern]) -> Result<()> {
+    fn replace_patterns(&self, language: &str, patterns: &[Pattern], upto: Option<i64>) -> Result<()> {
         let bodies: Vec<String> =
             patterns.iter().map(|p| serde_json::to_string(p).expect("patterns serialise")).collect();
         self.write("saving patterns", |conn| {
             conn.execute("DELETE FROM patterns WHERE language = ?1", [language])?;
+            if let Some(upto) = upto {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    params![mark_key(language), upto.to_string()],
+                )?;
+            }
             let mut stmt = conn
                 .prepare_cached("INSERT INTO patterns (language, pattern_name, rank, body) VALUES (?1, ?2, ?3, ?4)")?;
             for (rank, (p, body)) in patterns.iter().zip(&bodies).enumerate() {
                 stmt.execute(params![language, p.pattern_name, rank as i64, body])?;
             }
             Ok(())
+        })
+    }
+
+    fn first_attempts(&self, language: &str) -> Result<Vec<FirstAttemptTally>> {
+        self.read("reading first-attempt counts", |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT construct_type, learning, success, n FROM first_attempts WHERE language = ?1 AND n > 0",
+            )?;
+            let rows = stmt.query_map([language], |r| {
+                Ok(FirstAttemptTally {
+                    construct_type: r.get(0)?,
+                    learning: r.get(1)?,
+                    success: r.get(2)?,
+                    count: r.get::<_, i64>(3)? as u64,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn applications(&self, language: &str) -> Result<Vec<ApplicationTally>> {
+        self.read("reading lesson applications", |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT lesson, construct_type, success, n FROM applications WHERE language = ?1 AND n > 0",
+            )?;
+            let rows = stmt.query_map([language], |r| {
+                Ok(ApplicationTally {
+                    lesson: r.get(0)?,
+                    construct_type: r.get(1)?,
+                    success: r.get(2)?,
+                    count: r.get::<_, i64>(3)? as u64,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn variant_outcomes(&self, language: &str, min_failures: u64) -> Result<Vec<VariantOutcome>> {
+        self.read("reading variant outcomes", |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT signature, variant, failures, successes, spread, last_pattern FROM variant_outcomes \
+                 WHERE language = ?1 AND failures >= ?2 ORDER BY signature, variant",
+            )?;
+            let rows = stmt.query_map(params![language, min_failures as i64], |r| {
+                Ok(VariantOutcome {
+                    signature: r.get(0)?,
+                    variant: r.get(1)?,
+                    failures: r.get::<_, i64>(2)? as u64,
+                    successes: r.get::<_, i64>(3)? as u64,
+                    spread: r.get(4)?,
+                    pattern: r.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn consolidation_mark(&self, language: &str) -> Result<i64> {
+        self.read("reading the consolidation mark", |conn| {
+            let v: Option<String> = conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", [mark_key(language)], |r| r.get(0))
+                .optional()?;
+            Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+        })
+    }
+
+    fn changes_since(&self, language: &str, after: i64) -> Result<Changes> {
+        self.read("reading new learnings", |conn| {
+            let (upto, learnings): (Option<i64>, i64) = conn.query_row(
+                "SELECT MAX(id), COUNT(*) FROM learnings WHERE id > ?1 AND language = ?2",
+                params![after, language],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT DISTINCT error_pattern FROM learnings \
+                 WHERE id > ?1 AND language = ?2 AND error_pattern IS NOT NULL ORDER BY 1",
+            )?;
+            let patterns = stmt.query_map(params![after, language], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            Ok(Changes { upto: upto.unwrap_or(after), learnings: learnings as u64, patterns })
         })
     }
 
@@ -386,6 +589,11 @@ impl LearningStore for SqliteStore {
             })
             .collect()
     }
+}
+
+/// The `meta` key of a language's consolidation mark.
+fn mark_key(language: &str) -> String {
+    format!("consolidated_upto:{language}")
 }
 
 impl std::fmt::Debug for SqliteStore {
