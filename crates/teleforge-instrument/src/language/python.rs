@@ -70,7 +70,7 @@ impl LanguageSupport for Python {
     fn discover(&self, file: &SourceFile, tree: &Tree) -> Vec<Construct> {
         let module = module_name(&file.rel);
         let eol = if file.text.contains("\r\n") { "\r\n" } else { "\n" };
-        let mut w = Walker { src: &file.text, rel: &file.rel, eol, out: Vec::new() };
+        let mut w = Walker { src: &file.text, rel: &file.rel, eol, in_protocol: false, out: Vec::new() };
         w.walk_block(tree.root_node(), &module, Scope::Module);
         w.out
     }
@@ -154,6 +154,8 @@ struct Walker<'a> {
     rel: &'a str,
     /// The file's line ending, decided once.
     eol: &'static str,
+    /// Whether the class whose body is walked is a `typing.Protocol`.
+    in_protocol: bool,
     out: Vec<Construct>,
 }
 
@@ -222,7 +224,13 @@ impl<'a> Walker<'a> {
         let Some(body) = def.child_by_field_name("body") else { return };
         if def.kind() == "class_definition" {
             let inner = format!("{qual}.{name}");
+            let protocol = self.is_protocol(def);
+            let outer = std::mem::replace(&mut self.in_protocol, protocol);
             self.walk_block(body, &inner, Scope::Class);
+            self.in_protocol = outer;
+            return;
+        }
+        if self.is_stub(decorated, body, scope) {
             return;
         }
         let full = if scope == Scope::Function { format!("{qual}.<locals>.{name}") } else { format!("{qual}.{name}") };
@@ -230,10 +238,44 @@ impl<'a> Walker<'a> {
         self.walk_block(body, &full, Scope::Function);
     }
 
+    /// Functions whose body never runs or does nothing: `@overload` signatures, and abstract or
+    /// protocol methods whose body is `...` (a docstring allowed).
+    fn is_stub(&self, decorated: Option<Node<'_>>, body: Node<'_>, scope: Scope) -> bool {
+        let decorators: Vec<String> = decorated
+            .map(|d| {
+                let mut c = d.walk();
+                let names: Vec<String> = d
+                    .named_children(&mut c)
+                    .filter(|n| n.kind() == "decorator")
+                    .map(|n| compact(self.text(n).trim_start_matches('@')))
+                    .collect();
+                names
+            })
+            .unwrap_or_default();
+        let last_name = |d: &str| d.rsplit('.').next().unwrap_or(d).to_string();
+        if decorators.iter().any(|d| last_name(d) == "overload") {
+            return true;
+        }
+        let abstract_ = decorators.iter().any(|d| last_name(d).starts_with("abstract"));
+        (abstract_ || (scope == Scope::Class && self.in_protocol)) && is_stub_body(body)
+    }
+
+    /// A class with `Protocol` (`typing.Protocol`, `Protocol[T]`) among its bases.
+    fn is_protocol(&self, class: Node<'_>) -> bool {
+        let Some(bases) = class.child_by_field_name("superclasses") else { return false };
+        let mut c = bases.walk();
+        let found = bases.named_children(&mut c).any(|b| {
+            let t = compact(self.text(b));
+            let t = t.split('[').next().unwrap_or("");
+            t == "Protocol" || t.ends_with(".Protocol")
+        });
+        found
+    }
+
     fn function(&mut self, def: Node<'_>, decorated: Option<Node<'_>>, body: Node<'_>, name: &str, scope: Scope) {
         let top = decorated.unwrap_or(def);
         let line = def.start_position().row + 1;
-        let top_line_start = self.src[..top.start_byte()].rfind('\n').map_or(0, |p| p + 1);
+        let top_line_start = line_start(self.src, top.start_byte());
         let indent = &self.src[top_line_start..top.start_byte()];
         if !indent.chars().all(|c| c == ' ' || c == '\t') {
             return; // `x = 1; def f(): ...` shares its line: leave it alone
@@ -261,7 +303,7 @@ impl<'a> Walker<'a> {
         let (anchor_start, anchor_indent) = if outermost_ok {
             (top_line_start, indent)
         } else {
-            let s = self.src[..def.start_byte()].rfind('\n').map_or(0, |p| p + 1);
+            let s = line_start(self.src, def.start_byte());
             (s, &self.src[s..def.start_byte()])
         };
         if !anchor_indent.chars().all(|c| c == ' ' || c == '\t') {
@@ -269,15 +311,10 @@ impl<'a> Walker<'a> {
         }
         let mut forms = Vec::new();
         // 1. The decorator on the empty line above.
-        let blank_above = outermost_ok && anchor_start >= 1 && {
-            let prev_start = self.src[..anchor_start - 1].rfind('\n').map_or(0, |p| p + 1);
-            let prev = &self.src[prev_start..anchor_start - 1];
-            prev.is_empty() || prev == "\r"
-        };
-        features.insert("blank_line_above".into(), yes(blank_above));
-        if blank_above {
-            // Insert at the start of the empty line (before a CR of a CRLF file).
-            let at = anchor_start - 1 - usize::from(self.src[..anchor_start - 1].ends_with('\r'));
+        let blank_above = if outermost_ok { blank_line_above(self.src, anchor_start) } else { None };
+        features.insert("blank_line_above".into(), yes(blank_above.is_some()));
+        if let Some(at) = blank_above {
+            // At the start of the empty line (before a CR of a CRLF file).
             forms.push(Form {
                 id: "py.func.decorator",
                 summary: "decorator on the empty line above: entry, exit, results, errors",
@@ -364,14 +401,19 @@ impl<'a> Walker<'a> {
                 edits: vec![Edit { offset: first.start_byte(), text: format!("{call}; ") }],
             });
         }
-        let first_line_start = self.src[..first.start_byte()].rfind('\n').map_or(0, |p| p + 1);
+        let first_line_start = line_start(self.src, first.start_byte());
         let indent = &self.src[first_line_start..first.start_byte()];
         if indent.chars().all(|c| c == ' ' || c == '\t') && first.start_position().row + 1 > line {
             let eol = self.eol;
+            // Above the empty lines right above the statement: a function there may take the
+            // empty line just above it for its decorator, which must stay next to its `def`.
             forms.push(Form {
                 id: "py.loop.line",
                 summary: "iteration count on a new line",
-                edits: vec![Edit { offset: first_line_start, text: format!("{indent}{call}{ADDED_LINE}{eol}") }],
+                edits: vec![Edit {
+                    offset: above_blank_lines(self.src, first_line_start),
+                    text: format!("{indent}{call}{ADDED_LINE}{eol}"),
+                }],
             });
         }
         if forms.is_empty() {
@@ -440,12 +482,38 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// `s` without whitespace.
+fn compact(s: &str) -> String {
+    s.split_whitespace().collect()
+}
+
+/// A body that is only `...` (after an optional docstring), or only a docstring.
+fn is_stub_body(body: Node<'_>) -> bool {
+    let mut c = body.walk();
+    let mut stmts: Vec<Node<'_>> = body.named_children(&mut c).filter(|n| n.kind() != "comment").collect();
+    if stmts.first().is_some_and(|s| is_docstring(*s)) {
+        stmts.remove(0);
+    }
+    match stmts.as_slice() {
+        [] => true,
+        [only] => {
+            only.kind() == "expression_statement"
+                && only.named_child_count() == 1
+                && only.named_child(0).is_some_and(|e| e.kind() == "ellipsis")
+        }
+        _ => false,
+    }
+}
+
 fn yes(b: bool) -> String {
     if b { "yes" } else { "no" }.to_string()
 }
 
+/// A docstring: a statement that is only a string literal, implicit concatenation included
+/// (`"a" "b"` is one docstring).
 fn is_docstring(n: Node<'_>) -> bool {
-    n.kind() == "expression_statement" && n.named_child(0).is_some_and(|s| s.kind() == "string")
+    n.kind() == "expression_statement"
+        && n.named_child(0).is_some_and(|s| matches!(s.kind(), "string" | "concatenated_string"))
 }
 
 /// Statements that may follow `x; ` on one line.
@@ -509,16 +577,55 @@ fn import_edit(text: &str, tree: &Tree) -> Option<Edit> {
     if is_simple(first) {
         return Some(Edit { offset: first.start_byte(), text: format!("{IMPORT}; ") });
     }
-    let line_start = text[..first.start_byte()].rfind('\n').map_or(0, |p| p + 1);
+    // Above the empty lines right above the statement, so a decorator that fills the empty line
+    // above a first `def` stays next to it (at one offset the import comes first: see
+    // docs/TELEMETRY.md, "Where insertions go when they meet").
+    let at = above_blank_lines(text, line_start(text, first.start_byte()));
     let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
-    Some(Edit { offset: line_start, text: format!("{IMPORT}{ADDED_LINE}{eol}") })
+    Some(Edit { offset: at, text: format!("{IMPORT}{ADDED_LINE}{eol}") })
+}
+
+/// The byte length of a leading byte order mark (Python skips it; a line teleforge adds must go
+/// after it).
+fn bom_len(text: &str) -> usize {
+    if text.starts_with('\u{feff}') {
+        '\u{feff}'.len_utf8()
+    } else {
+        0
+    }
+}
+
+/// The start of the line holding `offset` (after a byte order mark on the first line).
+fn line_start(text: &str, offset: usize) -> usize {
+    text[..offset].rfind('\n').map_or(0, |p| p + 1).max(bom_len(text).min(offset))
+}
+
+/// When the line above the line starting at `start` is empty (`\r` allowed), the offset of its
+/// end (where a decorator fills it).
+fn blank_line_above(text: &str, start: usize) -> Option<usize> {
+    if start <= bom_len(text) || !text[..start].ends_with('\n') {
+        return None;
+    }
+    let prev_start = line_start(text, start - 1);
+    let prev = &text[prev_start..start - 1];
+    (prev.is_empty() || prev == "\r").then_some(prev_start)
+}
+
+/// The start of the run of empty lines directly above the line starting at `start` (`start`
+/// itself when the line above is not empty).
+fn above_blank_lines(text: &str, mut start: usize) -> usize {
+    while let Some(prev) = blank_line_above(text, start) {
+        start = prev;
+    }
+    start
 }
 
 /// Removes every insertion of this module (see the module documentation).
 pub fn strip(text: &str) -> String {
     const STR: &str = r#""(?:[^"\\\n]|\\.)*""#;
     static ADDED: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"(?m)^[ \t]*[^\n]*_teleforge[^\n]*  # teleforge\+\r?\n").unwrap());
+        // A byte order mark before an added first line stays.
+        LazyLock::new(|| Regex::new(r"(?m)^(\x{feff}?)[ \t]*@?_teleforge[^\n]*  # teleforge\+\r?\n").unwrap());
     static FILLED: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"(?m)^[ \t]*@_teleforge\.instrument\([^\n]*\)  # teleforge(\r?)$").unwrap());
     static ENTRY: LazyLock<Regex> = LazyLock::new(|| {
@@ -536,7 +643,7 @@ pub fn strip(text: &str) -> String {
         LazyLock::new(|| Regex::new(r#"_teleforge\.snippet\([^\n]*?, "tf\}"\); "#).unwrap());
     let s = SNIPPET_AFTER.replace_all(text, "");
     let s = SNIPPET_BEFORE.replace_all(&s, "");
-    let s = ADDED.replace_all(&s, "");
+    let s = ADDED.replace_all(&s, "$1");
     let s = FILLED.replace_all(&s, "$1");
     let s = ENTRY.replace_all(&s, "");
     let s = VAR.replace_all(&s, "");
@@ -615,5 +722,88 @@ mod tests {
         assert!(import_of("import os\n").text.ends_with("; "));
         assert!(import_of("def f():\n    pass\n").text.ends_with("# teleforge+\n"));
         assert_eq!(module_name("pkg/__init__.py"), "pkg");
+    }
+
+    /// Every construct with the given form (clamped), the file edit first at one offset, as the
+    /// pipeline renders.
+    fn instrument_as(rel: &str, src: &str, form: usize) -> (Vec<Construct>, String) {
+        let file = SourceFile { rel: rel.into(), text: src.into(), path: None };
+        let mut p = tree_sitter::Parser::new();
+        p.set_language(&Python.grammar()).unwrap();
+        let tree = p.parse(src, None).unwrap();
+        let cs = Python.discover(&file, &tree);
+        let fe = Python.file_edits(&file, &tree);
+        let mut edits: Vec<&Edit> = fe.iter().collect();
+        for c in &cs {
+            edits.extend(c.forms[form.min(c.forms.len() - 1)].edits.iter());
+        }
+        (cs.clone(), apply(src, &edits))
+    }
+
+    #[test]
+    fn the_import_goes_above_an_empty_line_that_a_decorator_fills() {
+        for (src, header) in [
+            ("\ndef f(a):\n    return a\n", ""),
+            ("# Copyright\n# header\n\ndef f(a):\n    return a\n", "# Copyright\n# header\n"),
+            ("#!/usr/bin/env python3\n# -*- coding: latin-1 -*-\n\n\ndef f(a):\n    return a\n", "#!/usr/bin/env python3\n# -*- coding: latin-1 -*-\n"),
+            ("# c\r\n\r\ndef f(a):\r\n    return a\r\n", "# c\r\n"),
+        ] {
+            let (cs, out) = instrument_as("m.py", src, 0);
+            assert_eq!(cs[0].forms[0].id, "py.func.decorator", "{src:?}");
+            assert_eq!(strip(&out), src);
+            // The import's line, then (after any other empty lines) the filled line, then `def`.
+            let rest = out.strip_prefix(header).unwrap_or_else(|| panic!("header moved: {out:?}"));
+            assert!(rest.starts_with(IMPORT), "{out:?}");
+            let deco = rest.find("@_teleforge.instrument(").unwrap();
+            let between = &rest[rest.find(ADDED_LINE).unwrap() + ADDED_LINE.len()..deco];
+            assert!(between.chars().all(|c| c == '\n' || c == '\r'), "{out:?}");
+            assert!(rest[deco..].lines().nth(1).unwrap().starts_with("def f"), "{out:?}");
+            // The comment header, shebang and coding line keep their lines.
+            assert_eq!(out.lines().count(), src.lines().count() + 1);
+        }
+    }
+
+    #[test]
+    fn a_loops_new_line_goes_above_the_empty_line_a_nested_function_fills() {
+        let src = "def f(xs):\n    for x in xs:\n\n        def g():\n            return x\n        g()\n";
+        let (cs, out) = instrument_as("m.py", src, 0);
+        let lp = cs.iter().find(|c| c.kind == ConstructKind::Loop).unwrap();
+        assert_eq!(lp.forms[0].id, "py.loop.line");
+        assert!(
+            out.contains("    for x in xs:\n        _teleforge.loop_iter(\"m.f\", \"m.py\", 2)  # teleforge+\n        @_teleforge.instrument(\"m.f.<locals>.g\", \"m.py\", 4)  # teleforge\n        def g():"),
+            "{out}"
+        );
+        assert_eq!(strip(&out), src);
+    }
+
+    #[test]
+    fn a_byte_order_mark_stays_first() {
+        for src in ["\u{feff}def f(a):\n    return a\n", "\u{feff}import os\ndef f(a):\n    x = a\n    return x\n"] {
+            for form in 0..3 {
+                let (cs, out) = instrument_as("m.py", src, form);
+                assert!(cs.iter().any(|c| c.kind == ConstructKind::Function), "{src:?}: function not found");
+                assert!(out.starts_with('\u{feff}') && out.matches('\u{feff}').count() == 1, "{out:?}");
+                assert_eq!(strip(&out), src);
+            }
+        }
+    }
+
+    #[test]
+    fn concatenated_docstrings_stay_first() {
+        let src = "\"mod\" \"doc\"\ndef f(a):\n    \"\"\"f\"\"\" \"doc\"\n    return a\n";
+        let (_, out) = instrument_as("m.py", src, 0);
+        assert!(out.starts_with(&format!("\"mod\" \"doc\"; {IMPORT}\n")), "{out}");
+        assert!(out.contains("    \"\"\"f\"\"\" \"doc\"\n    _teleforge.func_call("), "{out}");
+        assert_eq!(strip(&out), src);
+    }
+
+    #[test]
+    fn overloads_and_abstract_or_protocol_stubs_are_left_alone() {
+        let src = "import abc, typing\nfrom typing import Protocol, overload\n\n\nclass P(Protocol):\n    def a(self) -> int: ...\n\n    def b(self) -> int:\n        \"\"\"Doc.\"\"\"\n\n    def c(self) -> int:\n        return 1\n\n\nclass Q(typing.Protocol[int]):\n    def a(self) -> int:\n        ...\n\n\nclass A(abc.ABC):\n    @abc.abstractmethod\n    def a(self) -> int: ...\n\n    @property\n    @abstractmethod\n    def b(self) -> int:\n        ...\n\n    @abc.abstractmethod\n    def c(self) -> int:\n        return 2\n\n    def d(self) -> int: ...\n\n\n@overload\ndef f(x: int) -> int: ...\n@typing.overload\ndef f(x: str) -> str: ...\ndef f(x):\n    return x\n";
+        let (cs, _) = instrument_as("m.py", src, 0);
+        let names: Vec<&str> =
+            cs.iter().filter(|c| c.kind == ConstructKind::Function).map(|c| c.function.as_str()).collect();
+        assert_eq!(names, ["m.P.c", "m.A.c", "m.A.d", "m.f"]);
+        assert_eq!(cs.iter().find(|c| c.function == "m.f").unwrap().line, 40);
     }
 }
