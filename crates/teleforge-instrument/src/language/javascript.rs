@@ -342,9 +342,8 @@ fn import_edit(src: &str, rel: &str, tree: &Tree, module: &str) -> Edit {
     };
     let directives = directive_count(&stmts);
     if directives > 0 {
-        let last = stmts[directives - 1];
-        let semi = if src[last.byte_range()].ends_with(';') { "" } else { ";" };
-        return Edit { offset: last.end_byte(), text: marked(&format!("{semi} {import}")) };
+        let (offset, semi) = after_directive(stmts[directives - 1]);
+        return Edit { offset, text: marked(&format!("{semi} {import}")) };
     }
     let offset = stmts.first().map_or(src.len(), |n| n.start_byte());
     Edit { offset, text: marked(&format!("{import} ")) }
@@ -355,11 +354,28 @@ fn directive_count(stmts: &[Node<'_>]) -> usize {
     stmts.iter().take_while(|s| is_directive(**s)).count()
 }
 
-/// A directive: an expression statement that is a single string literal.
+/// A directive: an expression statement that is a single string literal (comments inside the
+/// statement, as in `"use strict" // why`, do not count).
 fn is_directive(s: Node<'_>) -> bool {
-    s.kind() == "expression_statement"
-        && s.named_child_count() == 1
-        && s.named_child(0).is_some_and(|e| e.kind() == "string")
+    if s.kind() != "expression_statement" {
+        return false;
+    }
+    let mut c = s.walk();
+    let mut parts = s.named_children(&mut c).filter(|n| n.kind() != "comment");
+    parts.next().is_some_and(|e| e.kind() == "string") && parts.next().is_none()
+}
+
+/// Where a statement can follow `directive` on its line, and the `;` it needs there: after its
+/// `;`, else right after the string (before a comment the statement holds, which would otherwise
+/// swallow the insertion).
+fn after_directive(directive: Node<'_>) -> (usize, &'static str) {
+    let mut c = directive.walk();
+    let last = directive.children(&mut c).filter(|n| n.kind() != "comment").last();
+    match last {
+        Some(n) if n.kind() == ";" => (n.end_byte(), ""),
+        Some(n) => (n.end_byte(), ";"),
+        None => (directive.end_byte(), ";"),
+    }
 }
 
 /// What encloses the node being visited.
@@ -922,7 +938,7 @@ impl<'a> Walker<'a> {
             body.named_children(&mut c).filter(|n| n.kind() != "comment").take_while(|s| is_directive(*s)).last();
         match last {
             None => (brace, ""),
-            Some(d) => (d.end_byte(), if self.text(d).ends_with(';') { "" } else { ";" }),
+            Some(d) => after_directive(d),
         }
     }
 
@@ -1263,5 +1279,37 @@ mod tests {
         let (_, out) = instrument("a.js", src);
         assert!(!out.contains("\"*/\""));
         assert_eq!(strip_marked(&out), src);
+    }
+
+    #[test]
+    fn directives_with_comments_stay_first_and_the_comment_swallows_nothing() {
+        let src = "\"use strict\" // why\n'use client' /* c */;\nfunction f(a) { 'use strict' // inner\n  return a\n}\n";
+        let (_, out) = instrument("a.js", src);
+        assert_eq!(strip_marked(&out), src);
+        assert_eq!(out.lines().count(), src.lines().count());
+        assert!(out.starts_with("\"use strict\" // why\n'use client' /* c */;/*tf{*/ const __teleforgeTel = "), "{out}");
+        // The function's entry follows its directive, before the comment that ends the line.
+        assert!(out.contains("{ 'use strict'/*tf{*/; const __teleforgeS0 = __teleforgeTel.funcEntry(\"f\""), "{out}");
+        assert!(out.lines().nth(2).unwrap().ends_with("// inner"), "{out}");
+    }
+
+    #[test]
+    fn the_import_follows_hashbangs_byte_order_marks_and_directives() {
+        let cases = [
+            ("#!/usr/bin/env node\nfunction f() { return 1 }\n", "#!/usr/bin/env node\n/*tf{*/const __teleforgeTel"),
+            ("\u{feff}'use strict'\nfunction f() { return 1 }\n", "\u{feff}'use strict'/*tf{*/; const __teleforgeTel"),
+            ("\u{feff}function f() { return 1 }", "\u{feff}/*tf{*/const __teleforgeTel"),
+            ("'use strict'\r\n;function f() { return 1 }\r\n", "'use strict'\r\n;/*tf{*/ const __teleforgeTel"),
+            ("/* header */ 'use strict'; function f() { return 1 }", "/* header */ 'use strict';/*tf{*/ const"),
+            // Not a directive: a statement that starts with a string.
+            ("'use strict'\n+function () { return 1 }()\n", "/*tf{*/const __teleforgeTel = "),
+        ];
+        for (src, start) in cases {
+            let (cs, out) = instrument("a.js", src);
+            assert!(!cs.is_empty(), "{src:?}");
+            assert!(out.starts_with(start), "{src:?} gave {out:?}");
+            assert_eq!(strip_marked(&out), src);
+            assert_eq!(out.lines().count(), src.lines().count());
+        }
     }
 }
