@@ -55,7 +55,7 @@ impl LanguageSupport for Go {
         if header.lines().any(|l| l.starts_with("// Code generated ") && l.trim_end().ends_with("DO NOT EDIT.")) {
             return Some("generated");
         }
-        if text.contains("import \"C\"") {
+        if uses_cgo(text) {
             return Some("uses cgo");
         }
         None
@@ -139,8 +139,30 @@ fn package_name(root: Node<'_>, src: &str) -> Option<String> {
     Some(src[id.byte_range()].to_string())
 }
 
+/// The package clause's name: the first token of a Go file after a byte order mark, spaces and
+/// comments (a `package` word inside a comment, or a `;` after the name, is not part of it).
 fn package_of_text(text: &str) -> Option<String> {
-    text.lines().find_map(|l| l.strip_prefix("package ")).map(|p| p.split_whitespace().next().unwrap_or("").to_string())
+    let mut rest = text.strip_prefix('\u{feff}').unwrap_or(text);
+    loop {
+        rest = rest.trim_start();
+        if let Some(r) = rest.strip_prefix("//") {
+            rest = r.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.split_once("*/")?.1;
+        } else {
+            break;
+        }
+    }
+    let name = rest.strip_prefix("package")?.trim_start_matches([' ', '\t']);
+    let end = name.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(name.len());
+    (end > 0).then(|| name[..end].to_string())
+}
+
+/// Whether the file imports `"C"` (cgo), alone (`import "C"`) or in an import group.
+fn uses_cgo(text: &str) -> bool {
+    static CGO: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r#"\bimport\s*(?:"C"|\([^)]*"C")"#).unwrap());
+    text.contains("\"C\"") && CGO.is_match(text)
 }
 
 struct Walker<'a> {
@@ -534,5 +556,27 @@ fn copy_safe(ty: Node<'_>, src: &str) -> bool {
         ),
         "parenthesized_type" => ty.named_child(0).is_some_and(|t| copy_safe(t, src)),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_package_name_is_the_first_token_after_a_byte_order_mark_and_comments() {
+        assert_eq!(package_of_text("\u{feff}package bom\n").as_deref(), Some("bom"));
+        assert_eq!(package_of_text("/*\npackage docs\n*/\n// package notes\npackage real // x\n").as_deref(), Some("real"));
+        assert_eq!(package_of_text("//go:build linux\n\npackage tags\r\n").as_deref(), Some("tags"));
+        assert_eq!(package_of_text("package first; func F() {}").as_deref(), Some("first"));
+        assert_eq!(package_of_text("// only a comment\n"), None);
+    }
+
+    #[test]
+    fn cgo_is_recognised_alone_or_in_a_group() {
+        assert!(uses_cgo("package p\n\n// #include <stdlib.h>\nimport \"C\"\n"));
+        assert!(uses_cgo("package p\n\n/*\n#include <stdlib.h>\n*/\nimport (\n\t\"C\"\n\t\"fmt\"\n)\n"));
+        assert!(uses_cgo("package p\r\nimport (\"C\"; \"fmt\")\r\n"));
+        assert!(!uses_cgo("package p\n\nvar s = []string{\n\t\"C\",\n}\nvar t = \"C\"\n"));
     }
 }
