@@ -1,9 +1,12 @@
 //! Finding the files to instrument and their constructs.
 //!
 //! Walks the tree (honouring `.gitignore`), skips vendored and virtual-environment folders,
-//! hidden folders, generated files, test files (unless asked), files that teleforge already
-//! instrumented, and teleforge's own runtime files; parses each remaining file once with
-//! tree-sitter and lets its language module collect constructs in one walk.
+//! hidden folders, generated files, test files and files under test folders (unless asked),
+//! files over the size limit (without reading them), files that teleforge already instrumented,
+//! and teleforge's own runtime files; parses each remaining file once with tree-sitter and lets
+//! its language module collect constructs in one walk.
+
+use std::io::Read;
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +16,23 @@ use crate::language::{self, LanguageSupport, SourceFile, GENERATED_MARK};
 
 /// Folders never entered.
 const SKIPPED_DIRS: &[&str] =
-    &["vendor", "node_modules", "__pycache__", "site-packages", "testdata", "bower_components", "jspm_packages"];
+    &["vendor", "node_modules", "__pycache__", "site-packages", "bower_components", "jspm_packages"];
+
+/// Folders whose files are tests, fixtures or test data: left alone unless `--include-tests`.
+pub const TEST_DIRS: &[&str] = &["tests", "test", "testing", "__tests__", "testdata"];
+
+/// The reason given for test files and files under test folders.
+pub const TEST_FILE: &str = "test file";
+
+/// The reason given for files over [`DiscoverOptions::max_file_bytes`].
+pub const TOO_LARGE: &str = "larger than the size limit";
+
+/// Whether `rel` (relative to the instrumented root, `/` separators) lies under a test folder.
+pub fn in_test_dir(rel: &str) -> bool {
+    let mut parts: Vec<&str> = rel.split('/').collect();
+    parts.pop();
+    parts.iter().any(|d| TEST_DIRS.contains(d))
+}
 
 /// What to look for.
 #[derive(Debug, Clone)]
@@ -86,14 +105,20 @@ pub fn discover(root: &Path, opts: &DiscoverOptions) -> Result<Vec<DiscoveredFil
         if lang.is_runtime_file(&rel) {
             continue;
         }
-        let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
+        // Decided by the path alone, before anything is read.
+        if !opts.include_tests && (lang.is_test_file(&rel) || in_test_dir(&rel)) {
+            out.push(skipped(lang, &path, rel, String::new(), TEST_FILE));
+            continue;
+        }
+        let Some(bytes) = read_at_most(&path, opts.max_file_bytes)? else {
+            out.push(skipped(lang, &path, rel, String::new(), TOO_LARGE));
+            continue;
+        };
         let Ok(text) = String::from_utf8(bytes) else {
             out.push(skipped(lang, &path, rel, String::new(), "not UTF-8"));
             continue;
         };
-        let reason = if !opts.include_tests && lang.is_test_file(&rel) {
-            Some("test file")
-        } else if text.lines().take(3).any(|l| l.contains(GENERATED_MARK)) {
+        let reason = if text.lines().take(3).any(|l| l.contains(GENERATED_MARK)) {
             Some("written by teleforge")
         } else if lang.is_instrumented(&text) {
             Some("already instrumented")
@@ -127,6 +152,19 @@ pub fn discover(root: &Path, opts: &DiscoverOptions) -> Result<Vec<DiscoveredFil
         out.push(DiscoveredFile { language: lang, source, path, constructs, file_edits, skipped: None });
     }
     Ok(out)
+}
+
+/// The file's bytes, or `None` when it holds more than `limit` bytes: its size is checked before
+/// it is opened, and no more than `limit + 1` bytes are ever read (a file growing meanwhile).
+fn read_at_most(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io("reading", path, e))?;
+    if meta.len() > limit {
+        return Ok(None);
+    }
+    let file = std::fs::File::open(path).map_err(|e| Error::io("reading", path, e))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| Error::io("reading", path, e))?;
+    Ok((bytes.len() as u64 <= limit).then_some(bytes))
 }
 
 fn skipped(lang: &'static dyn LanguageSupport, path: &Path, rel: String, text: String, why: &str) -> DiscoveredFile {

@@ -56,3 +56,74 @@ fn vendored_generated_test_hidden_and_instrumented_files_are_left_alone() {
     assert!(with_tests.iter().any(|f| f.source.rel == "p/a_test.go" && f.skipped.is_none()));
     assert!(with_tests.iter().all(|f| f.source.rel.ends_with(".go")));
 }
+
+#[test]
+fn files_under_test_folders_are_left_alone_unless_tests_are_included() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    let py = "def f(x):\n    return x\n";
+    let go = "package p\n\nfunc F(x int) int { return x }\n";
+    let js = "function f(x) { return x }\n";
+    write(r, "app/m.py", py);
+    write(r, "app/tests/fixtures/typed.py", py);
+    write(r, "test/helpers.py", py);
+    write(r, "lib/testing/util.go", go);
+    write(r, "p/testdata/src/x.go", go);
+    write(r, "web/__tests__/util.js", js);
+    write(r, "web/tests.js", js);
+    write(r, "app/tests.py", py);
+    write(r, "web/latest/x.js", js);
+    write(r, "testsuite/x.py", py);
+    let found = discover(r, &DiscoverOptions::default()).unwrap();
+    let why = |rel: &str| {
+        found.iter().find(|f| f.source.rel == rel).unwrap_or_else(|| panic!("{rel} not seen")).skipped.clone()
+    };
+    for rel in [
+        "app/tests/fixtures/typed.py",
+        "test/helpers.py",
+        "lib/testing/util.go",
+        "p/testdata/src/x.go",
+        "web/__tests__/util.js",
+        "app/tests.py",
+    ] {
+        assert_eq!(why(rel).as_deref(), Some("test file"), "{rel}");
+        // Left alone by path: never read.
+        assert!(found.iter().find(|f| f.source.rel == rel).unwrap().source.text.is_empty());
+    }
+    for rel in ["app/m.py", "web/tests.js", "web/latest/x.js", "testsuite/x.py"] {
+        assert_eq!(why(rel), None, "{rel}");
+    }
+    let all = discover(r, &DiscoverOptions { include_tests: true, ..Default::default() }).unwrap();
+    for f in &all {
+        assert_eq!(f.skipped, None, "{} with --include-tests", f.source.rel);
+        assert_eq!(f.constructs.len(), 1, "{}", f.source.rel);
+    }
+    assert_eq!(all.len(), 10);
+}
+
+#[test]
+fn a_file_over_the_size_limit_is_skipped_without_being_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    let small = "def f(x):\n    return x\n";
+    write(r, "small.py", small);
+    write(r, "big.py", &format!("{small}{}", "# padding\n".repeat(20)));
+    let limit = small.len() as u64 + 10;
+    // A sparse 64 GiB file: reading it whole would exhaust memory; discovery must not try.
+    let huge = std::fs::File::create(r.join("huge.js")).unwrap();
+    huge.set_len(64 << 30).unwrap();
+    drop(huge);
+    let opts = DiscoverOptions { max_file_bytes: limit, ..Default::default() };
+    let found = discover(r, &opts).unwrap();
+    let get = |rel: &str| found.iter().find(|f| f.source.rel == rel).unwrap_or_else(|| panic!("{rel} not seen"));
+    assert_eq!(get("small.py").skipped, None);
+    assert_eq!(get("small.py").constructs.len(), 1);
+    for rel in ["big.py", "huge.js"] {
+        assert_eq!(get(rel).skipped.as_deref(), Some("larger than the size limit"), "{rel}");
+        assert!(get(rel).source.text.is_empty() && get(rel).constructs.is_empty());
+    }
+    // Exactly at the limit is not over it.
+    let at = DiscoverOptions { max_file_bytes: small.len() as u64, ..Default::default() };
+    let found = discover(r, &at).unwrap();
+    assert_eq!(found.iter().find(|f| f.source.rel == "small.py").unwrap().skipped, None);
+}

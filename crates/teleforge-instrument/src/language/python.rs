@@ -56,7 +56,7 @@ impl LanguageSupport for Python {
 
     fn is_test_file(&self, rel: &str) -> bool {
         let name = rel.rsplit('/').next().unwrap_or(rel);
-        name.starts_with("test_") || name.ends_with("_test.py") || name == "conftest.py"
+        name.starts_with("test_") || name.ends_with("_test.py") || name == "conftest.py" || name == "tests.py"
     }
 
     fn skip_file(&self, text: &str) -> Option<&'static str> {
