@@ -846,3 +846,162 @@ test("CommonJS 'use strict' file and a package with type=module both load the ru
   events.forEach((e, i) => checkShape(e, raw[i]));
   assert.deepEqual(events.map((e) => [e.kind, e['code.function.name']]), [['func_entry', 'main.f'], ['func_exit', 'main.f']]);
 });
+
+// ---- buffering (issue 13): no system call per event, exit paths, event-loop and thread order ----
+
+function runRaw(code, { env, dir } = {}) {
+  dir = dir || tmpDir('tf-js-');
+  const e = childEnv(dir, { TELEMETRY_SAMPLE_FIRST: '1000000000000', ...(env || {}) });
+  const r = spawnSync(process.execPath, ['-e', PRELUDE + code], { env: e, cwd: dir, encoding: 'utf8', timeout: 120000 });
+  const resultFile = path.join(dir, 'result.json');
+  const result = fs.existsSync(resultFile) ? JSON.parse(fs.readFileSync(resultFile, 'utf8')) : undefined;
+  const ev = readEvents(e.TELEMETRY_FILE) || { raw: [], events: [] };
+  ev.events.forEach((x, i) => checkShape(x, ev.raw[i]));
+  return { r, result, events: ev.events };
+}
+
+const RECORD = `
+  function work(tag, n) {
+    for (let i = 0; i < n; i++) {
+      const s = Tel.funcEntry('m.' + tag, 'm.js', 1, { i });
+      Tel.loopIter('m.' + tag, 'm.js', 2);
+      Tel.funcExit(s, i);
+    }
+  }
+  work('main', 300);
+`;
+
+test('events survive the end of the program, process.exit, an uncaught exception and an unhandled rejection', () => {
+  for (const [tail, status, stderr] of [
+    ['', 0, ''],
+    ['process.exit(3);', 3, ''],
+    ["throw new Error('boom');", 1, 'boom'],
+    ["Promise.reject(new Error('nope'));", 1, 'nope'],
+    ["setTimeout(() => { work('late', 10); process.exitCode = 4; }, 5);", 4, ''],
+  ]) {
+    const { r, events } = runRaw(RECORD + tail);
+    assert.equal(r.status, status, r.stderr);
+    assert.ok(stderr ? r.stderr.includes(stderr) : r.stderr === '', r.stderr);
+    assert.equal(events.filter((e) => e['code.function.name'] === 'm.main').length, 900, tail);
+    if (status === 4) assert.equal(events.filter((e) => e['code.function.name'] === 'm.late').length, 30);
+  }
+});
+
+test('worker threads: events survive the worker ending and process.exit in the worker; lines whole', () => {
+  const { r, events } = runRaw(`
+    const { Worker } = require('worker_threads');
+    const body = (tail) => "const Tel = require(process.env.TF_RUNTIME);" +
+      "for (let i = 0; i < 500; i++) Tel.varAssign('m.w', 'w.js', 1, 'x', 'y'.repeat(300));" + tail;
+    const ws = [new Worker(body(''), { eval: true }), new Worker(body('process.exit(0);'), { eval: true })];
+    ${RECORD}
+    Promise.all(ws.map((w) => new Promise((res) => w.on('exit', res)))).then((codes) => done(codes));
+  `);
+  assert.equal(r.status, 0, r.stderr);
+  const w = events.filter((e) => e['code.function.name'] === 'm.w');
+  assert.equal(w.length, 1000);
+  assert.equal(new Set(w.map((e) => e.thread)).size, 2);
+});
+
+test('an exit listener registered later still gets its events written', () => {
+  const { r, events } = runRaw(`
+    Tel.loopIter('m.early', 'm.js', 1);
+    process.on('exit', () => Tel.loopIter('m.late', 'm.js', 2));
+  `);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(events.map((e) => e['code.function.name']), ['m.early', 'm.late']);
+});
+
+test('hard kill: events older than the 200 ms flush interval are in the file', () => {
+  const { r, events } = runRaw(`
+    for (let i = 0; i < 100; i++) Tel.loopIter('m.f', 'm.js', 1);
+    setTimeout(() => { Tel.loopIter('m.f', 'm.js', 2); process.kill(process.pid, 'SIGKILL'); }, 700);
+  `);
+  assert.equal(r.signal, 'SIGKILL');
+  assert.equal(events.filter((e) => e['code.line.number'] === 1).length, 100);
+});
+
+test('no system call per event; no descriptor held; user files never get telemetry', () => {
+  const { r, result, events } = runRaw(`
+    const real = fs.writeSync;
+    let writes = 0;
+    fs.writeSync = function (...a) { writes++; return real.apply(this, a); };
+    const fdCount = () => fs.readdirSync('/proc/self/fd').length;
+    const before = fdCount();
+    Tel.loopIter('m.f', 'm.js', 1);
+    const mine = [0, 1, 2].map((i) => fs.openSync('mine' + i + '.txt', 'w'));
+    for (let i = 0; i < 20000; i++) Tel.varAssign('m.f', 'm.js', 2, 'i', i);
+    const during = fdCount() - before;
+    setTimeout(() => {
+      mine.forEach((fd) => fs.closeSync(fd));
+      done({ writes, during, bytes: fs.statSync(process.env.TELEMETRY_FILE).size, sizes: [0, 1, 2].map((i) => fs.statSync('mine' + i + '.txt').size) });
+    }, 400);
+  `);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(events.length, 20001);
+  const bytes = result.bytes;
+  assert.ok(result.writes <= Math.ceil(bytes / 65536) + 2, `${result.writes} writes for ${bytes} bytes`);
+  assert.equal(result.during, 3); // only the user's own three
+  assert.deepEqual(result.sizes, [0, 0, 0]);
+});
+
+// The order in which the event loop and two threads interleave is what a program can observe; it
+// must be the same with telemetry on and off.
+const ORDER = `
+  const { Worker } = require('worker_threads');
+  const log = [];
+  function cb(tag) {
+    const s = Tel.funcEntry('m.cb', 'm.js', 1, { tag });
+    Tel.varAssign('m.cb', 'm.js', 2, 'tag', tag);
+    log.push(tag);
+    return Tel.funcExit(s, tag);
+  }
+  const shared = new Int32Array(new SharedArrayBuffer(8));
+  // The worker and the main thread take turns through Atomics: each records what it saw.
+  const w = new Worker(
+    "const { workerData } = require('worker_threads');" +
+    "const Tel = require(process.env.TF_RUNTIME);" +
+    "const a = workerData; const seen = [];" +
+    "for (let i = 1; i <= 40; i += 2) {" +
+    "  Atomics.wait(a, 0, i - 1);" +
+    "  const s = Tel.funcEntry('m.w', 'w.js', 1, { i }); seen.push(Atomics.load(a, 0)); Tel.funcExit(s);" +
+    "  Atomics.store(a, 0, i + 1); Atomics.notify(a, 0);" +
+    "}" +
+    "require('worker_threads').parentPort.postMessage(seen);",
+    { eval: true, workerData: shared });
+  const turns = [];
+  for (let i = 0; i < 40; i += 2) {
+    Atomics.store(shared, 0, i + 1); Atomics.notify(shared, 0);
+    Atomics.wait(shared, 0, i + 1);
+    turns.push(cb('turn' + Atomics.load(shared, 0)));
+  }
+  // Only orders node guarantees (a timer of 0 against an immediate is a race in node itself).
+  setImmediate(() => {
+    cb('immediate');
+    fs.stat('.', () => {
+      cb('io');
+      setTimeout(() => cb('io-timeout'), 0);
+      setImmediate(() => cb('io-immediate'));
+    });
+  });
+  Promise.resolve().then(() => cb('microtask'));
+  process.nextTick(() => cb('tick'));
+  cb('sync');
+  let workerSeen = null; // arrives in parallel with the event loop: kept apart from its order
+  w.on('message', (seen) => { workerSeen = seen; });
+  let ended = 0;
+  const end = () => { if (++ended === 2) done({ log, workerSeen }); };
+  w.on('exit', end);
+  setTimeout(end, 300);
+`;
+
+test('event-loop and thread interleaving are the same with telemetry on and off', () => {
+  const off = runRaw(ORDER, { env: { TELEMETRY_FILE: undefined } });
+  const on = runRaw(ORDER);
+  assert.equal(off.r.status, 0, off.r.stderr);
+  assert.equal(on.r.status, 0, on.r.stderr);
+  assert.equal(off.events.length, 0);
+  assert.ok(on.events.length > 100);
+  assert.deepEqual(on.result, off.result);
+  assert.deepEqual(on.result.log.slice(20), ['sync', 'tick', 'microtask', 'immediate', 'io', 'io-immediate', 'io-timeout']);
+  assert.equal(on.result.workerSeen.length, 20);
+});
