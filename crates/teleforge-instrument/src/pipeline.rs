@@ -6,11 +6,12 @@
 //! output never holds a construct whose last check failed; diagnostics the original code already
 //! had are never blamed on a construct; compiler runs grow with rounds, not with constructs.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use serde::Serialize;
-use teleforge_learning::{Learning, LearningEngine, SUBJECT_KEY};
+use teleforge_learning::lesson::{APPLIED_KEY, FILE_KEY, LEARNING_KEY, SIGNATURE_KEY, VARIANT_KEY};
+use teleforge_learning::{AutoConsolidation, Learning, LearningConsolidator, LearningEngine, SUBJECT_KEY};
 
 use crate::construct::{Construct, Form};
 use crate::discover::{discover, DiscoverOptions, DiscoveredFile};
@@ -90,8 +91,23 @@ pub struct Summary {
     pub attempts: usize,
     /// Constructs that validated on their first attempt.
     pub first_attempt_successes: usize,
-    /// Forms skipped because learned patterns showed they fail in that context.
+    /// Always 0: lessons reorder forms, they never skip one (kept for `--json` readers; see
+    /// `constructs_reordered_by_learning`).
     pub forms_skipped_by_learning: usize,
+    /// Constructs whose forms were tried in an order lessons decided.
+    pub constructs_reordered_by_learning: usize,
+    /// Constructs that kept the ladder's order although lessons would have reordered it, to test
+    /// whether the lessons still hold (`explore_share`).
+    pub constructs_exploring: usize,
+    /// Compiler runs spent isolating diagnostics that pointed at no single insertion (included in
+    /// `compiler_runs`).
+    pub isolation_runs: usize,
+    /// Whether lessons were read and applied (`--no-learning` turns it off).
+    pub learning_applied: bool,
+    /// Learnings captured per language.
+    pub captured_by_language: BTreeMap<String, usize>,
+    /// What automatic consolidation did after the run, per language.
+    pub consolidation: BTreeMap<String, AutoConsolidation>,
     pub compiler_runs: usize,
     pub validation_seconds: f64,
     pub validated: bool,
@@ -118,7 +134,20 @@ enum Status {
 struct State {
     file: usize,
     index: usize,
-    form: usize,
+    /// The construct's forms in the order they are tried: the ladder, with forms that lessons
+    /// say fail in this context moved to the end (never removed).
+    order: Vec<usize>,
+    /// Position in `order` of the form being tried.
+    pos: usize,
+    /// Attempts allowed: `--max-attempts`, plus one for each form a lesson moved back, so a
+    /// lesson never stops a form a fresh store would have tried from being tried.
+    budget: u32,
+    /// Ids (`language/pattern`) of the lessons applied to this construct: those that ordered its
+    /// forms, or the patterns its prompt carried.
+    applied: Vec<String>,
+    /// The lessons would have reordered this construct's forms, but it tries them in ladder order
+    /// to find out whether they still hold.
+    explored: bool,
     attempts: u32,
     status: Status,
     last_pattern: Option<String>,
@@ -137,8 +166,35 @@ struct State {
 }
 
 impl State {
+    fn new(file: usize, index: usize, forms: usize, by_model: bool, max_attempts: u32) -> Self {
+        State {
+            file,
+            index,
+            order: (0..forms).collect(),
+            pos: 0,
+            budget: max_attempts,
+            applied: Vec::new(),
+            explored: false,
+            attempts: 0,
+            status: Status::Pending,
+            last_pattern: None,
+            tried: Vec::new(),
+            custom: None,
+            by_model,
+            previous: None,
+            fix: None,
+            carried: Vec::new(),
+            usage: (0, 0),
+        }
+    }
+
+    /// The index in the ladder of the form being tried.
+    fn form_index(&self) -> usize {
+        self.order.get(self.pos).copied().unwrap_or(0)
+    }
+
     fn form<'c>(&'c self, c: &'c Construct) -> &'c Form {
-        self.custom.as_ref().unwrap_or(&c.forms[self.form])
+        self.custom.as_ref().unwrap_or(&c.forms[self.form_index()])
     }
 }
 
@@ -221,6 +277,16 @@ pub fn instrument_with(
         run_language(engine, opts, generator, lang, &group, &mut summary, &mut outputs, on_capture, on_progress)?;
     }
     summary.files_instrumented = outputs.keys().filter(|k| !summary.runtime_files.contains(k)).count();
+    summary.learning_applied = opts.learning.apply;
+    // The seed's "automatic consolidation every N learnings": the lessons the next run reads.
+    if let (Some(engine), Some(every)) = (engine, opts.learning.consolidate_every) {
+        let consolidator = LearningConsolidator::new(engine);
+        for (language, _) in summary.captured_by_language.clone().into_iter().filter(|(_, n)| *n > 0) {
+            let outcome =
+                consolidator.consolidate_if_due(&language, every, teleforge_learning::DEFAULT_MIN_OCCURRENCES)?;
+            summary.consolidation.insert(language, outcome);
+        }
+    }
     on_progress(Progress::Writing);
     if let Some(cmd) = &opts.validate_cmd {
         run_user_check(&opts.root, cmd, &outputs, &files)?;
@@ -283,23 +349,9 @@ fn run_language(
     let file_edits: Vec<Vec<crate::construct::Edit>> = group.iter().map(|f| f.file_edits.clone()).collect();
     let mut states: Vec<State> = Vec::new();
     for (fi, f) in group.iter().enumerate() {
-        for ci in 0..f.constructs.len() {
-            let by_model = matches!(generator, Generator::Llm(_)) && lang.slot(&f.constructs[ci]).is_some();
-            states.push(State {
-                file: fi,
-                index: ci,
-                form: 0,
-                attempts: 0,
-                status: Status::Pending,
-                last_pattern: None,
-                tried: Vec::new(),
-                custom: None,
-                by_model,
-                previous: None,
-                fix: None,
-                carried: Vec::new(),
-                usage: (0, 0),
-            });
+        for (ci, c) in f.constructs.iter().enumerate() {
+            let by_model = matches!(generator, Generator::Llm(_)) && lang.slot(c).is_some();
+            states.push(State::new(fi, ci, c.forms.len(), by_model, opts.max_attempts));
         }
     }
     let construct = |s: &State| -> &Construct { &group[s.file].constructs[s.index] };
@@ -320,28 +372,25 @@ fn run_language(
     let known: HashSet<(String, usize, String)> =
         baseline.diagnostics.iter().map(|d| (d.file.clone(), d.line, numbers_masked(&d.message))).collect();
 
-    // Forms the learned patterns say fail in this context are not compiled again.
-    let avoid = match engine {
-        Some(e) => avoided_forms(e, lang.name())?,
-        None => HashSet::new(),
+    // Lessons reorder the ladder; they never remove a form.
+    let lessons: HashMap<(String, String), String> = match engine {
+        Some(e) if opts.learning.apply => e
+            .variant_lessons(lang.name(), opts.learning.min_failures)?
+            .into_iter()
+            .map(|l| ((l.signature, l.variant), l.lesson))
+            .collect(),
+        _ => HashMap::new(),
     };
-    for s in &mut states {
-        if s.status != Status::Pending || s.by_model {
-            continue;
-        }
-        let c = &group[s.file].constructs[s.index];
-        let sig = c.signature();
-        match (0..c.forms.len()).find(|&i| !avoid.contains(&(sig.clone(), c.forms[i].id.to_string()))) {
-            Some(i) => {
-                summary.forms_skipped_by_learning += i;
-                s.form = i;
-            }
-            None => {
-                summary.forms_skipped_by_learning += c.forms.len();
-                s.status = Status::Failed("every form failed in this context in earlier runs".into());
-            }
+    if !lessons.is_empty() {
+        for s in states.iter_mut().filter(|s| !s.by_model) {
+            let f = group[s.file];
+            order_forms(s, &f.constructs[s.index], &f.source.rel, &lessons, opts);
+            summary.constructs_reordered_by_learning += usize::from(!s.applied.is_empty());
+            summary.constructs_exploring += usize::from(s.explored);
         }
     }
+    let max_rounds = states.iter().map(|s| s.budget as usize).max().unwrap_or(0) + 1;
+    let ctx = BlameContext { lang, group, file_edits: &file_edits, validator: validator.as_ref(), root: &opts.root, known: &known };
 
     // What a per-file checker last saw, and said, per file.
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
@@ -349,6 +398,13 @@ fn run_language(
     let mut round = 0;
     loop {
         round += 1;
+        if round > max_rounds {
+            // Out of rounds: what is still pending is left out; the rounds that follow only
+            // re-check what passed until a check changes nothing.
+            for s in states.iter_mut().filter(|s| s.status == Status::Pending) {
+                s.status = Status::Failed(format!("no form validated within {max_rounds} rounds"));
+            }
+        }
         let active: Vec<usize> =
             (0..states.len()).filter(|&i| matches!(states[i].status, Status::Pending | Status::Passed)).collect();
         if active.is_empty() {
@@ -358,7 +414,8 @@ fn run_language(
         let mut batch: Vec<(usize, Learning)> = Vec::new();
         let mut changed = false;
         if let Generator::Llm(llm) = generator {
-            changed |= ask_model(engine, opts, llm, lang, group, &mut states, &mut batch, summary)?;
+            let lessons_engine = engine.filter(|_| opts.learning.apply);
+            changed |= ask_model(lessons_engine, opts, llm, lang, group, &mut states, &mut batch, summary)?;
         }
         let active: Vec<usize> = active
             .into_iter()
@@ -395,18 +452,25 @@ fn run_language(
                 !known.contains(&(d.file.clone(), original_line(&spans, &files, d), numbers_masked(&d.message)))
             })
             .collect();
-        let blamed = attribute(lang, group, &states, &active, &spans, &files, &new);
+        let verdict = ctx.blame(&states, &active, &spans, &files, &new)?;
+        summary.compiler_runs += verdict.runs;
+        summary.isolation_runs += verdict.runs;
+        elapsed += verdict.elapsed;
 
         for &i in &active {
+            if let Some(why) = verdict.broken.get(&states[i].file) {
+                // The file does not compile with the runtime import alone: no form of any of its
+                // constructs is to blame, so none is captured as a failure or moved on.
+                states[i].status = Status::Failed(why.clone());
+                continue;
+            }
             let c = construct(&states[i]);
             let form = &states[i].form(c).clone();
-            let errors: Vec<String> =
-                blamed.get(&i).map(|ds| ds.iter().map(|d| d.render()).collect()).unwrap_or_default();
-            if errors.is_empty() {
+            let Some((diags, how)) = verdict.blamed.get(&i) else {
                 if states[i].status == Status::Pending {
                     let s = &mut states[i];
                     s.attempts += 1;
-                    s.tried.push(s.form);
+                    s.tried.push(s.form_index());
                     s.status = Status::Passed;
                     summary.attempts += 1;
                     if s.attempts == 1 {
@@ -444,46 +508,49 @@ fn run_language(
                         s.last_pattern.clone(),
                         fix,
                     );
-                    annotate(&mut l, generator, s);
+                    annotate(&mut l, generator, s, opts, None);
                     batch.push((i, l));
                 }
                 continue;
-            }
+            };
+            let errors: Vec<String> = diags.iter().map(Diagnostic::render).collect();
             changed = true;
             let s = &mut states[i];
-            s.attempts += 1;
-            s.tried.push(s.form);
-            summary.attempts += 1;
-            if s.attempts == 1 && s.status == Status::Passed {
+            // A construct that had passed and is now blamed was counted right first time.
+            if s.status == Status::Passed && s.attempts == 1 {
                 summary.first_attempt_successes -= 1;
             }
+            s.attempts += 1;
+            s.tried.push(s.form_index());
+            summary.attempts += 1;
             let mut l =
                 learning(lang, opts, &group[s.file].source, c, form, s.attempts, false, errors.clone(), None, None);
-            annotate(&mut l, generator, s);
+            annotate(&mut l, generator, s, opts, Some(how));
             batch.push((i, l));
+            let first_error = errors.first().cloned().unwrap_or_else(|| "validation failed".into());
             if s.by_model {
                 s.previous = Some((form.code(), errors.clone()));
                 s.custom = None;
                 s.fix = None;
-                s.status =
-                    if s.attempts < opts.max_attempts { Status::Pending } else { Status::Failed(errors[0].clone()) };
+                s.status = if s.attempts < opts.max_attempts && round < max_rounds {
+                    Status::Pending
+                } else {
+                    Status::Failed(first_error)
+                };
                 continue;
             }
-            let sig = c.signature();
-            let next =
-                (s.form + 1..c.forms.len()).find(|&f| !avoid.contains(&(sig.clone(), c.forms[f].id.to_string())));
-            match next {
-                Some(f) if s.attempts < opts.max_attempts => {
-                    s.form = f;
-                    s.status = Status::Pending;
-                }
-                _ => s.status = Status::Failed(errors[0].clone()),
+            if s.pos + 1 < s.order.len() && s.attempts < s.budget && round < max_rounds {
+                s.pos += 1;
+                s.status = Status::Pending;
+            } else {
+                s.status = Status::Failed(first_error);
             }
         }
         if let Some(engine) = engine {
             let (idx, learnings): (Vec<usize>, Vec<Learning>) = batch.into_iter().unzip();
             let (stored, _) = engine.capture_batch(learnings)?;
             summary.learnings_captured += stored.len();
+            *summary.captured_by_language.entry(lang.name().to_string()).or_default() += stored.len();
             for (i, l) in idx.into_iter().zip(&stored) {
                 if !l.success {
                     states[i].last_pattern = l.error_pattern.clone();
@@ -491,13 +558,55 @@ fn run_language(
                 on_capture(l);
             }
         }
-        if !changed || round > opts.max_attempts as usize + 1 {
+        if !changed {
             break;
         }
     }
     summary.validation_seconds += elapsed.as_secs_f64();
     finish(lang, group, &file_edits, &states, summary, outputs);
     Ok(())
+}
+
+/// Moves the forms that lessons say fail in this construct's context to the end of its ladder,
+/// unless the construct is one of the few (`explore_share`) that keep the ladder's order to test
+/// the lessons. Each moved form adds an attempt to the construct's budget.
+fn order_forms(
+    s: &mut State,
+    c: &Construct,
+    rel: &str,
+    lessons: &HashMap<(String, String), String>,
+    opts: &InstrumentOptions,
+) {
+    let sig = c.signature();
+    let demoted: Vec<usize> =
+        (0..c.forms.len()).filter(|&i| lessons.contains_key(&(sig.clone(), c.forms[i].id.to_string()))).collect();
+    let mut order: Vec<usize> = (0..c.forms.len()).filter(|i| !demoted.contains(i)).collect();
+    order.extend(&demoted);
+    if order.iter().enumerate().all(|(p, &i)| p == i) {
+        return;
+    }
+    let subject = format!("{}|{rel}:{}:{}", opts.run_id, c.line, c.kind.as_str());
+    if share_of(&subject) < opts.learning.explore_share {
+        s.explored = true;
+        return;
+    }
+    let mut applied: Vec<String> =
+        demoted.iter().filter_map(|&i| lessons.get(&(sig.clone(), c.forms[i].id.to_string())).cloned()).collect();
+    applied.sort();
+    applied.dedup();
+    s.applied = applied;
+    s.budget = s.budget.saturating_add(demoted.len() as u32);
+    s.order = order;
+}
+
+/// A number in [0, 1) fixed by `key` (FNV-1a): which constructs explore is reproducible for a run.
+fn share_of(key: &str) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Runs the user's check in a scratch copy of the result; an error if it fails.
@@ -579,31 +688,8 @@ fn render(
     let mut sources: Vec<&SourceFile> = Vec::new();
     for (fi, idxs) in by_file {
         let f = group[fi];
-        // The file's own edits (an import of the runtime) come first at equal offsets. An edit
-        // several constructs ask for (the same import) is applied once and belongs to each of them.
-        let mut edits: Vec<(Vec<usize>, &crate::construct::Edit)> =
-            file_edits[fi].iter().map(|e| (vec![FILE_EDIT], e)).collect();
-        for &i in &idxs {
-            let c = &f.constructs[states[i].index];
-            for e in &states[i].form(c).edits {
-                match edits.iter_mut().find(|(_, x)| x.offset == e.offset && x.text == e.text) {
-                    Some((owners, _)) => owners.push(i),
-                    None => edits.push((vec![i], e)),
-                }
-            }
-        }
-        edits.sort_by_key(|(_, e)| e.offset);
-        let mut shift = 0;
-        let mut file_spans = Vec::new();
-        for (owners, e) in &edits {
-            let start = e.offset + shift;
-            for &i in owners {
-                file_spans.push((i, start, start + e.text.len()));
-            }
-            shift += e.text.len();
-        }
-        let refs: Vec<&crate::construct::Edit> = edits.iter().map(|(_, e)| *e).collect();
-        files.insert(f.source.rel.clone(), apply(&f.source.text, &refs));
+        let (text, file_spans) = render_file(f, &file_edits[fi], states, &idxs);
+        files.insert(f.source.rel.clone(), text);
         spans.insert(f.source.rel.clone(), file_spans);
         sources.push(&f.source);
     }
@@ -613,88 +699,268 @@ fn render(
     (files, spans)
 }
 
-/// Blames each new diagnostic on the constructs that can have caused it: the insertion it points
-/// into; else an insertion on its line; else the innermost function around it; else every active
-/// construct of its file (or, for a runtime file, of its folder).
-fn attribute<'d>(
-    lang: &dyn LanguageSupport,
-    group: &[&DiscoveredFile],
+/// One file with its own edits and the current forms of the constructs `idxs` (states), and the
+/// spans of what was inserted.
+fn render_file(
+    f: &DiscoveredFile,
+    file_edits: &[crate::construct::Edit],
     states: &[State],
-    active: &[usize],
-    spans: &Spans,
-    rendered: &BTreeMap<String, String>,
-    diags: &[&'d Diagnostic],
-) -> BTreeMap<usize, Vec<&'d Diagnostic>> {
-    let mut blamed: BTreeMap<usize, Vec<&Diagnostic>> = BTreeMap::new();
-    let rendered_line_spans = |file: &str, text: &str| -> Vec<(usize, usize, usize, usize)> {
-        // (state, line, start column, end column), 1-based columns in bytes.
-        spans
-            .get(file)
-            .map(|v| {
-                v.iter()
-                    .map(|&(i, s, e)| {
-                        let line = line_of(text, s);
-                        let line_start = text[..s].rfind('\n').map_or(0, |p| p + 1);
-                        (i, line, s - line_start + 1, e - line_start + 1)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let mut rendered_cache: BTreeMap<String, Vec<(usize, usize, usize, usize)>> = BTreeMap::new();
-    for d in diags {
-        let in_file: Vec<usize> =
-            active.iter().copied().filter(|&i| group[states[i].file].source.rel == d.file).collect();
-        let mut targets: Vec<usize> = Vec::new();
-        if !in_file.is_empty() {
-            let f = group[states[in_file[0]].file];
-            let text = rendered.get(&d.file).map(String::as_str).unwrap_or("");
-            let line_spans = rendered_cache.entry(d.file.clone()).or_insert_with(|| rendered_line_spans(&d.file, text));
-            let on_line: Vec<&(usize, usize, usize, usize)> = line_spans.iter().filter(|s| s.1 == d.line).collect();
-            if let Some(col) = d.column {
-                targets.extend(on_line.iter().filter(|s| s.2 <= col && col < s.3).map(|s| s.0));
+    idxs: &[usize],
+) -> (String, Vec<(usize, usize, usize)>) {
+    // The file's own edits (an import of the runtime) come first at equal offsets. An edit
+    // several constructs ask for (the same import) is applied once and belongs to each of them.
+    let mut edits: Vec<(Vec<usize>, &crate::construct::Edit)> =
+        file_edits.iter().map(|e| (vec![FILE_EDIT], e)).collect();
+    for &i in idxs {
+        let c = &f.constructs[states[i].index];
+        for e in &states[i].form(c).edits {
+            match edits.iter_mut().find(|(_, x)| x.offset == e.offset && x.text == e.text) {
+                Some((owners, _)) => owners.push(i),
+                None => edits.push((vec![i], e)),
             }
-            if targets.is_empty() {
-                targets.extend(on_line.iter().map(|s| s.0));
-            }
-            if targets.contains(&FILE_EDIT) {
-                targets = in_file.clone();
-            }
-            if targets.is_empty() {
-                // The innermost function whose original lines hold the diagnostic.
-                let inner = in_file
-                    .iter()
-                    .copied()
-                    .filter(|&i| {
-                        let c = &f.constructs[states[i].index];
-                        let (a, b) = (line_of(&f.source.text, c.start), line_of(&f.source.text, c.end));
-                        c.kind == crate::construct::ConstructKind::Function && a <= d.line && d.line <= b
-                    })
-                    .min_by_key(|&i| {
-                        let c = &f.constructs[states[i].index];
-                        c.end - c.start
-                    });
-                targets.extend(inner);
-            }
-            if targets.is_empty() {
-                targets = in_file;
-            }
-        } else if lang.is_runtime_file(&d.file) || d.file.is_empty() {
-            let dir = d.file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-            targets = active
-                .iter()
-                .copied()
-                .filter(|&i| {
-                    let rel = &group[states[i].file].source.rel;
-                    d.file.is_empty() || rel.rsplit_once('/').map(|(d, _)| d).unwrap_or("") == dir
-                })
-                .collect();
-        }
-        for t in targets {
-            blamed.entry(t).or_default().push(d);
         }
     }
-    blamed
+    edits.sort_by_key(|(_, e)| e.offset);
+    let mut shift = 0;
+    let mut file_spans = Vec::new();
+    for (owners, e) in &edits {
+        let start = e.offset + shift;
+        for &i in owners {
+            file_spans.push((i, start, start + e.text.len()));
+        }
+        shift += e.text.len();
+    }
+    let refs: Vec<&crate::construct::Edit> = edits.iter().map(|(_, e)| *e).collect();
+    (apply(&f.source.text, &refs), file_spans)
+}
+
+/// What one round's diagnostics say about its constructs.
+#[derive(Default)]
+struct Verdict {
+    /// The constructs at fault, with the diagnostics that show it and how they were found
+    /// (`pointed`: the diagnostic points into the construct's inserted text; `isolated`: checking
+    /// its insertion without the others reproduces a failure).
+    blamed: BTreeMap<usize, (Vec<Diagnostic>, &'static str)>,
+    /// Files (indexes into the group) that fail with none of their constructs inserted: their
+    /// runtime import, or the runtime beside them, does not compile there.
+    broken: BTreeMap<usize, String>,
+    /// Compiler runs spent isolating, and their time.
+    runs: usize,
+    elapsed: std::time::Duration,
+}
+
+/// What blaming needs besides one round's results.
+struct BlameContext<'a> {
+    lang: &'static dyn LanguageSupport,
+    group: &'a [&'a DiscoveredFile],
+    file_edits: &'a [Vec<crate::construct::Edit>],
+    validator: &'a dyn Validator,
+    root: &'a std::path::Path,
+    known: &'a HashSet<(String, usize, String)>,
+}
+
+/// One isolation check: a file with only some of its constructs' insertions.
+struct Probe {
+    file: usize,
+    set: Vec<usize>,
+}
+
+impl BlameContext<'_> {
+    /// Exact blame. A new diagnostic that points into one insertion's text fails that
+    /// construct. Every other one (no column, a column between insertions that share a line, a
+    /// file-level or runtime-file error) makes its file a suspect: the file is checked with none
+    /// of its constructs (a failure there is the file's, not a construct's), and then its suspects
+    /// are split in halves and re-checked until single culprits remain (or a group that fails only
+    /// together). The probes of every file go into the same checks, one probe per file per check,
+    /// so compiler runs grow with the rounds of splitting, not with constructs.
+    fn blame(
+        &self,
+        states: &[State],
+        active: &[usize],
+        spans: &Spans,
+        rendered: &BTreeMap<String, String>,
+        diags: &[&Diagnostic],
+    ) -> Result<Verdict> {
+        let mut verdict = Verdict::default();
+        let file_of = |i: usize| self.group[states[i].file].source.rel.as_str();
+        let folder = |rel: &str| rel.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+        let mut unplaced: BTreeMap<usize, Vec<Diagnostic>> = BTreeMap::new();
+        let mut line_cache: BTreeMap<String, Vec<(usize, usize, usize, usize)>> = BTreeMap::new();
+        for d in diags {
+            let in_file: Vec<usize> = active.iter().copied().filter(|&i| file_of(i) == d.file).collect();
+            let Some(&first) = in_file.first() else {
+                // A runtime file, no file at all, or a file without insertions: every file with
+                // insertions in that folder (every file, when none is named) is a suspect.
+                let dir = folder(&d.file);
+                for &i in active {
+                    if d.file.is_empty() || folder(file_of(i)) == dir {
+                        unplaced.entry(states[i].file).or_default().push((*d).clone());
+                    }
+                }
+                continue;
+            };
+            let text = rendered.get(&d.file).map(String::as_str).unwrap_or("");
+            let line_spans = line_cache.entry(d.file.clone()).or_insert_with(|| line_spans(spans.get(&d.file), text));
+            let owners: Vec<usize> = match d.column {
+                Some(col) => line_spans
+                    .iter()
+                    .filter(|s| s.1 == d.line && s.2 <= col && col < s.3)
+                    .map(|s| s.0)
+                    .collect(),
+                None => Vec::new(),
+            };
+            if owners.is_empty() || owners.contains(&FILE_EDIT) {
+                unplaced.entry(states[first].file).or_default().push((*d).clone());
+            } else {
+                for o in owners {
+                    let e = verdict.blamed.entry(o).or_insert_with(|| (Vec::new(), "pointed"));
+                    e.0.push((*d).clone());
+                }
+            }
+        }
+        if unplaced.is_empty() {
+            return Ok(verdict);
+        }
+        // The suspects of each file, in source order; constructs already pointed at are out.
+        let mut suspects: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for &i in active {
+            if unplaced.contains_key(&states[i].file) && !verdict.blamed.contains_key(&i) {
+                suspects.entry(states[i].file).or_default().push(i);
+            }
+        }
+        for set in suspects.values_mut() {
+            set.sort_by_key(|&i| self.group[states[i].file].constructs[states[i].index].start);
+        }
+        // First: each file with none of its constructs, and, where some construct was pointed at,
+        // the file without that one (the rest may be fine).
+        let mut probes: Vec<Probe> = Vec::new();
+        for &f in unplaced.keys() {
+            probes.push(Probe { file: f, set: Vec::new() });
+            let pointed_here = verdict.blamed.keys().any(|&i| states[i].file == f);
+            if pointed_here && suspects.get(&f).is_some_and(|s| !s.is_empty()) {
+                probes.push(Probe { file: f, set: suspects[&f].clone() });
+            }
+        }
+        let results = self.run_probes(states, &probes, &mut verdict)?;
+        let mut failing: Vec<(usize, Vec<usize>, Vec<Diagnostic>)> = Vec::new();
+        for (&f, diags) in &unplaced {
+            let alone = probes.iter().zip(&results).find(|(p, _)| p.file == f && p.set.is_empty()).and_then(|(_, r)| r.clone());
+            if let Some(ds) = alone {
+                let first = ds.first().map(Diagnostic::render).unwrap_or_default();
+                verdict.broken.insert(f, format!("the file does not compile with none of its constructs inserted (only the runtime and its import): {first}"));
+                continue;
+            }
+            let Some(set) = suspects.get(&f).filter(|s| !s.is_empty()) else { continue };
+            let rest = probes.iter().zip(&results).find(|(p, _)| p.file == f && !p.set.is_empty());
+            match rest {
+                Some((_, Some(ds))) => failing.push((f, set.clone(), ds.clone())),
+                Some((_, None)) => {}
+                None => failing.push((f, set.clone(), diags.clone())),
+            }
+        }
+        while !failing.is_empty() {
+            let mut probes = Vec::new();
+            let mut parents = Vec::new();
+            for (f, set, diags) in failing.drain(..) {
+                if set.len() == 1 {
+                    verdict.blamed.insert(set[0], (diags, "isolated"));
+                    continue;
+                }
+                let (a, b) = set.split_at(set.len() / 2);
+                probes.push(Probe { file: f, set: a.to_vec() });
+                probes.push(Probe { file: f, set: b.to_vec() });
+                parents.push((f, set, diags));
+            }
+            if probes.is_empty() {
+                break;
+            }
+            let results = self.run_probes(states, &probes, &mut verdict)?;
+            for (n, (f, set, diags)) in parents.into_iter().enumerate() {
+                let (ra, rb) = (&results[2 * n], &results[2 * n + 1]);
+                if ra.is_none() && rb.is_none() {
+                    // Each half checks clean alone: the failure needs insertions from both.
+                    for &i in &set {
+                        verdict.blamed.insert(i, (diags.clone(), "isolated"));
+                    }
+                    continue;
+                }
+                for (probe, r) in [(&probes[2 * n], ra), (&probes[2 * n + 1], rb)] {
+                    if let Some(ds) = r {
+                        failing.push((f, probe.set.clone(), ds.clone()));
+                    }
+                }
+            }
+        }
+        Ok(verdict)
+    }
+
+    /// Runs the probes, one probe per file in each check; for each probe, the new diagnostics of
+    /// its file (or of its folder's runtime files), `None` when it checks clean.
+    fn run_probes(
+        &self,
+        states: &[State],
+        probes: &[Probe],
+        verdict: &mut Verdict,
+    ) -> Result<Vec<Option<Vec<Diagnostic>>>> {
+        let mut results: Vec<Option<Vec<Diagnostic>>> = vec![None; probes.len()];
+        let mut slots: Vec<Vec<usize>> = Vec::new();
+        for (n, p) in probes.iter().enumerate() {
+            match slots.iter_mut().find(|slot| slot.iter().all(|&m| probes[m].file != p.file)) {
+                Some(slot) => slot.push(n),
+                None => slots.push(vec![n]),
+            }
+        }
+        for slot in slots {
+            let mut files = BTreeMap::new();
+            let mut spans: Spans = BTreeMap::new();
+            let mut sources = Vec::new();
+            for &n in &slot {
+                let p = &probes[n];
+                let f = self.group[p.file];
+                let (text, file_spans) = render_file(f, &self.file_edits[p.file], states, &p.set);
+                files.insert(f.source.rel.clone(), text);
+                spans.insert(f.source.rel.clone(), file_spans);
+                sources.push(&f.source);
+            }
+            for r in self.lang.runtime_files(&sources) {
+                files.insert(r.rel, r.text);
+            }
+            let check = self.validator.check(self.root, &files)?;
+            verdict.runs += check.runs;
+            verdict.elapsed += check.elapsed;
+            for d in &check.diagnostics {
+                if self.known.contains(&(d.file.clone(), original_line(&spans, &files, d), numbers_masked(&d.message))) {
+                    continue;
+                }
+                let dir = d.file.rsplit_once('/').map_or("", |(d, _)| d);
+                for &n in &slot {
+                    let rel = &self.group[probes[n].file].source.rel;
+                    let same = *rel == d.file
+                        || (!spans.contains_key(&d.file) && (d.file.is_empty() || rel.rsplit_once('/').map_or("", |(d, _)| d) == dir));
+                    if same {
+                        results[n].get_or_insert_with(Vec::new).push(d.clone());
+                    }
+                }
+            }
+        }
+        Ok(results)
+    }
+}
+
+/// (state, line, start column, end column) of every insertion of one rendered file; 1-based
+/// columns in bytes.
+fn line_spans(spans: Option<&Vec<(usize, usize, usize)>>, text: &str) -> Vec<(usize, usize, usize, usize)> {
+    spans
+        .map(|v| {
+            v.iter()
+                .map(|&(i, s, e)| {
+                    let line = line_of(text, s);
+                    let line_start = text[..s].rfind('\n').map_or(0, |p| p + 1);
+                    (i, line, s - line_start + 1, e - line_start + 1)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -712,8 +978,9 @@ fn learning(
 ) -> Learning {
     let mut context = BTreeMap::new();
     context.insert(SUBJECT_KEY.to_string(), format!("{}:{}:{}:{}", source.rel, c.line, c.kind.as_str(), c.function));
-    context.insert("form".into(), form.id.to_string());
-    context.insert("signature".into(), c.signature());
+    context.insert(VARIANT_KEY.into(), form.id.to_string());
+    context.insert(SIGNATURE_KEY.into(), c.signature());
+    context.insert(FILE_KEY.into(), source.rel.clone());
     Learning {
         language: lang.name().to_string(),
         construct_type: c.kind.as_str().to_string(),
@@ -728,31 +995,6 @@ fn learning(
         context,
         ..Default::default()
     }
-}
-
-/// (signature, form id) pairs that failed, and never succeeded, among the learnings behind the
-/// language's consolidated patterns.
-fn avoided_forms(engine: &LearningEngine, language: &str) -> Result<HashSet<(String, String)>> {
-    let mut failed = HashSet::new();
-    let mut worked = HashSet::new();
-    let mut seen = BTreeSet::new();
-    for p in engine.load_patterns(language)? {
-        for h in &p.learning_hashes {
-            if !seen.insert(h.clone()) {
-                continue;
-            }
-            for l in engine.store().find(h)? {
-                let (Some(sig), Some(form)) = (l.context.get("signature"), l.context.get("form")) else { continue };
-                let key = (sig.clone(), form.clone());
-                if l.success {
-                    worked.insert(key);
-                } else {
-                    failed.insert(key);
-                }
-            }
-        }
-    }
-    Ok(failed.difference(&worked).cloned().collect())
 }
 
 /// Applies the passed constructs' forms and records what was left out.
@@ -790,8 +1032,23 @@ fn finish(
 /// The form id of snippets written by a model.
 pub const LLM_FORM: &str = "llm";
 
-/// Records the generator, the patterns the prompt carried and its token usage on a learning.
-fn annotate(l: &mut Learning, generator: Generator<'_>, s: &State) {
+/// Records on a learning what steered the attempt: the lessons applied (or that learning was
+/// off, or that the construct explored), how a failure was blamed, and for a model's snippet the
+/// generator, the patterns its prompt carried and its token usage.
+fn annotate(l: &mut Learning, generator: Generator<'_>, s: &State, opts: &InstrumentOptions, blame: Option<&str>) {
+    if !opts.learning.apply {
+        l.context.insert(LEARNING_KEY.into(), "off".into());
+    }
+    let applied = if s.by_model { &s.carried } else { &s.applied };
+    if !applied.is_empty() {
+        l.context.insert(APPLIED_KEY.into(), serde_json::to_string(applied).unwrap_or_default());
+    }
+    if s.explored {
+        l.context.insert("explore".into(), "1".into());
+    }
+    if let Some(how) = blame {
+        l.context.insert("blame".into(), how.into());
+    }
     if s.by_model {
         l.generator = Some(generator.label());
         l.context.insert("patterns".into(), s.carried.join(","));
@@ -863,9 +1120,7 @@ fn ask_model(
                         None,
                     );
                     l.generated_code = code.clone();
-                    l.generator = Some(llm.label());
-                    l.context.insert("patterns".into(), s.carried.join(","));
-                    l.context.insert("tokens".into(), format!("{}/{}", s.usage.0, s.usage.1));
+                    annotate(&mut l, Generator::Llm(llm), s, opts, Some("answer"));
                     batch.push((i, l));
                     s.previous = Some((code, vec![error.clone()]));
                     if s.attempts >= opts.max_attempts {

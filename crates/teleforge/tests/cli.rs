@@ -113,10 +113,14 @@ fn consolidate_prints_the_seed_statistics_and_patterns() {
         "learning_hashes",
         "last_updated",
     ];
-    let mut sorted = keys.clone();
+    // Every seed field, and ours beside them.
+    let ours = ["category", "status", "status_reason", "evidence"];
+    let mut sorted: Vec<&str> = keys.iter().copied().filter(|k| !ours.contains(k)).collect();
     sorted.sort();
     seed_keys.sort();
     assert_eq!(sorted, seed_keys);
+    assert_eq!(v[0]["status"], "active");
+    assert_eq!(v[0]["category"], "import");
     assert_eq!(v[0]["pattern_name"], "go_import_error");
     assert_eq!(v[0]["success_rate"], 0.67);
     assert_eq!(v[0]["construct_type"], "function");
