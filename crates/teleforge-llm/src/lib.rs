@@ -13,6 +13,7 @@
 mod anthropic;
 mod error;
 mod http;
+mod limits;
 mod openai;
 mod sanitize;
 
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 pub use error::{Error, Result};
 pub use http::{parse_retry_after, MAX_WAIT};
+pub use limits::ModelLimits;
 pub use sanitize::strip_invisible;
 
 /// One chat turn: instructions and the request.
