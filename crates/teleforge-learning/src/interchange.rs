@@ -112,6 +112,57 @@ pub fn learnings_to_json(learnings: &[Learning], full: bool) -> String {
     serde_json::to_string_pretty(&seed).expect("learnings serialise")
 }
 
+/// Writes learnings as the same pretty JSON array as [`learnings_to_json`], one record at a time,
+/// so an export holds one record in memory rather than the whole file. Returns how many were
+/// written; the first error from `learnings` or from the writer stops it.
+pub fn write_learnings_json<W: std::io::Write>(
+    out: &mut W,
+    learnings: impl IntoIterator<Item = Result<Learning>>,
+    full: bool,
+) -> Result<usize> {
+    let io = |e: std::io::Error| Error::io("writing", "the learnings export", e);
+    let mut count = 0usize;
+    for learning in learnings {
+        let learning = learning?;
+        let text = if full {
+            serde_json::to_string_pretty(&learning)
+        } else {
+            serde_json::to_string_pretty(&SeedLearning::from(&learning))
+        }
+        .map_err(|e| Error::invalid(learning.hash.clone(), format!("cannot be written as JSON: {e}")))?;
+        out.write_all(if count == 0 { b"[\n" } else { b",\n" }).map_err(io)?;
+        // Nested one level, as serde_json's pretty printer indents array elements (JSON strings
+        // hold no raw newline, so every line break here is structural).
+        for (i, line) in text.split('\n').enumerate() {
+            if i > 0 {
+                out.write_all(b"\n").map_err(io)?;
+            }
+            out.write_all(b"  ").map_err(io)?;
+            out.write_all(line.as_bytes()).map_err(io)?;
+        }
+        count += 1;
+    }
+    out.write_all(if count == 0 { b"[]" } else { b"\n]" }).map_err(io)?;
+    Ok(count)
+}
+
+impl<'a> From<&'a Learning> for SeedLearning<'a> {
+    fn from(l: &'a Learning) -> Self {
+        SeedLearning {
+            language: &l.language,
+            construct_type: &l.construct_type,
+            attempt_number: l.attempt_number,
+            success: l.success,
+            generated_code: &l.generated_code,
+            validation_errors: &l.validation_errors,
+            error_pattern: &l.error_pattern,
+            fix_applied: &l.fix_applied,
+            timestamp: &l.timestamp,
+            hash: &l.hash,
+        }
+    }
+}
+
 /// Parses a `<language>_patterns.json` file.
 pub fn parse_patterns(text: &str, origin: &str) -> Result<Vec<Pattern>> {
     serde_json::from_str(text).map_err(|e| Error::invalid(format!("{origin}:{}", e.line()), strip_position(&e)))
@@ -166,6 +217,24 @@ mod tests {
         let text = format!("[{}, {}]", &SEED[1..SEED.len() - 1], &bad[1..bad.len() - 1]);
         let err = parse_learnings(&text, "f.json").unwrap_err().to_string();
         assert!(err.starts_with("f.json:15 (record 2): attempt_number"), "{err}");
+    }
+
+    #[test]
+    fn streamed_export_matches_the_whole_file_form() {
+        let one = parse_learnings(SEED, "go_learnings.json").unwrap();
+        let mut second = one[0].clone();
+        second.hash = "fedcba654321".into();
+        second.validation_errors = vec!["line one\nline two \"quoted\"".into()];
+        second.context.insert("subject".into(), "main.f".into());
+        let two = vec![one[0].clone(), second];
+        for learnings in [Vec::new(), one, two] {
+            for full in [false, true] {
+                let mut out = Vec::new();
+                let n = write_learnings_json(&mut out, learnings.iter().cloned().map(Ok), full).unwrap();
+                assert_eq!(n, learnings.len());
+                assert_eq!(String::from_utf8(out).unwrap(), learnings_to_json(&learnings, full), "full={full}");
+            }
+        }
     }
 
     #[test]

@@ -48,6 +48,20 @@ pub enum Command {
     Patterns(PatternsCommand),
     /// Classify diagnostics read from stdin into error patterns.
     Classify(ClassifyArgs),
+    /// Trust a project's teleforge.toml, so that its generator, model, base_url and api_key_file
+    /// are used (they decide where code and keys are sent). Records the file's content hash; a
+    /// changed file needs trusting again.
+    Trust(TrustArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// The teleforge.toml, or a folder holding one [default: the nearest teleforge.toml at or
+    /// above the current folder].
+    pub path: Option<PathBuf>,
+    /// Forget the trust given to that file instead.
+    #[arg(long)]
+    pub revoke: bool,
 }
 
 /// `--language L` or `--all`, exactly one.
@@ -230,12 +244,23 @@ pub struct InstrumentArgs {
     /// `go test ./...`); if it fails, nothing is written.
     #[arg(long, value_name = "CMD")]
     pub validate_cmd: Option<String>,
-    /// Show every captured learning on stderr.
+    /// Show every captured learning and every config file read on stderr.
     #[arg(long, short = 'v')]
     pub verbose: bool,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Longest one toolchain process or --validate-cmd may run, in seconds, before it is killed
+    /// with its whole process group.
+    #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub check_timeout: u64,
+    /// With --in-place, edit files that have uncommitted changes in git.
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Skip source files larger than this many bytes (suffixes K, M, G) [default: 4M;
+    /// teleforge.toml: instrument.max_file_size].
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub max_file_size: Option<u64>,
     /// Who writes the snippets: template (offline, the default), openai (any OpenAI-compatible
     /// server) or anthropic [env: TELEFORGE_GENERATOR; teleforge.toml: llm.generator].
     #[arg(long, value_name = "NAME")]
@@ -266,4 +291,25 @@ pub struct StripArgs {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `4096`, `512K`, `4M`, `1G` (powers of 1024).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&t[..i], t[i..].trim()),
+        None => (t, ""),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("{text:?} is not a size: use bytes, or a number with K, M or G"))?;
+    let factor: u64 = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        _ => return Err(format!("{text:?} is not a size: use bytes, or a number with K, M or G")),
+    };
+    match n.checked_mul(factor) {
+        Some(0) | None => Err(format!("{text:?} is not a usable size: give a positive number of bytes")),
+        Some(v) => Ok(v),
+    }
 }

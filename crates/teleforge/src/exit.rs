@@ -33,11 +33,26 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// An input (the tree to instrument or strip) that does not exist or cannot be read.
+#[derive(Debug)]
+pub struct NoInput(pub String);
+
+impl std::fmt::Display for NoInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NoInput {}
+
 /// The exit code for an error chain.
 pub fn code_for(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
         if cause.downcast_ref::<UsageError>().is_some() {
             return USAGE;
+        }
+        if cause.downcast_ref::<NoInput>().is_some() {
+            return NO_INPUT;
         }
         if cause.downcast_ref::<crate::config::ConfigError>().is_some() {
             return CONFIG;
@@ -49,7 +64,7 @@ pub fn code_for(err: &anyhow::Error) -> i32 {
             use teleforge_instrument::Error as I;
             match e {
                 I::ToolchainMissing { .. } => return UNAVAILABLE,
-                I::Usage(_) => return USAGE,
+                I::Usage(_) | I::OutputOverlapsInput { .. } | I::DirtyTree { .. } => return USAGE,
                 I::Io { .. } => return IO,
                 I::Learning(inner) => return learning_code(inner),
                 I::Llm(inner) => return llm_code(inner),

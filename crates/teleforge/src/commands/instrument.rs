@@ -1,27 +1,45 @@
 //! `teleforge instrument`.
 
+use std::path::Path;
+use std::time::Duration;
+
 use anyhow::Result;
 use teleforge_instrument::generate::llm::LlmGenerator;
 use teleforge_instrument::{instrument_with, DiscoverOptions, Generator, InstrumentOptions, OutputMode, Progress};
 use teleforge_learning::LearningEngine;
 
-use super::output_mode;
+use super::{output_mode, recover_interrupted};
 use crate::cli::InstrumentArgs;
 use crate::output::{print, print_json};
 
-pub fn run(engine: &LearningEngine, args: &InstrumentArgs) -> Result<i32> {
-    let mode = output_mode(&args.path, &args.output, "instrumented");
+/// Every check that can refuse the run (output path, a dirty tree, settings) happens before the
+/// store is opened or the tree is read.
+pub fn run(args: &InstrumentArgs, open: impl FnOnce() -> Result<LearningEngine>) -> Result<i32> {
+    let mode = output_mode(&args.path, &args.output, "instrumented")?;
+    let check_timeout = Duration::from_secs(args.check_timeout);
+    recover_interrupted(&args.path, &mode)?;
+    if mode == OutputMode::InPlace && !args.allow_dirty {
+        refuse_dirty(&args.path, &args.extensions, check_timeout)?;
+    }
+    let settings = crate::config::settings(args)?;
+    let engine = open()?;
+    let engine = &engine;
+    let mut discover =
+        DiscoverOptions { extensions: args.extensions.clone(), include_tests: args.include_tests, ..Default::default() };
+    if let Some(max) = settings.max_file_bytes {
+        discover.max_file_bytes = max;
+    }
     let opts = InstrumentOptions {
         root: args.path.clone(),
-        discover: DiscoverOptions { extensions: args.extensions.clone(), include_tests: args.include_tests, ..Default::default() },
+        discover,
         validate: !args.no_validate,
         max_attempts: args.max_attempts,
         output: mode.clone(),
         validate_cmd: args.validate_cmd.clone(),
         run_id: run_id(),
-        learning: teleforge_instrument::LearningOptions { apply: !args.no_learning, ..Default::default() },
-        check_timeout: teleforge_instrument::pipeline::DEFAULT_CHECK_TIMEOUT,
-        allow_dirty: false,
+        learning: teleforge_instrument::LearningOptions { apply: !args.no_learning, ..settings.learning },
+        check_timeout,
+        allow_dirty: args.allow_dirty,
     };
     let verbose = args.verbose;
     // A spinner on stderr; indicatif draws nothing when stderr is not a terminal.
@@ -63,7 +81,7 @@ pub fn run(engine: &LearningEngine, args: &InstrumentArgs) -> Result<i32> {
             }
         })
     };
-    let llm = match crate::config::generator(args)? {
+    let llm = match settings.generator {
         crate::config::GeneratorChoice::Template => None,
         crate::config::GeneratorChoice::Llm { config, options } => {
             Some(LlmGenerator::new(teleforge_llm::Provider::new(config)?, options))
@@ -123,6 +141,28 @@ pub fn run(engine: &LearningEngine, args: &InstrumentArgs) -> Result<i32> {
         }
     }
     Ok(if summary.left_out.is_empty() { 0 } else { 1 })
+}
+
+/// `--in-place` follows `cargo fix`: source files teleforge could edit (every file of a supported
+/// language under PATH, `-e` honoured) must have no uncommitted changes in git, so the user can
+/// always see, and undo, exactly what teleforge did.
+fn refuse_dirty(path: &Path, extensions: &[String], timeout: Duration) -> Result<()> {
+    let wanted: Vec<String> =
+        extensions.iter().map(|e| format!(".{}", e.trim_start_matches('.').to_ascii_lowercase())).collect();
+    let dirty: Vec<String> = teleforge_instrument::output::uncommitted_files(path, timeout)?
+        .into_iter()
+        .filter(|rel| teleforge_instrument::language::for_path(Path::new(rel)).is_some())
+        .filter(|rel| wanted.is_empty() || wanted.iter().any(|w| rel.to_ascii_lowercase().ends_with(w.as_str())))
+        .collect();
+    match dirty.first() {
+        None => Ok(()),
+        Some(first) => Err(teleforge_instrument::Error::DirtyTree {
+            root: path.to_path_buf(),
+            count: dirty.len(),
+            first: first.clone(),
+        }
+        .into()),
+    }
 }
 
 /// A run id that sorts by time and is unique per process.

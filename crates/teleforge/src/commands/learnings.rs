@@ -5,10 +5,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::json;
-use teleforge_learning::interchange::{learnings_to_json, parse_learnings};
-use teleforge_learning::{write_atomically, Learning, LearningEngine, LearningQuery};
+use teleforge_learning::interchange::{parse_learnings, write_learnings_json};
+use teleforge_learning::{Learning, LearningEngine, LearningQuery};
 
-use super::selected_languages;
+use super::{language_name, selected_languages};
 use crate::cli::{LearningsCommand, ListArgs};
 use crate::exit::UsageError;
 use crate::output::{print, print_json};
@@ -70,21 +70,41 @@ fn import(engine: &LearningEngine, files: &[std::path::PathBuf], json: bool) -> 
     Ok(0)
 }
 
+/// Every language name is checked before the folder is created or a file written. Each file is
+/// streamed record by record into a sibling temporary file, synced, then renamed into place.
 fn export(engine: &LearningEngine, language: Option<&str>, out: &Path, full: bool) -> Result<i32> {
     let languages = match language {
-        Some(l) => vec![teleforge_learning::classify::canonical_language(l)],
-        None => engine.languages()?,
+        Some(l) => vec![language_name(l)?],
+        None => engine.languages()?.iter().map(|l| language_name(l)).collect::<Result<_>>()?,
     };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for l in &languages {
-        let mut learnings = engine.learnings(&LearningQuery { language: Some(l.clone()), ..Default::default() })?;
-        // The seed appends as it captures: oldest first.
-        learnings.reverse();
+        let learnings = engine.learnings(&LearningQuery { language: Some(l.clone()), ..Default::default() })?;
         let path = out.join(format!("{l}_learnings.json"));
-        write_atomically(&path, learnings_to_json(&learnings, full).as_bytes())?;
-        print(&format!("{}\t{}\n", learnings.len(), path.display()))?;
+        // The seed appends as it captures: oldest first.
+        let n = stream_to_file(&path, learnings.into_iter().rev(), full)?;
+        print(&format!("{n}\t{}\n", path.display()))?;
     }
     Ok(0)
+}
+
+/// Writes the export through a buffered sibling temporary file, then renames it over `path`.
+fn stream_to_file(path: &Path, learnings: impl Iterator<Item = Learning>, full: bool) -> Result<usize> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| -> Result<usize> {
+        let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut writer = std::io::BufWriter::new(file);
+        let n = write_learnings_json(&mut writer, learnings.map(Ok), full)?;
+        let file = writer.into_inner().map_err(|e| e.into_error()).with_context(|| format!("writing {}", tmp.display()))?;
+        file.sync_all().with_context(|| format!("syncing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+        Ok(n)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 fn list(engine: &LearningEngine, args: &ListArgs) -> Result<i32> {

@@ -8,7 +8,7 @@ use crate::output::{print, print_json};
 
 pub fn run(engine: &LearningEngine, args: &StatsArgs) -> Result<i32> {
     let languages = match &args.language {
-        Some(l) => vec![teleforge_learning::classify::canonical_language(l)],
+        Some(l) => vec![super::language_name(l)?],
         None => engine.languages()?,
     };
     let stats = languages.iter().map(|l| engine.statistics(l)).collect::<Result<Vec<_>, _>>()?;

@@ -3,12 +3,13 @@
 use anyhow::Result;
 use teleforge_instrument::{strip, OutputMode};
 
-use super::output_mode;
+use super::{output_mode, recover_interrupted};
 use crate::cli::StripArgs;
 use crate::output::{print, print_json};
 
 pub fn run(args: &StripArgs) -> Result<i32> {
-    let mode = output_mode(&args.path, &args.output, "stripped");
+    let mode = output_mode(&args.path, &args.output, "stripped")?;
+    recover_interrupted(&args.path, &mode)?;
     let summary = strip(&args.path, &mode)?;
     if args.json {
         print_json(&summary)?;
