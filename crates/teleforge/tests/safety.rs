@@ -598,3 +598,45 @@ fn exit_78_store_from_a_newer_teleforge_or_bad_config() {
     let o = sb.run(&["instrument", tree.to_str().unwrap(), "--no-validate", "--diff"]);
     assert_eq!(code(&o), 78, "{}", text(&o));
 }
+
+#[test]
+fn ctrl_c_kills_the_toolchain_process_group() {
+    let sb = Sandbox::new();
+    let tree = sb.python_tree("demo");
+    // A python3 that records its pid and that of a child it starts, then hangs.
+    let bin = sb.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let pids = sb.path("pids");
+    std::fs::write(bin.join("python3"), format!("#!/bin/sh\nsleep 120 &\necho $! >> {0}\necho $$ >> {0}\nwait\n", pids.display()))
+        .unwrap();
+    std::fs::set_permissions(bin.join("python3"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out = sb.path("work/out");
+    let mut child = sb
+        .cmd(&sb.path("work"), &["instrument", tree.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .env("PATH", path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let recorded = loop {
+        let text = std::fs::read_to_string(&pids).unwrap_or_default();
+        if text.lines().count() >= 2 {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "the fake python3 never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for pid in recorded.lines() {
+        // Gone, or a zombie waiting for a reaper (a container's init may not reap): not running.
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+        let state = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).unwrap_or("gone");
+        assert!(matches!(state, "gone" | "Z" | "X"), "process {pid} of the toolchain's group outlived teleforge: {stat}");
+    }
+}
