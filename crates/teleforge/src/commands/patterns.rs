@@ -18,15 +18,25 @@ pub fn run(engine: &LearningEngine, cmd: &PatternsCommand) -> Result<i32> {
                 eprintln!("No consolidated patterns yet: run `teleforge consolidate --all`.");
             }
             let mut text = String::new();
-            for p in &patterns {
+            if !patterns.is_empty() {
                 text.push_str(&format!(
-                    "{:<40} {:<10} {:<10} {:>6}x  {:>3.0}% fixed  {}\n",
+                    "{:<40} {:<10} {:<10} {:>7}  {:>10}  {:<16} {:<8} {:>7}  {:>6}\n",
+                    "pattern", "language", "construct", "count", "fixed", "category", "status", "applied", "lift"
+                ));
+            }
+            for p in &patterns {
+                let lift = p.lift.map_or("-".to_string(), |l| format!("{:+.0}pp", l * 100.0));
+                text.push_str(&format!(
+                    "{:<40} {:<10} {:<10} {:>6}x  {:>4.0}% fixed  {:<16} {:<8} {:>7}  {:>6}\n",
                     p.pattern_name,
                     p.language,
                     p.construct_type,
                     p.occurrence_count,
                     p.success_rate * 100.0,
-                    teleforge_learning::classify::category_of(&p.pattern_name)
+                    teleforge_learning::classify::category_of(&p.pattern_name),
+                    p.status.as_str(),
+                    p.evidence.applied,
+                    lift
                 ));
             }
             print(&text)?;
@@ -60,6 +70,17 @@ pub fn run(engine: &LearningEngine, cmd: &PatternsCommand) -> Result<i32> {
                     text.push_str(&format!("Good example:\n{}\n", fenced(&p.language, &p.good_example, usize::MAX)));
                 }
                 text.push_str(&format!("Why it fails: {}\nHow to fix: {}\n", p.why_fails, p.how_to_fix));
+                let e = &p.evidence;
+                text.push_str(&format!(
+                    "Status: {} ({}); applied to {} first attempts ({} succeeded), baseline {} ({} succeeded){}\n",
+                    p.status.as_str(),
+                    p.status_reason,
+                    e.applied,
+                    e.applied_successes,
+                    e.baseline,
+                    e.baseline_successes,
+                    p.lift.map_or(String::new(), |l| format!(", lift {:+.1} points", l * 100.0))
+                ));
                 text.push_str(&format!("Learnings: {}\n\n", p.learning_hashes.join(", ")));
             }
             print(&text)?;
