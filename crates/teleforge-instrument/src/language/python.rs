@@ -627,7 +627,7 @@ pub fn strip(text: &str) -> String {
         // A byte order mark before an added first line stays.
         LazyLock::new(|| Regex::new(r"(?m)^(\x{feff}?)[ \t]*@?_teleforge[^\n]*  # teleforge\+\r?\n").unwrap());
     static FILLED: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"(?m)^[ \t]*@_teleforge\.instrument\([^\n]*\)  # teleforge(\r?)$").unwrap());
+        LazyLock::new(|| Regex::new(r"(?m)^(\x{feff}?)[ \t]*@_teleforge\.instrument\([^\n]*\)  # teleforge(\r?)$").unwrap());
     static ENTRY: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(&format!(
             r#"_teleforge\.(?:func_call|loop_iter)\({STR}, {STR}, \d+(?:, \{{(?:{STR}: [A-Za-z_][A-Za-z0-9_]*(?:, )?)*\}})?\); "#
@@ -644,7 +644,7 @@ pub fn strip(text: &str) -> String {
     let s = SNIPPET_AFTER.replace_all(text, "");
     let s = SNIPPET_BEFORE.replace_all(&s, "");
     let s = ADDED.replace_all(&s, "$1");
-    let s = FILLED.replace_all(&s, "$1");
+    let s = FILLED.replace_all(&s, "$1$2");
     let s = ENTRY.replace_all(&s, "");
     let s = VAR.replace_all(&s, "");
     s.replace(&format!("; {IMPORT}"), "").replace(&format!("{IMPORT}; "), "")
@@ -778,7 +778,11 @@ mod tests {
 
     #[test]
     fn a_byte_order_mark_stays_first() {
-        for src in ["\u{feff}def f(a):\n    return a\n", "\u{feff}import os\ndef f(a):\n    x = a\n    return x\n"] {
+        for src in [
+            "\u{feff}def f(a):\n    return a\n",
+            "\u{feff}import os\ndef f(a):\n    x = a\n    return x\n",
+            "\u{feff}\ndef f(a):\n    return a\n",
+        ] {
             for form in 0..3 {
                 let (cs, out) = instrument_as("m.py", src, form);
                 assert!(cs.iter().any(|c| c.kind == ConstructKind::Function), "{src:?}: function not found");
