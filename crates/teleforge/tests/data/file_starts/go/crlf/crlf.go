@@ -1,0 +1,6 @@
+package crlf
+
+func F(a int) int {
+	x := a
+	return x
+}

@@ -1,0 +1,3 @@
+module example.com/filestarts
+
+go 1.21

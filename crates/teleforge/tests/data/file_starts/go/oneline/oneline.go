@@ -1,0 +1,1 @@
+package oneline; func F(a int) int { x := a; return x }; func G() (n int) { for n < 3 { n++ }; return }

@@ -1,0 +1,5 @@
+package fixture
+
+func F(a int) int {
+	return a
+}

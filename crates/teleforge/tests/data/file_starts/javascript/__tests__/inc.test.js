@@ -1,0 +1,2 @@
+function inc(a) { return a + 1 }
+module.exports = inc

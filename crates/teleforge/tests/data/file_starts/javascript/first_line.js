@@ -1,0 +1,1 @@
+function triple(a) { return a * 3 } console.log('first_line', triple(3))

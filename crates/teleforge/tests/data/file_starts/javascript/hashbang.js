@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+function inc(a) {
+  return a + 1
+}
+console.log("hashbang", inc(1))

@@ -1,0 +1,2 @@
+'use strict'
++function () { console.log('not_directive', (function () { return this })() === undefined) }()

@@ -1,0 +1,2 @@
+'use strict'
+;[1, 2].forEach(function (x) { console.log('strict_asi', x, this === undefined) })

@@ -1,0 +1,4 @@
+
+def double(a):
+    return a * 2
+print("blank_first", double(2))

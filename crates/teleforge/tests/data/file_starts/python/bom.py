@@ -1,0 +1,3 @@
+﻿def seven(a):
+    return a + 7
+print("bom", seven(0))

@@ -1,0 +1,2 @@
+def typed(a: int) -> int:
+    return a
