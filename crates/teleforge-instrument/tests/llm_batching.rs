@@ -475,3 +475,25 @@ fn a_context_window_too_small_for_a_construct_reports_it_not_reached() {
     assert!(matches!(answer.outcomes[1], Outcome::NotReached(NotReached::TooLarge)), "{t:?}");
     assert_eq!(seen.lock().unwrap().rejected_for_context, 0);
 }
+
+#[test]
+fn files_proposed_from_several_threads_share_the_in_flight_limit() {
+    let (url, seen) = serve(Model::new(Protocol::OpenAi, 16_384));
+    let (lang, file, constructs) = python_file(20);
+    let options = LlmOptions { concurrency: 3, ..LlmOptions::default() };
+    let g = generator(Protocol::OpenAi, &url, options);
+    let asks = asks(lang, &constructs);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                let answer = g.propose_file(None, lang, &file, &asks).unwrap();
+                assert_eq!(tally(&answer.outcomes).get("snippet"), Some(&20));
+            });
+        }
+    });
+    let s = seen.lock().unwrap();
+    assert_eq!(s.answered, g.stats().requests);
+    assert_eq!(s.answered % 8, 0, "every file asks the same way");
+    assert!(s.max_in_flight > 1 && s.max_in_flight <= 3, "{}", s.max_in_flight);
+    assert_eq!(g.stats().max_in_flight, s.max_in_flight);
+}

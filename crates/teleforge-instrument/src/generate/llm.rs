@@ -333,7 +333,9 @@ impl LlmGenerator {
             state: Mutex::new(WorkState { queue: batches.into(), busy: 0, fatal: None, outcomes, usage: Usage::default(), requests: 0 }),
             changed: Condvar::new(),
         };
-        let workers = self.options.concurrency.clamp(1, 64);
+        // Cut answers and timeouts add smaller requests later, so a file with one request to
+        // start still gets a second worker.
+        let workers = self.options.concurrency.clamp(1, 64).min(work.lock().queue.len().max(2));
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| self.worker(&ctx, &work));
@@ -941,6 +943,12 @@ mod tests {
         assert!(complete_entries("").is_empty());
         assert!(complete_entries("{\"snippets\": [").is_empty());
         assert!(complete_entries("{\"snippets\": [{\"id\": \"c1\", \"code\": \"x\"}]}").len() == 1);
+    }
+
+    #[test]
+    fn the_generator_can_be_shared_by_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<LlmGenerator>();
     }
 
     #[test]
