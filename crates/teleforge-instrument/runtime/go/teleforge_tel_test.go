@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"regexp"
 	"strconv"
 	"strings"
@@ -29,7 +30,7 @@ func resetTel(tb testing.TB, file, sampleFirst string) {
 	tb.Helper()
 	reset := func() {
 		if c := testCore(); c != nil {
-			_ = c.file.Close()
+			c.Flush()
 		}
 		teleforgeRT = nil
 		teleforgeOnce = sync.Once{}
@@ -130,6 +131,9 @@ func parseLine(line string) (event, error) {
 
 func readEvents(t *testing.T, path string) []event {
 	t.Helper()
+	if c := testCore(); c != nil {
+		c.Flush() // events still inside open spans of this test
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("read events: %v", err)
@@ -155,7 +159,7 @@ func readEvents(t *testing.T, path string) []event {
 
 var (
 	hexID    = regexp.MustCompile(`^[0-9a-f]{16}$`)
-	threadRe = regexp.MustCompile(`^goroutine-[1-9][0-9]*$`)
+	threadRe = regexp.MustCompile(`^goroutine-(0|[1-9][0-9]*)$`) // 0: not identified (deep stack)
 	intRe    = regexp.MustCompile(`^-?[0-9]+$`)
 )
 
@@ -792,6 +796,8 @@ func TestHelperProcess(t *testing.T) {
 			}(g)
 		}
 		wg.Wait()
+	case "return", "exit-outside", "exit-inside", "panic", "kill", "goexit":
+		helperExits(mode)
 	case "disabled":
 		if s := Tel.FuncEntry("main.p", "p.go", 1, "a", 1); s != nil {
 			os.Exit(3)
@@ -1542,5 +1548,293 @@ func TestCompilesUnderGo116LanguageRules(t *testing.T) {
 	cmd.Env = append(os.Environ(), "GOFLAGS=", "GOTOOLCHAIN=local", "GOWORK=off")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build under go 1.16 rules: %v\n%s", err, out)
+	}
+}
+
+// benchAtDepth runs f with about depth plain frames below it.
+func benchAtDepth(depth int, f func()) {
+	if depth <= 0 {
+		f()
+		return
+	}
+	benchAtDepth(depth-1, f)
+	benchSink++
+}
+
+// Telemetry on, every call recorded, at several stack depths: the cost of an
+// event must not grow with the depth of the stack it is recorded on.
+func BenchmarkEnabledRecordedAtDepth(b *testing.B) {
+	for _, depth := range []int{0, 60, 1000} {
+		b.Run(fmt.Sprintf("depth=%d", depth), func(b *testing.B) {
+			enable(b, "1000000000000")
+			xs := []int{1, 2, 3}
+			benchAtDepth(depth, func() {
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					s := Tel.FuncEntry("main.f", "main.go", 1, "xs", xs, "i", i)
+					Tel.LoopIter("main.f", "main.go", 2)
+					Tel.FuncExit(s, i)
+				}
+				b.StopTimer()
+			})
+		})
+	}
+}
+
+// ---------------------------------------------------------------- buffering (no write per event)
+
+// helperWork is an instrumented function with nested calls and loop events.
+func helperWork(n int) (r int) {
+	defer func(s *teleforgeSpan) { Tel.FuncExit(s, r) }(Tel.FuncEntry("main.work", "w.go", 1, "n", n))
+	for i := 0; i < n; i++ {
+		Tel.LoopIter("main.work", "w.go", 2)
+		r += inner(i)
+	}
+	return r
+}
+
+func helperInside(f func()) {
+	defer func(s *teleforgeSpan) { Tel.FuncExit(s) }(Tel.FuncEntry("main.inside", "w.go", 9))
+	Tel.VarAssign("main.inside", "w.go", 10, "x", 1)
+	f()
+}
+
+// helperExits ends the helper process the way mode says, after recording
+// 300 calls of main.work (3 events each) in completed calls.
+func helperExits(mode string) {
+	for i := 0; i < 3; i++ {
+		helperWork(50) // 1 entry + 50 loop + 50*2 inner + 1 exit = 152 events
+	}
+	switch mode {
+	case "return": // the test binary returns from main normally
+	case "exit-outside":
+		os.Exit(3)
+	case "exit-inside": // os.Exit inside an open call, 300 ms after its events
+		helperInside(func() { time.Sleep(300 * time.Millisecond); os.Exit(4) })
+	case "panic": // a panic nobody recovers: deferred FuncExits run while it unwinds
+		helperInside(func() { panic("boom") })
+	case "goexit":
+		done := make(chan bool)
+		go func() { defer close(done); helperInside(runtime.Goexit) }()
+		<-done
+	case "kill": // a hard kill inside an open call, 300 ms after its events
+		helperInside(func() {
+			time.Sleep(300 * time.Millisecond)
+			p, _ := os.FindProcess(os.Getpid())
+			_ = p.Kill()
+			time.Sleep(10 * time.Second)
+		})
+	}
+}
+
+func TestEventsSurviveEveryExitPath(t *testing.T) {
+	for _, tc := range []struct {
+		mode   string
+		code   int  // exit status; -1: killed
+		inside bool // main.inside's entry and var_assign are expected too
+	}{
+		{"return", 0, false},
+		{"exit-outside", 3, false},
+		{"exit-inside", 4, true},
+		{"panic", 2, true},
+		{"goexit", 0, true},
+		{"kill", -1, true},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "events.jsonl")
+			cmd := helperCmd(t, tc.mode, "TELEMETRY_FILE="+path, "TELEMETRY_SAMPLE_FIRST=1000000")
+			out, err := cmd.CombinedOutput()
+			code := cmd.ProcessState.ExitCode()
+			if code != tc.code {
+				t.Fatalf("exit code %d (%v), want %d\n%s", code, err, tc.code, out)
+			}
+			evs := readEvents(t, path)
+			works := 0
+			inside := 0
+			for _, e := range evs {
+				checkShapePid(t, e, cmd.ProcessState.Pid())
+				switch e.str("code.function.name") {
+				case "main.work", "main.inner":
+					works++
+				case "main.inside":
+					inside++
+				}
+			}
+			if works != 3*152 {
+				t.Fatalf("%d events of completed calls, want %d", works, 3*152)
+			}
+			if tc.inside && inside < 2 {
+				t.Fatalf("main.inside: %d events, want its entry and var_assign", inside)
+			}
+			if tc.mode != "exit-inside" && tc.mode != "kill" { // those never return from main.inside
+				checkReferences(t, evs)
+			}
+		})
+	}
+}
+
+// writeSyscalls reads this process's count of write system calls (Linux).
+func writeSyscalls(t *testing.T) int64 {
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Skipf("no /proc/self/io: %v", err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "syscw:") {
+			n, _ := strconv.ParseInt(strings.TrimSpace(l[len("syscw:"):]), 10, 64)
+			return n
+		}
+	}
+	t.Skip("no syscw in /proc/self/io")
+	return 0
+}
+
+func TestNoWritePerEventInsideCalls(t *testing.T) {
+	path := enable(t, "1000000000")
+	Tel.LoopIter("main.f", "main.go", 1) // configures; outside any call: written at once
+	before := writeSyscalls(t)
+	span := Tel.FuncEntry("main.f", "main.go", 2)
+	for i := 0; i < 20000; i++ {
+		Tel.VarAssign("main.f", "main.go", 3, "i", i)
+	}
+	Tel.FuncExit(span)
+	writes := writeSyscalls(t) - before
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// one write per 64 KiB (plus timer flushes if the machine is slow), never one per event
+	if max := info.Size()/teleforgeFlushSize + 40; writes > max {
+		t.Fatalf("%d write(2) calls for 20,002 events (%d bytes), want at most %d", writes, info.Size(), max)
+	}
+	if n := len(readEvents(t, path)); n != 20003 {
+		t.Fatalf("%d events", n)
+	}
+}
+
+func TestNoDescriptorHeldAndUserFilesUntouched(t *testing.T) {
+	path := enable(t, "1000000000")
+	dir := t.TempDir()
+	span := Tel.FuncEntry("main.f", "main.go", 1)
+	var mine []*os.File
+	for i := 0; i < 4; i++ {
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("mine%d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine = append(mine, f)
+		Tel.VarAssign("main.f", "main.go", 2, "i", i)
+	}
+	time.Sleep(3 * teleforgeFlushDelay) // timed flushes while the user's files are open
+	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
+		for _, e := range ents {
+			if target, _ := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); target == path {
+				t.Fatalf("descriptor %s held on the events file", e.Name())
+			}
+		}
+	}
+	Tel.FuncExit(span)
+	for _, f := range mine {
+		info, _ := f.Stat()
+		if info.Size() != 0 {
+			t.Fatalf("%s got %d bytes", f.Name(), info.Size())
+		}
+		f.Close()
+	}
+	if n := len(readEvents(t, path)); n != 6 {
+		t.Fatalf("%d events", n)
+	}
+}
+
+func deepCall(n int, f func()) {
+	if n == 0 {
+		f()
+		return
+	}
+	deepCall(n-1, f)
+	benchSink++
+}
+
+func TestDeepStacksAreBoundedAndNeverMisattributed(t *testing.T) {
+	path := enable(t, "")
+	outerSpan := Tel.FuncEntry("main.outer", "main.go", 1)
+	deepCall(2*teleforgeMaxIDDepth, func() {
+		s := Tel.FuncEntry("main.deep", "main.go", 2)
+		Tel.LoopIter("main.deep", "main.go", 3)
+		Tel.FuncExit(s)
+	})
+	Tel.LoopIter("main.outer", "main.go", 4)
+	Tel.FuncExit(outerSpan)
+	evs := readEvents(t, path)
+	if len(evs) != 6 {
+		t.Fatalf("%d events", len(evs))
+	}
+	for _, e := range evs {
+		checkShape(t, e)
+		deep := e.str("code.function.name") == "main.deep"
+		if deep != (e.str("thread") == "goroutine-0") {
+			t.Fatalf("thread: %s", e.raw)
+		}
+		if deep && e.m["parent_span_id"] != nil {
+			t.Fatalf("a deep event names a parent it cannot know: %s", e.raw)
+		}
+	}
+	// the shallow loop event still belongs to main.outer
+	if evs[4].str("span_id") != evs[0].str("span_id") {
+		t.Fatalf("after the deep call: %s", evs[4].raw)
+	}
+	if evs[2].m["span_id"] != nil {
+		t.Fatalf("deep loop_iter claims a span: %s", evs[2].raw)
+	}
+}
+
+// Two goroutines on one P take turns where the scheduler lets them: the
+// worker runs its instrumented callbacks until it blocks, and the main
+// goroutine then looks how far it got. Telemetry must not add a point where
+// the worker gives the P away (a write(2) per event could).
+func interleaving(t *testing.T) []int {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var seen []int
+	for rep := 0; rep < 20; rep++ {
+		var done []int
+		release := make(chan bool)
+		finished := make(chan bool)
+		go func() {
+			helperInside(func() {
+				for i := 0; i < 100; i++ {
+					Tel.LoopIter("main.worker", "w.go", 20)
+					done = append(done, inner(i))
+				}
+			})
+			close(finished)
+			<-release
+		}()
+		runtime.Gosched() // the worker runs until it blocks on release
+		seen = append(seen, len(done))
+		close(release)
+		<-finished
+	}
+	return seen
+}
+
+func TestGoroutineInterleavingSameWithTelemetryOnAndOff(t *testing.T) {
+	resetTel(t, "", "")
+	off := interleaving(t)
+	enable(t, "1000000000")
+	on := interleaving(t)
+	count := func(xs []int) (n int) {
+		for _, x := range xs {
+			if x == 100 {
+				n++
+			}
+		}
+		return n
+	}
+	if count(off) < 17 {
+		t.Fatalf("without telemetry the worker did not finish before main looked: %v", off)
+	}
+	if count(on) < 17 {
+		t.Fatalf("telemetry changed the interleaving: on %v, off %v", on, off)
 	}
 }
