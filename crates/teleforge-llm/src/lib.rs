@@ -6,9 +6,14 @@
 //! token usage come out.
 //!
 //! What they add over a bare HTTP call: a timeout on every request; retries with exponential
-//! backoff on 429 and 5xx that honour `Retry-After`; invisible Unicode stripped from everything
-//! sent; and errors that name the cause and the fix (a missing or rejected key, an unknown model,
-//! an unreachable server).
+//! backoff on 429 and 5xx that honour `Retry-After` (seconds or HTTP-date, parsed without panics
+//! and capped); one rate gate per [`Provider`] that holds every request, from any thread, after a
+//! 429 or when `x-ratelimit-*` headers reach zero; invisible Unicode (variation selectors
+//! included) stripped from everything sent; a shared prompt prefix marked for caching
+//! ([`ChatRequest::prefix`]); why the answer ended ([`Finish`]: complete, cut at `max_tokens`,
+//! refused); token usage with cached input; the context and output limits of common models
+//! ([`ModelLimits`]); and errors that name the cause and the fix (a missing or rejected key, an
+//! unknown model, an unreachable server).
 
 mod anthropic;
 mod error;
