@@ -324,6 +324,18 @@ fn is_safe_relative(rel: &str) -> bool {
     !rel.is_empty() && p.components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
 }
 
+/// `--in-place` follows `cargo fix`: refuses (with [`Error::DirtyTree`]) when any file under `root`
+/// for which `touches` is true has uncommitted changes in git, so the user can always see, and
+/// undo, exactly what teleforge changed. Outside a git work tree, or without git, there is nothing
+/// to compare with and nothing is refused.
+pub fn refuse_uncommitted(root: &Path, touches: impl Fn(&str) -> bool, timeout: std::time::Duration) -> Result<()> {
+    let dirty: Vec<String> = uncommitted_files(root, timeout)?.into_iter().filter(|rel| touches(rel)).collect();
+    match dirty.first() {
+        None => Ok(()),
+        Some(first) => Err(Error::DirtyTree { root: root.to_path_buf(), count: dirty.len(), first: first.clone() }),
+    }
+}
+
 /// Files under `root` with uncommitted changes (modified, staged, untracked; relative to `root`)
 /// when `root` is inside a git work tree; empty when it is not, or git is not installed.
 pub fn uncommitted_files(root: &Path, timeout: std::time::Duration) -> Result<Vec<String>> {

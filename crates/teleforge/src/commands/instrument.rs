@@ -143,26 +143,17 @@ pub fn run(args: &InstrumentArgs, open: impl FnOnce() -> Result<LearningEngine>)
     Ok(if summary.left_out.is_empty() { 0 } else { 1 })
 }
 
-/// `--in-place` follows `cargo fix`: source files teleforge could edit (every file of a supported
-/// language under PATH, `-e` honoured) must have no uncommitted changes in git, so the user can
-/// always see, and undo, exactly what teleforge did.
+/// `--in-place` follows `cargo fix`. Checked before the run, on every file it could edit (every
+/// file of a supported language under PATH, `-e` honoured), so a refusal costs nothing.
 fn refuse_dirty(path: &Path, extensions: &[String], timeout: Duration) -> Result<()> {
     let wanted: Vec<String> =
         extensions.iter().map(|e| format!(".{}", e.trim_start_matches('.').to_ascii_lowercase())).collect();
-    let dirty: Vec<String> = teleforge_instrument::output::uncommitted_files(path, timeout)?
-        .into_iter()
-        .filter(|rel| teleforge_instrument::language::for_path(Path::new(rel)).is_some())
-        .filter(|rel| wanted.is_empty() || wanted.iter().any(|w| rel.to_ascii_lowercase().ends_with(w.as_str())))
-        .collect();
-    match dirty.first() {
-        None => Ok(()),
-        Some(first) => Err(teleforge_instrument::Error::DirtyTree {
-            root: path.to_path_buf(),
-            count: dirty.len(),
-            first: first.clone(),
-        }
-        .into()),
-    }
+    let touches = |rel: &str| {
+        teleforge_instrument::language::for_path(Path::new(rel)).is_some()
+            && (wanted.is_empty() || wanted.iter().any(|w| rel.to_ascii_lowercase().ends_with(w.as_str())))
+    };
+    teleforge_instrument::output::refuse_uncommitted(path, touches, timeout)?;
+    Ok(())
 }
 
 /// A run id that sorts by time and is unique per process.
