@@ -89,45 +89,33 @@ struct SeedLearning<'a> {
     hash: &'a str,
 }
 
-/// Renders learnings as a pretty JSON array: the seed's fields only, or with ours when `full`.
+/// Renders learnings as a pretty JSON array (serde_json's pretty layout): the seed's fields only, or
+/// with ours when `full`. The same bytes as [`write_learnings_json`], which it uses.
 pub fn learnings_to_json(learnings: &[Learning], full: bool) -> String {
-    if full {
-        return serde_json::to_string_pretty(learnings).expect("learnings serialise");
-    }
-    let seed: Vec<SeedLearning<'_>> = learnings
-        .iter()
-        .map(|l| SeedLearning {
-            language: &l.language,
-            construct_type: &l.construct_type,
-            attempt_number: l.attempt_number,
-            success: l.success,
-            generated_code: &l.generated_code,
-            validation_errors: &l.validation_errors,
-            error_pattern: &l.error_pattern,
-            fix_applied: &l.fix_applied,
-            timestamp: &l.timestamp,
-            hash: &l.hash,
-        })
-        .collect();
-    serde_json::to_string_pretty(&seed).expect("learnings serialise")
+    let mut out = Vec::new();
+    // Writing to memory cannot fail, and a learning is strings, numbers and a string map, which
+    // always serialise; the empty fallback is unreachable.
+    let _ = write_learnings_json(&mut out, learnings.iter().map(Ok), full);
+    String::from_utf8(out).unwrap_or_default()
 }
 
-/// Writes learnings as the same pretty JSON array as [`learnings_to_json`], one record at a time,
-/// so an export holds one record in memory rather than the whole file. Returns how many were
-/// written; the first error from `learnings` or from the writer stops it.
-pub fn write_learnings_json<W: std::io::Write>(
+/// Writes learnings as a pretty JSON array, one record at a time, so an export holds one record in
+/// memory rather than the whole file. Returns how many were written; the first error from
+/// `learnings` or from the writer stops it.
+pub fn write_learnings_json<W: std::io::Write, L: std::borrow::Borrow<Learning>>(
     out: &mut W,
-    learnings: impl IntoIterator<Item = Result<Learning>>,
+    learnings: impl IntoIterator<Item = Result<L>>,
     full: bool,
 ) -> Result<usize> {
     let io = |e: std::io::Error| Error::io("writing", "the learnings export", e);
     let mut count = 0usize;
     for learning in learnings {
         let learning = learning?;
+        let learning = learning.borrow();
         let text = if full {
             serde_json::to_string_pretty(&learning)
         } else {
-            serde_json::to_string_pretty(&SeedLearning::from(&learning))
+            serde_json::to_string_pretty(&SeedLearning::from(learning))
         }
         .map_err(|e| Error::invalid(learning.hash.clone(), format!("cannot be written as JSON: {e}")))?;
         out.write_all(if count == 0 { b"[\n" } else { b",\n" }).map_err(io)?;
@@ -232,7 +220,15 @@ mod tests {
                 let mut out = Vec::new();
                 let n = write_learnings_json(&mut out, learnings.iter().cloned().map(Ok), full).unwrap();
                 assert_eq!(n, learnings.len());
-                assert_eq!(String::from_utf8(out).unwrap(), learnings_to_json(&learnings, full), "full={full}");
+                // Exactly serde_json's pretty form of the whole array.
+                let whole = if full {
+                    serde_json::to_string_pretty(&learnings).unwrap()
+                } else {
+                    let seed: Vec<SeedLearning<'_>> = learnings.iter().map(SeedLearning::from).collect();
+                    serde_json::to_string_pretty(&seed).unwrap()
+                };
+                assert_eq!(String::from_utf8(out).unwrap(), whole, "full={full}");
+                assert_eq!(learnings_to_json(&learnings, full), whole);
             }
         }
     }

@@ -30,7 +30,7 @@ pub fn run(args: &TrustArgs) -> Result<i32> {
         eprintln!(
             "Trusted {} (sha256 {}): its generator, model, base_url and api_key_file will be used until it changes.",
             file.display(),
-            &hash[..12]
+            hash.get(..12).unwrap_or(&hash)
         );
     }
     Ok(0)
