@@ -497,3 +497,33 @@ fn files_proposed_from_several_threads_share_the_in_flight_limit() {
     assert!(s.max_in_flight > 1 && s.max_in_flight <= 3, "{}", s.max_in_flight);
     assert_eq!(g.stats().max_in_flight, s.max_in_flight);
 }
+
+#[test]
+fn a_server_with_a_smaller_window_than_configured_gets_smaller_requests() {
+    // The user said 32k; the server holds 5,000 tokens and answers 400 to anything longer.
+    let (url, seen) = serve(Model::new(Protocol::OpenAi, 5_000));
+    let mut text = String::from("import os\n\n");
+    for i in 0..60 {
+        text.push_str(&format!("def function_number_{i}(a, b):\n"));
+        for j in 0..10 {
+            text.push_str(&format!("    c{j} = '{}'\n", "zq".repeat(60)));
+        }
+        text.push_str("    return a\n\n");
+    }
+    let lang = for_path(std::path::Path::new("big.py")).unwrap();
+    let file = SourceFile { rel: "big.py".into(), text, path: None };
+    let mut p = tree_sitter::Parser::new();
+    p.set_language(&lang.grammar()).unwrap();
+    let tree = p.parse(&file.text, None).unwrap();
+    let constructs: Vec<Construct> =
+        lang.discover(&file, &tree).into_iter().filter(|c| c.kind.as_str() == "function").collect();
+    assert_eq!(constructs.len(), 60);
+    let options = LlmOptions { output_tokens: Some(1024), context_tokens: Some(32_768), ..LlmOptions::default() };
+    let g = generator(Protocol::OpenAi, &url, options);
+    let answer = g.propose_file(None, lang, &file, &asks(lang, &constructs)).unwrap();
+    let t = tally(&answer.outcomes);
+    assert_eq!(t.get("snippet"), Some(&60), "{t:?}");
+    let s = seen.lock().unwrap();
+    assert!(s.rejected_for_context > 0, "the scenario needs rejections");
+    assert_eq!(g.stats().failed_requests, s.rejected_for_context);
+}

@@ -30,7 +30,9 @@
 //! - no answer (a timeout, a server error after retries, a body that is not the protocol), or a
 //!   spent token budget: those constructs are [`Outcome::NotReached`], which is *not* a failed
 //!   attempt of the construct. A timeout of a request with several constructs is first retried as
-//!   two smaller requests;
+//!   two smaller requests, and so is a request the server rejects as longer than its context
+//!   window (the byte-based estimate can undercount unusual text); alone, such a construct is
+//!   [`NotReached::TooLarge`];
 //! - a missing or rejected key, an unknown model or an unreachable server ends the run (`Err`).
 //!
 //! Up to [`LlmOptions::concurrency`] requests are in flight at once, counted across every call
@@ -476,7 +478,18 @@ impl LlmGenerator {
                 };
                 stats.failed_requests += 1;
                 drop(stats);
+                let too_long = matches!(&e, E::Status { status: 400 | 413, detail, .. } if over_context(detail));
                 return match e {
+                    // Our estimate undercounted this text's tokens: smaller requests fit.
+                    E::Status { .. } if too_long && batch.len() > 1 => {
+                        let (a, b) = batch.split_at(batch.len() / 2);
+                        let again = vec![a.to_vec(), b.to_vec()];
+                        Ok(BatchDone { outcomes: Vec::new(), again, usage: Usage::default(), sent: true })
+                    }
+                    E::Status { .. } if too_long => {
+                        let outcomes = batch.iter().map(|&i| (i, Outcome::NotReached(NotReached::TooLarge))).collect();
+                        Ok(BatchDone { outcomes, again: Vec::new(), usage: Usage::default(), sent: true })
+                    }
                     E::Timeout { .. } if batch.len() > 1 => {
                         let (a, b) = batch.split_at(batch.len() / 2);
                         let again = vec![a.to_vec(), b.to_vec()];
@@ -924,6 +937,16 @@ fn complete_entries(text: &str) -> Vec<SnippetJson> {
             _ => return out, // the entry the model was writing when it was cut
         }
     }
+}
+
+/// Whether an HTTP 400 says the prompt is longer than the context window (OpenAI
+/// `context_length_exceeded`, "maximum context length"; Anthropic "prompt is too long"; vLLM and
+/// llama.cpp say "context length" or "context size").
+fn over_context(detail: &str) -> bool {
+    let d = detail.to_ascii_lowercase();
+    ["context length", "context_length", "context window", "context size", "prompt is too long", "too many tokens"]
+        .iter()
+        .any(|p| d.contains(p))
 }
 
 fn parses(lang: &dyn LanguageSupport, text: &str) -> bool {
