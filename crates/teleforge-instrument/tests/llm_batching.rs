@@ -527,3 +527,48 @@ fn a_server_with_a_smaller_window_than_configured_gets_smaller_requests() {
     assert!(s.rejected_for_context > 0, "the scenario needs rejections");
     assert_eq!(g.stats().failed_requests, s.rejected_for_context);
 }
+
+fn go_or_js_call(_: &str, kind: &str, name: &str, line: &str) -> String {
+    if name.contains('.') && !name.starts_with("app") {
+        // Go: functions are `main.F`.
+        return match kind {
+            "function" => format!("defer Tel.FuncExit(Tel.FuncEntry(\"{name}\", \"main.go\", {line}, \"n\", n))"),
+            "loop" => format!("Tel.LoopIter(\"{name}\", \"main.go\", {line})"),
+            _ => format!("Tel.VarAssign(\"{name}\", \"main.go\", {line}, \"v\", v)"),
+        };
+    }
+    match kind {
+        "function" => format!("__teleforgeTel.funcEntry(\"{name}\", \"app.js\", {line}, {{ n }})"),
+        "loop" => format!("__teleforgeTel.loopIter(\"{name}\", \"app.js\", {line})"),
+        _ => format!("__teleforgeTel.varAssign(\"{name}\", \"app.js\", {line}, 'v', v)"),
+    }
+}
+
+/// Go and JavaScript snippets pass the allow-list and parse where their slots put them.
+#[test]
+fn go_and_javascript_files_get_their_snippets() {
+    let mut model = Model::new(Protocol::OpenAi, 16_384);
+    model.snippet = go_or_js_call;
+    let (url, _) = serve(model);
+    let g = generator(Protocol::OpenAi, &url, LlmOptions::default());
+    let mut go = String::from("package main\n\nimport \"fmt\"\n\n");
+    let mut js = String::from("'use strict';\nconst fs = require('fs');\n\n");
+    for i in 0..30 {
+        go.push_str(&format!("func F{i}(n int) int {{\n\tv := n * 2\n\tfor k := 0; k < n; k++ {{\n\t\tv += k\n\t}}\n\treturn v\n}}\n\n"));
+        js.push_str(&format!("function f{i}(n) {{\n  let v = n * 2;\n  for (let k = 0; k < n; k++) {{\n    v += k;\n  }}\n  return v;\n}}\n\n"));
+    }
+    go.push_str("func main() { fmt.Println(F0(1)) }\n");
+    for (rel, text) in [("main.go", go), ("app.js", js)] {
+        let lang = for_path(std::path::Path::new(rel)).unwrap();
+        let file = SourceFile { rel: rel.into(), text, path: None };
+        let mut p = tree_sitter::Parser::new();
+        p.set_language(&lang.grammar()).unwrap();
+        let tree = p.parse(&file.text, None).unwrap();
+        let constructs: Vec<Construct> =
+            lang.discover(&file, &tree).into_iter().filter(|c| lang.slot(c).is_some()).collect();
+        assert!(constructs.len() >= 60, "{rel}: {}", constructs.len());
+        let answer = g.propose_file(None, lang, &file, &asks(lang, &constructs)).unwrap();
+        let t = tally(&answer.outcomes);
+        assert_eq!(t.get("snippet"), Some(&constructs.len()), "{rel}: {t:?}");
+    }
+}
