@@ -238,7 +238,9 @@ impl JavaScript {
     /// `export` (without a parse; discovery uses the syntax tree instead).
     pub fn esm_syntax(text: &str) -> bool {
         static ESM_LINE: LazyLock<Regex> = LazyLock::new(|| {
-            Regex::new(r#"(?m)^[ \t]*(?:import[ \t]*(?:[\w$]+[ \t]*(?:,|from)|\{|\*|["'])|export[ \t]+(?:default|const|let|var|function|class|async|\{|\*)|export[ \t]*[{*])"#)
+            // `import x from`, `import x, {…}`, `import {…}`, `import * as`, `import "x"`; not a
+            // line that starts with a longer name (`imports,` in an object literal).
+            Regex::new(r#"(?m)^[ \t]*(?:import(?:[ \t]+[\w$]+[ \t]*(?:,|from\b)|[ \t]*[{*"'])|export[ \t]+(?:default|const|let|var|function|class|async|\{|\*)|export[ \t]*[{*])"#)
                 .unwrap()
         });
         ESM_LINE.is_match(text)
@@ -1213,6 +1215,12 @@ mod tests {
         assert!(JavaScript::esm_syntax("x\nexport default 1\n"));
         assert!(JavaScript::esm_syntax("import {a} from './a.js'\n"));
         assert!(!JavaScript::esm_syntax("const a = import('./a.js')\n // import x from y\n"));
+        // Names that start with `import`/`export` are not declarations (discovery, which reads
+        // the tree, says CommonJS; the validator, which reads the text, must agree).
+        assert!(!JavaScript::esm_syntax("module.exports = {\n  imports,\n  exports,\n  importsFrom: 1,\n}\n"));
+        assert!(!JavaScript::esm_syntax("const x = {\n  import: 1,\n  exports: 2\n}\n"));
+        assert!(JavaScript::esm_syntax("import x, { y } from './a.js'\n"));
+        assert!(JavaScript::esm_syntax("import * as a from './a.js'\nimport './b.js'\n"));
     }
 
     #[test]
