@@ -572,3 +572,27 @@ fn go_and_javascript_files_get_their_snippets() {
         assert_eq!(t.get("snippet"), Some(&constructs.len()), "{rel}: {t:?}");
     }
 }
+
+/// The first answers teach the generator how long this model's snippets are: later requests
+/// carry more constructs than the generous first estimate allows, and still none is cut.
+#[test]
+fn requests_grow_to_what_the_models_answers_use() {
+    let (url, seen) = serve(Model::new(Protocol::OpenAi, 16_384));
+    let (lang, file, constructs) = python_file(600);
+    let options = LlmOptions {
+        output_tokens: Some(2048),
+        context_tokens: Some(16_384),
+        max_batch: 1000,
+        concurrency: 1,
+        ..LlmOptions::default()
+    };
+    let g = generator(Protocol::OpenAi, &url, options);
+    let answer = g.propose_file(None, lang, &file, &asks(lang, &constructs)).unwrap();
+    assert_eq!(tally(&answer.outcomes).get("snippet"), Some(&600));
+    let s = seen.lock().unwrap();
+    let sizes: Vec<usize> = s.prompts.iter().map(|p| p.matches("\n- id: ").count()).collect();
+    eprintln!("constructs per request: {sizes:?}");
+    assert_eq!(s.cut, 0);
+    assert!(sizes.len() >= 2 && sizes[1] > sizes[0] * 3 / 2, "{sizes:?}");
+    assert!(s.answered < 30, "{} requests for 600 constructs", s.answered);
+}

@@ -13,7 +13,11 @@
 //!
 //! Constructs are packed into a request while the *expected answer* fits in three quarters of the
 //! output limit and the prompt plus `max_tokens` fits in the context window. Tokens are estimated
-//! from bytes (one token per three bytes: pessimistic for code and prose, about right for CJK).
+//! from bytes (one token per three bytes: pessimistic for code and prose, about right for CJK);
+//! the expected answer length is then scaled by what the model's answers so far actually used
+//! (their largest ratio, plus a third), so a terse model gets fuller requests and a cut answer
+//! makes the next ones smaller. Requests are formed when a worker is free, so within one file
+//! the later requests already use what the first answers taught.
 //! Limits come from [`LlmOptions`] or, when unset, from the model's known limits
 //! ([`teleforge_llm::ModelLimits`]).
 //!
@@ -212,6 +216,13 @@ pub struct LlmGenerator {
     reserved: Mutex<u64>,
     in_flight: Mutex<u64>,
     slot_free: Condvar,
+    calibration: Mutex<Calibration>,
+}
+
+/// What answers so far said about the model's answer length.
+#[derive(Debug, Default)]
+struct Calibration {
+    max_ratio: Option<f64>,
 }
 
 /// Bytes per token assumed when estimating (pessimistic for English and code).
@@ -244,6 +255,7 @@ impl LlmGenerator {
             reserved: Mutex::new(0),
             in_flight: Mutex::new(0),
             slot_free: Condvar::new(),
+            calibration: Mutex::new(Calibration::default()),
         }
     }
 
@@ -322,22 +334,29 @@ impl LlmGenerator {
         };
 
         let mut outcomes: Vec<Option<Outcome>> = vec![None; asks.len()];
-        let mut queue = VecDeque::new();
+        let mut pending = VecDeque::new();
         for (i, too_large) in self.too_large(&ctx) {
             if too_large {
                 outcomes[i] = Some(Outcome::NotReached(NotReached::TooLarge));
             } else {
-                queue.push_back(i);
+                pending.push_back(i);
             }
         }
-        let batches = self.pack(&ctx, queue.into_iter().collect());
+        // At most one worker per construct; cut answers and timeouts add smaller requests later,
+        // so even one construct gets a second worker.
+        let workers = self.options.concurrency.clamp(1, 64).min(pending.len().max(2));
         let work = Work {
-            state: Mutex::new(WorkState { queue: batches.into(), busy: 0, fatal: None, outcomes, usage: Usage::default(), requests: 0 }),
+            state: Mutex::new(WorkState {
+                pending,
+                again: VecDeque::new(),
+                busy: 0,
+                fatal: None,
+                outcomes,
+                usage: Usage::default(),
+                requests: 0,
+            }),
             changed: Condvar::new(),
         };
-        // Cut answers and timeouts add smaller requests later, so a file with one request to
-        // start still gets a second worker.
-        let workers = self.options.concurrency.clamp(1, 64).min(work.lock().queue.len().max(2));
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| self.worker(&ctx, &work));
@@ -376,28 +395,53 @@ impl LlmGenerator {
         (entry as u64).div_ceil(BYTES_PER_TOKEN)
     }
 
-    /// Splits `idxs` (in order) into requests within the output and prompt budgets.
-    fn pack(&self, ctx: &FileCtx<'_>, idxs: Vec<usize>) -> Vec<Vec<usize>> {
+    /// The next request: constructs from the front of `pending` while the expected answer fits
+    /// in three quarters of `max_tokens` and the prompt in the prompt budget. Taken when a worker
+    /// is free, so later requests use what earlier answers taught about the model's length.
+    fn next_batch(&self, ctx: &FileCtx<'_>, pending: &mut VecDeque<usize>) -> Vec<usize> {
         let answer_budget = u64::from(self.max_tokens) * 3 / 4;
         let max_batch = self.options.max_batch.max(1);
-        let mut batches = Vec::new();
-        let mut cur: Vec<usize> = Vec::new();
-        let (mut out, mut input) = (8u64, ctx.shared_tokens);
-        for i in idxs {
-            let (o, n) = (self.expected_output(ctx, i), tokens(&ctx.blocks[i]));
-            let full = cur.len() >= max_batch || out + o > answer_budget || input + n > self.prompt_budget;
-            if full && !cur.is_empty() {
-                batches.push(std::mem::take(&mut cur));
-                (out, input) = (8, ctx.shared_tokens);
+        let scale = self.output_scale();
+        let mut batch: Vec<usize> = Vec::new();
+        let (mut out, mut input) = (8f64, ctx.shared_tokens);
+        while let Some(&i) = pending.front() {
+            let o = self.expected_output(ctx, i) as f64 * scale;
+            let n = tokens(&ctx.blocks[i]);
+            let full =
+                batch.len() >= max_batch || out + o > answer_budget as f64 || input + n > self.prompt_budget;
+            if full && !batch.is_empty() {
+                break;
             }
-            cur.push(i);
+            pending.pop_front();
+            batch.push(i);
             out += o;
             input += n;
         }
-        if !cur.is_empty() {
-            batches.push(cur);
+        batch
+    }
+
+    /// How the model's answers compare with [`expected_output`](Self::expected_output): the
+    /// largest ratio of actual to expected output seen in complete answers, with a third more for
+    /// safety, between 0.25 and 4. Before any answer: 1 (the estimate is already generous).
+    fn output_scale(&self) -> f64 {
+        let c = self.calibration.lock().unwrap_or_else(|e| e.into_inner());
+        match c.max_ratio {
+            Some(r) => (r * 4.0 / 3.0).clamp(0.25, 4.0),
+            None => 1.0,
         }
-        batches
+    }
+
+    /// Learns from one answer: `actual` output tokens for an expected `expected`; a cut answer
+    /// means the expectation was too low.
+    fn calibrate(&self, expected: u64, actual: u64, cut: bool) {
+        let mut c = self.calibration.lock().unwrap_or_else(|e| e.into_inner());
+        if cut {
+            let now = c.max_ratio.unwrap_or(1.0);
+            c.max_ratio = Some(now * 1.5);
+        } else if actual > 0 && expected > 0 {
+            let r = actual as f64 / expected as f64;
+            c.max_ratio = Some(c.max_ratio.map_or(r, |m| m.max(r)));
+        }
     }
 
     fn worker(&self, ctx: &FileCtx<'_>, work: &Work) {
@@ -408,7 +452,12 @@ impl LlmGenerator {
                     if st.fatal.is_some() {
                         return;
                     }
-                    if let Some(b) = st.queue.pop_front() {
+                    if let Some(b) = st.again.pop_front() {
+                        st.busy += 1;
+                        break b;
+                    }
+                    if !st.pending.is_empty() {
+                        let b = self.next_batch(ctx, &mut st.pending);
                         st.busy += 1;
                         break b;
                     }
@@ -431,7 +480,7 @@ impl LlmGenerator {
                         st.outcomes[i] = Some(o);
                     }
                     for b in done.again {
-                        st.queue.push_back(b);
+                        st.again.push_back(b);
                     }
                 }
                 Err(e) => {
@@ -509,6 +558,9 @@ impl LlmGenerator {
         stats.output_tokens += response.usage.output_tokens;
         stats.cached_input_tokens += response.usage.cached_input_tokens;
         drop(stats);
+        if matches!(response.finish, Finish::Complete | Finish::Length) {
+            self.calibrate(expected - 8, response.usage.output_tokens, response.finish == Finish::Length);
+        }
         Ok(self.read_answer(ctx, batch, response))
     }
 
@@ -757,7 +809,10 @@ struct Work {
 }
 
 struct WorkState {
-    queue: VecDeque<Vec<usize>>,
+    /// Constructs not yet in a request, in order.
+    pending: VecDeque<usize>,
+    /// Requests to send again, smaller (after a cut answer, a timeout, a context rejection).
+    again: VecDeque<Vec<usize>>,
     busy: usize,
     fatal: Option<teleforge_llm::Error>,
     outcomes: Vec<Option<Outcome>>,
