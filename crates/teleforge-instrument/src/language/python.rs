@@ -10,7 +10,16 @@
 //!   only form that shifts lines, tried last);
 //! - loops get `_teleforge.loop_iter(...); ` before their first body statement on its line;
 //! - assignments get `; _teleforge.var_assign(...)` after the statement on its line;
-//! - the runtime import goes after the docstring and `from __future__` imports, on their line.
+//! - the runtime import goes after the docstring and `from __future__` imports, on their line;
+//!   else before a simple first statement on its line; else on a line of its own above the first
+//!   statement and the empty lines right above it (so a decorator filling the empty line above a
+//!   first `def` stays next to it: at that one offset the pipeline puts the import first). A
+//!   loop's own line goes above empty lines in the same way. Nothing goes before a byte order
+//!   mark, a shebang, a coding line or a comment header (docs/TELEMETRY.md, "Where insertions go
+//!   when they meet").
+//!
+//! Left alone: `@overload` signatures, and abstract or `Protocol` methods whose body is `...` (or
+//! only a docstring): their bodies never run or do nothing.
 //!
 //! Every inserted piece contains the identifier `_teleforge`; lines teleforge adds end with
 //! `# teleforge+` and a filled-in empty line ends with `# teleforge`, so `strip` removes exactly
