@@ -181,6 +181,24 @@ fn parse_http_date(v: &str) -> Option<u64> {
     u64::try_from(days * 86_400 + i64::from(h * 3600 + mi * 60 + s)).ok()
 }
 
+/// Seconds since the epoch of an RFC 3339 UTC instant (`2026-11-29T19:05:00Z`, fractions
+/// dropped), or `None`.
+fn parse_rfc3339(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let (date, time) = v.split_once(['T', 't'])?;
+    let time = time.strip_suffix(['Z', 'z'])?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let time = time.split('.').next()?;
+    let mut t = time.split(':').map(|p| p.parse::<u32>().ok());
+    let (h, mi, sec) = (t.next()??, t.next()??, t.next()??);
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let days = days_from_civil(y, u32::try_from(m).ok()?, u32::try_from(day).ok()?);
+    u64::try_from(days * 86_400 + i64::from(h * 3600 + mi * 60 + sec)).ok()
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -194,8 +212,8 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 /// How long to hold further requests after a response whose rate-limit headers say a quota is
 /// used up: OpenAI's `x-ratelimit-remaining-{requests,tokens}` with `x-ratelimit-reset-*`
-/// durations (`1s`, `6m0s`, `250ms`), Anthropic's `anthropic-ratelimit-*-remaining` with
-/// RFC 3339 resets (treated as "wait the fallback", since we do not parse those dates).
+/// durations (`1s`, `6m0s`, `250ms`), Anthropic's `anthropic-ratelimit-{requests,tokens}-remaining`
+/// with RFC 3339 `…-reset` instants. Without a readable reset: `Retry-After`, else one second.
 fn rate_limit_wait(header: &dyn Fn(&str) -> Option<String>) -> Option<Duration> {
     let mut wait: Option<Duration> = None;
     for kind in ["requests", "tokens"] {
@@ -207,6 +225,11 @@ fn rate_limit_wait(header: &dyn Fn(&str) -> Option<String>) -> Option<Duration> 
         }
         let reset = header(&format!("x-ratelimit-reset-{kind}"))
             .and_then(|v| parse_go_duration(&v))
+            .or_else(|| {
+                let at = parse_rfc3339(&header(&format!("anthropic-ratelimit-{kind}-reset"))?)?;
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+                Some(Duration::from_secs(at.saturating_sub(now)).min(HEADER_CAP))
+            })
             .or_else(|| header("retry-after").and_then(|v| parse_seconds(v.trim())))
             .unwrap_or(Duration::from_secs(1));
         wait = Some(wait.map_or(reset, |w| w.max(reset)));
@@ -308,5 +331,10 @@ mod tests {
         let garbage = h(&[("x-ratelimit-remaining-tokens", "0"), ("x-ratelimit-reset-tokens", "soon")]);
         assert_eq!(rate_limit_wait(&garbage), Some(Duration::from_secs(1)));
         assert_eq!(parse_go_duration("1e309s"), None);
+        assert_eq!(parse_rfc3339("1994-11-06T08:49:37Z"), Some(784_111_777));
+        assert_eq!(parse_rfc3339("1994-11-06T08:49:37.123Z"), Some(784_111_777));
+        for bad in ["", "1994-11-06", "1994-13-06T08:49:37Z", "x-y-zT1:2:3Z", "1994-11-06T08:49:37+02:00"] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 }

@@ -343,3 +343,26 @@ fn http_date(secs: u64) -> String {
         rem % 60
     )
 }
+
+#[test]
+fn an_exhausted_rate_limit_holds_the_next_request_until_its_reset() {
+    let mut spent = ok(openai_answer("first"));
+    spent.headers.push(("x-ratelimit-remaining-requests".into(), "0".into()));
+    spent.headers.push(("x-ratelimit-reset-requests".into(), "400ms".into()));
+    let (url, _) = serve(vec![spent, ok(openai_answer("second"))]);
+    let p = Provider::new(config(Protocol::OpenAi, &url)).unwrap();
+    assert_eq!(p.complete(&request()).unwrap().text, "first");
+    let start = Instant::now();
+    assert_eq!(p.complete(&request()).unwrap().text, "second");
+    assert!(start.elapsed() >= Duration::from_millis(350), "not held: {:?}", start.elapsed());
+
+    let mut fine = ok(openai_answer("first"));
+    fine.headers.push(("x-ratelimit-remaining-requests".into(), "99".into()));
+    fine.headers.push(("x-ratelimit-reset-requests".into(), "5s".into()));
+    let (url, _) = serve(vec![fine, ok(openai_answer("second"))]);
+    let p = Provider::new(config(Protocol::OpenAi, &url)).unwrap();
+    p.complete(&request()).unwrap();
+    let start = Instant::now();
+    p.complete(&request()).unwrap();
+    assert!(start.elapsed() < Duration::from_secs(2), "held without reason");
+}
