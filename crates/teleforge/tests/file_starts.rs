@@ -163,6 +163,8 @@ fn python_files_that_start_in_unusual_ways() {
         ("header_blank.py", 1),
         ("blank_first.py", 1),
         ("def_first.py", 1),
+        // The import's line and the function's new decorator line meet at the `def` line.
+        ("compound_first.py", 2),
         ("decorator_first.py", 1),
         ("docstring_future.py", 0),
         ("concat_doc.py", 0),
@@ -213,6 +215,7 @@ fn python_files_that_start_in_unusual_ways() {
             "blank_first.double",
             "bom.seven",
             "bom_blank.eight",
+            "compound_first.sign",
             "concat_doc.same",
             "crlf.four",
             "decorator_first.listed",
@@ -235,6 +238,9 @@ fn python_files_that_start_in_unusual_ways() {
     for stub in ["def size(self) -> int: ...\n", "def name(self) -> str:\n        \"\"\"The name.\"\"\"\n", "def pick(x: int) -> int: ...\n"] {
         assert!(stubs.contains(stub), "{stub:?} changed:\n{stubs}");
     }
+    let (_, compound) = t.read("compound_first.py");
+    assert!(compound.starts_with("#!/usr/bin/env python3\n_teleforge = "), "{compound}");
+    assert!(compound.contains("  # teleforge+\n@_teleforge.instrument(\"compound_first.sign\", \"compound_first.py\", 2)  # teleforge+\ndef sign"), "{compound}");
     // The loop's own line comes first, then the decorator that fills the empty line above `def`.
     let (_, loops) = t.read("loop_blank_def.py");
     assert!(loops.contains("    for x in xs:\n        _teleforge.loop_iter(\"loop_blank_def.run\", \"loop_blank_def.py\", 3)  # teleforge+\n        @_teleforge.instrument("), "{loops}");
