@@ -39,6 +39,8 @@ pub fn in_test_dir(rel: &str) -> bool {
 pub struct DiscoverOptions {
     /// Only these extensions (without dot); all supported ones when empty.
     pub extensions: Vec<String>,
+    /// Instrument test files (by name, per language) and files under test folders
+    /// ([`TEST_DIRS`]) too.
     pub include_tests: bool,
     /// Source files larger than this are skipped with that reason instead of being read whole.
     pub max_file_bytes: u64,
