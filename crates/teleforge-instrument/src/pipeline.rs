@@ -102,6 +102,9 @@ pub struct Summary {
     /// Compiler runs spent isolating diagnostics that pointed at no single insertion (included in
     /// `compiler_runs`).
     pub isolation_runs: usize,
+    /// Compiler runs spent checking the original code (included in `compiler_runs`): only for
+    /// files where the instrumented check reported diagnostics.
+    pub baseline_runs: usize,
     /// Whether lessons were read and applied (`--no-learning` turns it off).
     pub learning_applied: bool,
     /// Learnings captured per language.
@@ -364,13 +367,12 @@ fn run_language(
         finish(lang, group, &file_edits, &states, summary, outputs);
         return Ok(());
     };
-    on_progress(Progress::Baseline { language: lang.name() });
+    // Diagnostics the original code already has. Most trees build before and after, so the
+    // original is checked only for files where the instrumented check reported something.
     let targets: Vec<String> = group.iter().map(|f| f.source.rel.clone()).collect();
-    let baseline = validator.baseline(&opts.root, &targets)?;
-    summary.compiler_runs += baseline.runs;
-    let mut elapsed = baseline.elapsed;
-    let known: HashSet<(String, usize, String)> =
-        baseline.diagnostics.iter().map(|d| (d.file.clone(), d.line, numbers_masked(&d.message))).collect();
+    let mut known: HashSet<(String, usize, String)> = HashSet::new();
+    let mut baselined: HashSet<String> = HashSet::new();
+    let mut elapsed = std::time::Duration::ZERO;
 
     // Lessons reorder the ladder; they never remove a form.
     let lessons: HashMap<(String, String), String> = match engine {
@@ -390,7 +392,7 @@ fn run_language(
         }
     }
     let max_rounds = states.iter().map(|s| s.budget as usize).max().unwrap_or(0) + 1;
-    let ctx = BlameContext { lang, group, file_edits: &file_edits, validator: validator.as_ref(), root: &opts.root, known: &known };
+    let ctx = BlameContext { lang, group, file_edits: &file_edits, validator: validator.as_ref(), root: &opts.root };
 
     // What a per-file checker last saw, and said, per file.
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
@@ -445,6 +447,34 @@ fn run_language(
         };
         summary.compiler_runs += check.runs;
         elapsed += check.elapsed;
+        // A diagnostic without a file could be anywhere: then the whole original is checked.
+        let unknown: Vec<String> = if check.diagnostics.iter().any(|d| d.file.is_empty()) {
+            targets.iter().filter(|t| !baselined.contains(*t)).cloned().collect()
+        } else {
+            let mut u: Vec<String> = check
+                .diagnostics
+                .iter()
+                .map(|d| d.file.clone())
+                .filter(|f| targets.contains(f) && !baselined.contains(f))
+                .collect();
+            u.sort();
+            u.dedup();
+            u
+        };
+        if !unknown.is_empty() {
+            on_progress(Progress::Baseline { language: lang.name() });
+            let baseline = validator.baseline(&opts.root, &unknown)?;
+            summary.compiler_runs += baseline.runs;
+            summary.baseline_runs += baseline.runs;
+            elapsed += baseline.elapsed;
+            known.extend(baseline.diagnostics.iter().map(|d| (d.file.clone(), d.line, numbers_masked(&d.message))));
+            if validator.per_file() {
+                baselined.extend(unknown);
+            } else {
+                // A whole-tree checker (Go) reported every original diagnostic at once.
+                baselined.extend(targets.iter().cloned());
+            }
+        }
         let new: Vec<&Diagnostic> = check
             .diagnostics
             .iter()
@@ -452,7 +482,7 @@ fn run_language(
                 !known.contains(&(d.file.clone(), original_line(&spans, &files, d), numbers_masked(&d.message)))
             })
             .collect();
-        let verdict = ctx.blame(&states, &active, &spans, &files, &new)?;
+        let verdict = ctx.blame(&states, &active, &spans, &files, &new, &known)?;
         summary.compiler_runs += verdict.runs;
         summary.isolation_runs += verdict.runs;
         elapsed += verdict.elapsed;
@@ -756,7 +786,6 @@ struct BlameContext<'a> {
     file_edits: &'a [Vec<crate::construct::Edit>],
     validator: &'a dyn Validator,
     root: &'a std::path::Path,
-    known: &'a HashSet<(String, usize, String)>,
 }
 
 /// One isolation check: a file with only some of its constructs' insertions.
@@ -780,6 +809,7 @@ impl BlameContext<'_> {
         spans: &Spans,
         rendered: &BTreeMap<String, String>,
         diags: &[&Diagnostic],
+        known: &HashSet<(String, usize, String)>,
     ) -> Result<Verdict> {
         let mut verdict = Verdict::default();
         let file_of = |i: usize| self.group[states[i].file].source.rel.as_str();
@@ -841,7 +871,7 @@ impl BlameContext<'_> {
                 probes.push(Probe { file: f, set: suspects[&f].clone() });
             }
         }
-        let results = self.run_probes(states, &probes, &mut verdict)?;
+        let results = self.run_probes(states, &probes, known, &mut verdict)?;
         let mut failing: Vec<(usize, Vec<usize>, Vec<Diagnostic>)> = Vec::new();
         for (&f, diags) in &unplaced {
             let alone = probes.iter().zip(&results).find(|(p, _)| p.file == f && p.set.is_empty()).and_then(|(_, r)| r.clone());
@@ -874,7 +904,7 @@ impl BlameContext<'_> {
             if probes.is_empty() {
                 break;
             }
-            let results = self.run_probes(states, &probes, &mut verdict)?;
+            let results = self.run_probes(states, &probes, known, &mut verdict)?;
             for (n, (f, set, diags)) in parents.into_iter().enumerate() {
                 let (ra, rb) = (&results[2 * n], &results[2 * n + 1]);
                 if ra.is_none() && rb.is_none() {
@@ -900,6 +930,7 @@ impl BlameContext<'_> {
         &self,
         states: &[State],
         probes: &[Probe],
+        known: &HashSet<(String, usize, String)>,
         verdict: &mut Verdict,
     ) -> Result<Vec<Option<Vec<Diagnostic>>>> {
         let mut results: Vec<Option<Vec<Diagnostic>>> = vec![None; probes.len()];
@@ -929,7 +960,7 @@ impl BlameContext<'_> {
             verdict.runs += check.runs;
             verdict.elapsed += check.elapsed;
             for d in &check.diagnostics {
-                if self.known.contains(&(d.file.clone(), original_line(&spans, &files, d), numbers_masked(&d.message))) {
+                if known.contains(&(d.file.clone(), original_line(&spans, &files, d), numbers_masked(&d.message))) {
                     continue;
                 }
                 let dir = d.file.rsplit_once('/').map_or("", |(d, _)| d);
@@ -1222,10 +1253,9 @@ mod tests {
         let (rendered, spans) = render(lang, &group, &file_edits, &states, &active);
         let check = checker.check(Path::new("."), &rendered).unwrap();
         let known = HashSet::new();
-        let ctx =
-            BlameContext { lang, group: &group, file_edits: &file_edits, validator: checker, root: Path::new("."), known: &known };
+        let ctx = BlameContext { lang, group: &group, file_edits: &file_edits, validator: checker, root: Path::new(".") };
         let diags: Vec<&Diagnostic> = check.diagnostics.iter().collect();
-        let verdict = ctx.blame(&states, &active, &spans, &rendered, &diags).unwrap();
+        let verdict = ctx.blame(&states, &active, &spans, &rendered, &diags, &known).unwrap();
         (states, verdict)
     }
 

@@ -39,7 +39,9 @@ fn tricky_go_keeps_its_output_and_emits_events() {
     assert_eq!(summary["left_out"].as_array().unwrap().len(), 0, "{summary}");
     assert!(summary["constructs_instrumented"].as_u64().unwrap() >= 30, "{summary}");
     // One baseline and one round: compiler runs do not grow with constructs.
-    assert_eq!(summary["compiler_runs"], 2, "{summary}");
+    // One round; the original is not compiled again when the instrumented tree builds clean.
+    assert_eq!(summary["compiler_runs"], 1, "{summary}");
+    assert_eq!(summary["baseline_runs"], 0, "{summary}");
     assert_eq!(summary["learnings_captured"], summary["constructs_instrumented"]);
 
     let original = go_run(&src, None);
@@ -248,6 +250,8 @@ fn a_form_that_failed_in_this_context_before_is_tried_last() {
     std::fs::write(&file, history).unwrap();
     assert!(tf(&store, &["learnings", "import", file.to_str().unwrap()]).status.success());
     assert!(tf(&store, &["consolidate", "--language", "go"]).status.success());
+    // No construct explores (tries a demoted form first anyway): the order is what is tested.
+    std::fs::write(src.join("teleforge.toml"), "[learning]\nexplore_share = 0.0\n").unwrap();
 
     let out = tmp.path().join("out");
     let o = tf(&store, &["instrument", src.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"]);

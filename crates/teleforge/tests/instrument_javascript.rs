@@ -44,8 +44,9 @@ fn assert_clean_first_round(s: &Value) {
     assert_eq!(s["left_out"].as_array().unwrap().len(), 0, "{s}");
     assert_eq!(s["constructs_instrumented"], s["constructs_found"], "{s}");
     assert_eq!(s["first_attempt_successes"], s["constructs_instrumented"], "{s}");
-    // One baseline and one round, however many constructs: compiler runs do not grow with them.
-    assert_eq!(s["compiler_runs"], 2, "{s}");
+    // One round, however many constructs: compiler runs do not grow with them, and the original
+    // is checked only where the instrumented check reports something.
+    assert_eq!(s["compiler_runs"], 1, "{s}");
     assert_eq!(s["learnings_captured"], s["constructs_instrumented"], "{s}");
     assert_eq!(s["runtime_files"], serde_json::json!(["_teleforge_tel.cjs"]), "{s}");
 }
@@ -442,6 +443,8 @@ fn baseline_errors_are_not_blamed_and_a_form_that_failed_before_is_tried_last() 
     std::fs::write(&file, history).unwrap();
     assert!(tf(&store, &["learnings", "import", file.to_str().unwrap()]).status.success());
     assert!(tf(&store, &["consolidate", "--language", "javascript"]).status.success());
+    // No construct explores (tries a demoted form first anyway): the order is what is tested.
+    std::fs::write(src.join("teleforge.toml"), "[learning]\nexplore_share = 0.0\n").unwrap();
 
     let out = tmp.path().join("out");
     let s = instrument(&store, &src, &out);

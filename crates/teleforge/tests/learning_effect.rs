@@ -66,8 +66,13 @@ fn a_misleading_history_never_instruments_less_than_a_fresh_store_or_no_learning
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
+    // Half the constructs a lesson would reorder explore instead (try the demoted form first),
+    // so that both reordering and contradiction happen in one run of 28 constructs.
+    let src = tmp.path().join("bookshop");
+    support::copy(&bookshop(), &src);
+    std::fs::write(src.join("teleforge.toml"), "[learning]\nexplore_share = 0.5\n").unwrap();
     let fresh_store = tmp.path().join("fresh");
-    let fresh = instrument(&fresh_store, &bookshop(), &tmp.path().join("out-fresh"), &[]);
+    let fresh = instrument(&fresh_store, &src, &tmp.path().join("out-fresh"), &[]);
     let found = fresh["constructs_found"].as_u64().unwrap();
     assert_eq!(fresh["constructs_instrumented"], found, "{fresh}");
     assert!(fresh["consolidation"]["python"].is_object(), "consolidation runs by itself: {fresh}");
@@ -86,13 +91,13 @@ fn a_misleading_history_never_instruments_less_than_a_fresh_store_or_no_learning
 
     // The A side: the same history, learning switched off.
     let off_store = misled_store("misled-off");
-    let off = instrument(&off_store, &bookshop(), &tmp.path().join("out-off"), &["--no-learning"]);
+    let off = instrument(&off_store, &src, &tmp.path().join("out-off"), &["--no-learning"]);
     assert_eq!(off["constructs_instrumented"], found, "{off}");
     assert_eq!(off["constructs_reordered_by_learning"], 0, "{off}");
     assert_eq!(off["learning_applied"], false);
 
     let store = misled_store("misled");
-    let misled = instrument(&store, &bookshop(), &tmp.path().join("out-misled"), &[]);
+    let misled = instrument(&store, &src, &tmp.path().join("out-misled"), &[]);
     assert_eq!(misled["constructs_instrumented"], found, "a misleading history cost constructs: {misled}");
     assert!(misled["left_out"].as_array().unwrap().is_empty(), "{misled}");
     assert!(misled["constructs_reordered_by_learning"].as_u64().unwrap() > 0, "the lessons acted: {misled}");
@@ -104,7 +109,7 @@ fn a_misleading_history_never_instruments_less_than_a_fresh_store_or_no_learning
     assert!(all.iter().any(|l| l["context"]["applied"].as_str().is_some_and(|a| a.contains("python/python_syntax_error"))));
     // What this run saw contradicts the lessons: the forms worked. A third run is not steered by
     // them any more where they were contradicted, and instruments everything first time again.
-    let again = instrument(&store, &bookshop(), &tmp.path().join("out-again"), &[]);
+    let again = instrument(&store, &src, &tmp.path().join("out-again"), &[]);
     assert_eq!(again["constructs_instrumented"], found, "{again}");
     assert!(
         again["constructs_reordered_by_learning"].as_u64().unwrap() < misled["constructs_reordered_by_learning"].as_u64().unwrap(),
