@@ -3,13 +3,15 @@
 //   node crates/teleforge-instrument/runtime/javascript/bench_teleforge_tel.cjs
 // The configuration is read once per process, so each mode runs in its own child process; every
 // child measures an empty-function baseline in the same run as the instrumented calls.
+//   node bench_teleforge_tel.cjs --before DIR
+// also runs every mode with DIR/_teleforge_tel.cjs (an older version, say from git), same run.
 
 const path = require('path');
 const os = require('os');
 const fs = require('fs');
 const { spawnSync } = require('child_process');
 
-const RUNTIME = path.join(__dirname, '_teleforge_tel.cjs');
+const RUNTIME = process.env.BENCH_RUNTIME || path.join(__dirname, '_teleforge_tel.cjs');
 
 function child() {
   const Tel = require(RUNTIME);
@@ -60,11 +62,23 @@ function child() {
     out.baselineDepth60 = time((x) => deep(60, base, x), n);
     out.pairDepth60 = time((x) => deep(60, inst, x), n);
   }
+  if (process.env.BENCH_DEEP) {
+    // throughput: 200,000 varAssign events, every one written (size flushes are synchronous)
+    const n = 200000;
+    let best = Infinity;
+    for (let rep = 0; rep < 3; rep++) {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < n; i++) Tel.varAssign('bench.t', 'bench.js', 50, 'i', i);
+      const s = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (s < best) best = s;
+    }
+    out.eventsPerS = n / best;
+  }
   out.sink = sink;
   process.stdout.write(JSON.stringify(out));
 }
 
-function main() {
+function runAll(runtime, label) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-bench-'));
   const file = path.join(dir, 'events.jsonl');
   const env = { ...process.env };
@@ -77,9 +91,10 @@ function main() {
       BENCH_N: '20000', BENCH_DEEP: '1', TELEMETRY_FILE: file, TELEMETRY_SAMPLE_FIRST: '1000000000000',
     }],
   ];
-  console.log(`node ${process.version}, ${os.cpus().length} CPUs; ns per call, best of 5`);
+  console.log(`\n== ${label} (${runtime})`);
+  let eventsPerS = null;
   for (const [label, extra] of modes) {
-    const r = spawnSync(process.execPath, [__filename, '--child'], { env: { ...env, ...extra }, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [__filename, '--child'], { env: { ...env, ...extra, BENCH_RUNTIME: runtime }, encoding: 'utf8' });
     if (r.status !== 0) {
       console.log(`${label}: failed\n${r.stderr}`);
       continue;
@@ -92,6 +107,7 @@ function main() {
     console.log(`  loopIter, in fn                   ${f(m.loopIter)}   (+${(m.loopIter - m.baseline).toFixed(1)})`);
     console.log(`  varAssign, in fn                  ${f(m.varAssign)}   (+${(m.varAssign - m.baseline).toFixed(1)})`);
     console.log(`  two nested instrumented functions ${f(m.nested)}   (+${(m.nested - m.baseline).toFixed(1)})`);
+    if (m.eventsPerS !== undefined) eventsPerS = m.eventsPerS;
     if (m.pairDepth60 !== undefined) {
       console.log(`  baseline at stack depth ~60       ${f(m.baselineDepth60)}`);
       console.log(`  pair at stack depth ~60           ${f(m.pairDepth60)}   (+${(m.pairDepth60 - m.baselineDepth60).toFixed(1)})`);
@@ -105,7 +121,19 @@ function main() {
   }
   console.log(`\n(${(size / 1e6).toFixed(0)} MB of events written to ${file}, removed)`);
   fs.rmSync(dir, { recursive: true, force: true });
+  return eventsPerS;
 }
+
+function main() {
+  console.log(`node ${process.version}, ${os.cpus().length} CPUs; ns per call, best of 5`);
+  const runs = [['this runtime', RUNTIME]];
+  const i = process.argv.indexOf('--before');
+  if (i > 0) runs.unshift(['before', path.join(path.resolve(process.argv[i + 1]), '_teleforge_tel.cjs')]);
+  const summary = runs.map(([label, rt]) => [label, runAll(rt, label)]);
+  console.log('\nthroughput, every event written (200,000 varAssign, best of 3)');
+  for (const [label, eps] of summary) console.log(`  ${label.padEnd(14)} ${eps === null ? 'n/a' : Math.round(eps) + ' events/s (' + (1e9 / eps).toFixed(0) + ' ns/event)'}`);
+}
+
 
 if (process.argv[2] === '--child') child();
 else main();

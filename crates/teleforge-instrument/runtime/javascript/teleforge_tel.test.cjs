@@ -154,6 +154,8 @@ test('disabled: no file, no descriptor, no async hooks, values pass through', ()
       `
       const fdCount = () => fs.readdirSync('/proc/self/fd').length;
       const before = fdCount();
+      const exitListeners = process.listenerCount('exit');
+      const resources = process.getActiveResourcesInfo().length;
       const obj = { a: 1 };
       const err = new Error('x');
       const span = Tel.funcEntry('f', 'a.js', 1, { obj });
@@ -166,6 +168,7 @@ test('disabled: no file, no descriptor, no async hooks, values pass through', ()
         varSame: Tel.varAssign('f', 'a.js', 3, 'o', obj) === obj,
         fdDelta: fdCount() - before,
         files: fs.readdirSync('.'),
+        started: [process.listenerCount('exit') - exitListeners, process.getActiveResourcesInfo().length - resources],
       };
       Promise.resolve().then(() => {
         res.promiseAsyncId = require('async_hooks').executionAsyncId();
@@ -176,6 +179,7 @@ test('disabled: no file, no descriptor, no async hooks, values pass through', ()
     );
     assert.deepEqual(r.result, {
       span: null, exitSame: true, exitUndef: true, errorSame: true, varSame: true, fdDelta: 0, files: [], promiseAsyncId: 0,
+      started: [0, 0],
     });
     assert.deepEqual(fs.readdirSync(dir), ['result.json'], 'no file created');
   }

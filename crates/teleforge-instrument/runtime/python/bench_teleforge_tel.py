@@ -10,6 +10,15 @@ once per process, so each mode runs in its own interpreter:
   enabled, sampled  TELEMETRY_FILE set, default sampling: after the first 100
                     occurrences of a site almost nothing is written (hot path)
   enabled, written  TELEMETRY_SAMPLE_FIRST huge: every call writes its events
+
+Throughput (enabled, written): 200,000 var_assign events recorded by one thread,
+then the runtime's buffer written out; events per second of wall time and
+nanoseconds of process CPU time (all threads: the flusher counts) per event.
+
+    python3 bench_teleforge_tel.py --before DIR
+
+also runs every mode with the ``_teleforge_tel.py`` found in DIR (for example
+an older version from git) in the same run, alternating, for a before/after table.
 """
 
 import json
@@ -56,12 +65,27 @@ def child():
         t.timeit(1000)  # warm up: past the first 100 sampled occurrences
         best = min(t.repeat(repeat=5, number=number)) / number
         res[label] = best * 1e9
+    if os.environ.get("TELEMETRY_SAMPLE_FIRST"):
+        import _teleforge_tel as m
+        from _teleforge_tel import tel
+
+        n = 200000
+        best_wall = best_cpu = None
+        for _ in range(3):
+            w0, c0 = time.perf_counter(), time.process_time()
+            for i in range(n):
+                tel.var_assign("app.t", "app/m.py", 30, "i", i)
+            if hasattr(m, "_flush"):
+                m._flush(True)  # the buffered runtime: include writing it out
+            w, c = time.perf_counter() - w0, time.process_time() - c0
+            best_wall = w if best_wall is None else min(best_wall, w)
+            best_cpu = c if best_cpu is None else min(best_cpu, c)
+        res["events_per_s"] = n / best_wall
+        res["cpu_ns_per_event"] = best_cpu / n * 1e9
     print(json.dumps(res))
 
 
-def main():
-    tmp = tempfile.mkdtemp(prefix="tfbench-")
-    path = os.path.join(tmp, "events.jsonl")
+def run_modes(runtime_dir, path):
     modes = [
         ("disabled", {}),
         ("enabled, sampled", {"TELEMETRY_FILE": path}),
@@ -70,46 +94,70 @@ def main():
     results = {}
     for mode, extra in modes:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRY_")}
-        env["PYTHONPATH"] = HERE
+        env["PYTHONPATH"] = runtime_dir
         env.update(extra)
         out = subprocess.run(
             [sys.executable, os.path.abspath(__file__), "--child"], env=env, stdout=subprocess.PIPE, check=True
         ).stdout
         results[mode] = json.loads(out)
-    size = os.path.getsize(path) if os.path.exists(path) else 0
-    if os.path.exists(path):
-        os.unlink(path)
+        if os.path.exists(path):
+            os.unlink(path)
+    return [m for m, _ in modes], results
 
-    # Import time from a compiled .pyc (what users get unless bytecode writing is off).
+
+def pyc_import_us(runtime_dir, tmp):
     import py_compile
     import shutil
 
-    mod = os.path.join(tmp, "_teleforge_tel.py")
-    shutil.copy(os.path.join(HERE, "_teleforge_tel.py"), mod)
-    py_compile.compile(mod, cfile=os.path.join(tmp, "__pycache__", "_teleforge_tel.%s.pyc" % sys.implementation.cache_tag))
+    d = os.path.join(tmp, "pyc")
+    os.makedirs(d, exist_ok=True)
+    mod = os.path.join(d, "_teleforge_tel.py")
+    shutil.copy(os.path.join(runtime_dir, "_teleforge_tel.py"), mod)
+    py_compile.compile(mod, cfile=os.path.join(d, "__pycache__", "_teleforge_tel.%s.pyc" % sys.implementation.cache_tag))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRY_")}
-    env["PYTHONPATH"] = tmp
+    env["PYTHONPATH"] = d
     code = "import time; t = time.perf_counter(); import _teleforge_tel; print((time.perf_counter() - t) * 1e6)"
-    pyc_us = min(
-        float(subprocess.run([sys.executable, "-c", code], cwd=tmp, env=env, stdout=subprocess.PIPE, check=True).stdout)
+    us = min(
+        float(subprocess.run([sys.executable, "-c", code], cwd=d, env=env, stdout=subprocess.PIPE, check=True).stdout)
         for _ in range(5)
     )
-    shutil.rmtree(tmp)
+    shutil.rmtree(d)
+    return us
 
-    print("Python %s, ns per operation (best of 5), ratio to the empty call f()" % sys.version.split()[0])
-    head = "%-32s" % "operation" + "".join("%22s" % m for m, _ in modes)
-    print(head)
-    print("-" * len(head))
-    for label, _ in CASES:
-        row = "%-32s" % label
-        for mode, _ in modes:
-            r = results[mode]
-            base = r[CASES[0][0]]
-            row += "%13.0f ns %5.1fx" % (r[label], r[label] / base)
-        print(row)
-    print("%-32s" % "import _teleforge_tel (source)" + "".join("%19.0f us" % results[m]["import_us"] for m, _ in modes))
-    print("%-32s%19.0f us" % ("import _teleforge_tel (.pyc)", pyc_us))
-    print("events file written by the 'enabled' runs: %.1f MB" % (size / 1e6))
+
+def main():
+    import shutil
+
+    tmp = tempfile.mkdtemp(prefix="tfbench-")
+    path = os.path.join(tmp, "events.jsonl")
+    runtimes = [("this runtime", HERE)]
+    if "--before" in sys.argv:
+        runtimes.insert(0, ("before", os.path.abspath(sys.argv[sys.argv.index("--before") + 1])))
+    print("Python %s, ns per operation (best of 5), ratio to the empty call f() of the same process" % sys.version.split()[0])
+    summary = []
+    for name, rdir in runtimes:
+        modes, results = run_modes(rdir, path)
+        pyc_us = pyc_import_us(rdir, tmp)
+        print("\n== %s (%s)" % (name, rdir))
+        head = "%-32s" % "operation" + "".join("%22s" % m for m in modes)
+        print(head)
+        print("-" * len(head))
+        for label, _ in CASES:
+            row = "%-32s" % label
+            for mode in modes:
+                r = results[mode]
+                base = r[CASES[0][0]]
+                row += "%13.0f ns %5.1fx" % (r[label], r[label] / base)
+            print(row)
+        print("%-32s" % "import _teleforge_tel (source)" + "".join("%19.0f us" % results[m]["import_us"] for m in modes))
+        print("%-32s%19.0f us" % ("import _teleforge_tel (.pyc)", pyc_us))
+        w = results["enabled, written"]
+        summary.append((name, w["events_per_s"], w["cpu_ns_per_event"], w[CASES[2][0]] / 2))
+    shutil.rmtree(tmp)
+    print("\nthroughput, every event written (200,000 var_assign, buffer written out; best of 3)")
+    print("%-16s%16s%22s%26s" % ("runtime", "events/s", "CPU ns/event (all thr.)", "ns/event (entry+exit pair)"))
+    for name, eps, cpu, pair in summary:
+        print("%-16s%16.0f%22.0f%26.0f" % (name, eps, cpu, pair))
 
 
 if __name__ == "__main__":

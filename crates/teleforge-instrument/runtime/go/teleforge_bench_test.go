@@ -1,0 +1,74 @@
+//go:build teleforgebench
+
+// Benchmarks that use only the API instrumented code calls, so that they run
+// against any version of teleforge_tel.go (before/after comparisons in one
+// run). Telemetry is configured from the environment, as in a user's process:
+//
+//	TELEMETRY_FILE=/tmp/tf-bench.jsonl TELEMETRY_SAMPLE_FIRST=1000000000000 \
+//	  go test -tags teleforgebench -run '^$' -bench Compare -benchtime 20000x .
+//
+// docs/BENCHMARKS.md ("Runtimes") has the script that runs it against the
+// previous runtime in the same run.
+
+package teleforgetel
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+var compareSink int
+
+func compareAtDepth(depth int, f func()) {
+	if depth <= 0 {
+		f()
+		return
+	}
+	compareAtDepth(depth-1, f)
+	compareSink++
+}
+
+// A recorded call made from uninstrumented code (the goroutine's outermost
+// recorded call): entry + exit.
+func BenchmarkCompareRootCall(b *testing.B) {
+	xs := []int{1, 2, 3}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		s := Tel.FuncEntry("main.f", "main.go", 1, "xs", xs, "i", i)
+		Tel.FuncExit(s, i)
+	}
+}
+
+// Recorded events inside an open recorded call, at several stack depths:
+// a nested call (entry + exit) and a loop iteration, 3 events per op.
+func BenchmarkCompareNestedAtDepth(b *testing.B) {
+	for _, depth := range []int{0, 60, 1000} {
+		b.Run(fmt.Sprintf("depth=%d", depth), func(b *testing.B) {
+			xs := []int{1, 2, 3}
+			compareAtDepth(depth, func() {
+				outer := Tel.FuncEntry("main.outer", "main.go", 10)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					s := Tel.FuncEntry("main.f", "main.go", 1, "xs", xs, "i", i)
+					Tel.LoopIter("main.f", "main.go", 2)
+					Tel.FuncExit(s, i)
+				}
+				b.StopTimer()
+				Tel.FuncExit(outer)
+			})
+		})
+	}
+}
+
+// Events per second: var_assign events inside an open call, written out.
+func BenchmarkCompareThroughput(b *testing.B) {
+	outer := Tel.FuncEntry("main.outer", "main.go", 20)
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		Tel.VarAssign("main.f", "main.go", 3, "i", i)
+	}
+	Tel.FuncExit(outer) // writes what is pending (the new runtime)
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}
