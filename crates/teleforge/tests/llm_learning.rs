@@ -221,7 +221,7 @@ fn garbage_answers_are_failed_attempts_not_crashes() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(s["left_out"].as_array().unwrap().len(), 3, "{s}");
-    assert_eq!(s["compiler_runs"], 1, "only the baseline: nothing usable to compile");
+    assert!(s["compiler_runs"].as_u64().unwrap() <= 1, "at most the baseline: nothing usable to compile: {s}");
     let st = support::tf(&store, &["stats", "--language", "go", "--json"]);
     let stats: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
     assert_eq!(stats[0]["failures"], 6, "{stats}");
@@ -366,7 +366,10 @@ fn hostile_snippets_are_rejected_before_any_compiler_run() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&o.stdout).contains("exec.Command"), "{}", text(&o));
     let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(s["compiler_runs"], 1, "only the baseline: {s}");
+    assert!(s["compiler_runs"].as_u64().unwrap() <= 1, "at most the baseline: {s}");
+    let reasons: Vec<&str> = s["left_out"].as_array().unwrap().iter().map(|l| l["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons.len(), 3, "{s}");
+    assert!(reasons.iter().all(|r| r.contains("not allowed")), "{reasons:?}");
     let st = support::tf(&store, &["stats", "--language", "go", "--json"]);
     let stats: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
     assert_eq!(stats[0]["error_patterns"][0][0], "llm_disallowed_snippet", "{stats}");
