@@ -157,7 +157,11 @@ fn respond(model: &Model, req: &serde_json::Value, log: &Arc<Mutex<Seen>>) -> (u
         let mut s = log.lock().unwrap();
         s.posts += 1;
         if s.posts as usize <= model.rate_limited {
-            return (429, vec![("retry-after".into(), "0.2".into())], "{\"error\":{\"message\":\"rate limited\"}}".into());
+            return (
+                429,
+                vec![("retry-after".into(), "0.2".into())],
+                "{\"error\":{\"message\":\"rate limited\"}}".into(),
+            );
         }
         if prompt_tokens + max_tokens > model.context {
             s.rejected_for_context += 1;
@@ -194,7 +198,8 @@ fn respond(model: &Model, req: &serde_json::Value, log: &Arc<Mutex<Seen>>) -> (u
     }
     let full = serde_json::json!({ "snippets": snippets }).to_string();
     let limit = model.hard_output_limit.map_or(max_tokens, |h| h.min(max_tokens));
-    let (text, cut) = if tokens(full.len()) > limit { (full[..(limit * 4) as usize].to_string(), true) } else { (full, false) };
+    let (text, cut) =
+        if tokens(full.len()) > limit { (full[..(limit * 4) as usize].to_string(), true) } else { (full, false) };
     let output_tokens = tokens(text.len());
     let mut s = log.lock().unwrap();
     s.in_flight -= 1;
@@ -554,7 +559,9 @@ fn go_and_javascript_files_get_their_snippets() {
     let mut go = String::from("package main\n\nimport \"fmt\"\n\n");
     let mut js = String::from("'use strict';\nconst fs = require('fs');\n\n");
     for i in 0..30 {
-        go.push_str(&format!("func F{i}(n int) int {{\n\tv := n * 2\n\tfor k := 0; k < n; k++ {{\n\t\tv += k\n\t}}\n\treturn v\n}}\n\n"));
+        go.push_str(&format!(
+            "func F{i}(n int) int {{\n\tv := n * 2\n\tfor k := 0; k < n; k++ {{\n\t\tv += k\n\t}}\n\treturn v\n}}\n\n"
+        ));
         js.push_str(&format!("function f{i}(n) {{\n  let v = n * 2;\n  for (let k = 0; k < n; k++) {{\n    v += k;\n  }}\n  return v;\n}}\n\n"));
     }
     go.push_str("func main() { fmt.Println(F0(1)) }\n");

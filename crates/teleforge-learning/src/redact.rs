@@ -171,14 +171,14 @@ static RULES: &[Rule] = &[
         accept: mixed_body,
     },
     Rule { kind: "google-api-key", pattern: r"(?-u:\b)AIza[0-9A-Za-z_-]{35}(?-u:\b)", accept: whole },
-    Rule { kind: "huggingface-token", pattern: r"(?-u:\b)hf_(?P<b>[A-Za-z0-9]{34,40})(?-u:\b)", accept: mixed_case_body },
+    Rule {
+        kind: "huggingface-token",
+        pattern: r"(?-u:\b)hf_(?P<b>[A-Za-z0-9]{34,40})(?-u:\b)",
+        accept: mixed_case_body,
+    },
     Rule { kind: "npm-token", pattern: r"(?-u:\b)npm_(?P<b>[A-Za-z0-9]{36})(?-u:\b)", accept: mixed_body },
     Rule { kind: "pypi-token", pattern: r"(?-u:\b)pypi-AgE[A-Za-z0-9_-]{50,}", accept: whole },
-    Rule {
-        kind: "sendgrid-key",
-        pattern: r"(?-u:\b)SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}(?-u:\b)",
-        accept: whole,
-    },
+    Rule { kind: "sendgrid-key", pattern: r"(?-u:\b)SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}(?-u:\b)", accept: whole },
     Rule {
         kind: "sentry-dsn",
         pattern: r"(?-u:\b)https?://(?P<s>[0-9a-f]{32}(?::[0-9a-f]{32})?)@[A-Za-z0-9.-]+(?::[0-9]+)?/(?:[A-Za-z0-9._-]+/)*[0-9]+",
@@ -1124,10 +1124,7 @@ func Login(user string, password string) (*Session, error) {
             (
                 "huggingface-token",
                 vec![format!("login(token_value)  # {hf}"), format!("HF_HOME_ACCESS {hf}")],
-                vec![
-                    "hf_hub_download(repo_id, filename)".into(),
-                    "hf_thisisalowercaseidentifiernamexyz = 2".into(),
-                ],
+                vec!["hf_hub_download(repo_id, filename)".into(), "hf_thisisalowercaseidentifiernamexyz = 2".into()],
             ),
             (
                 "npm-token",
@@ -1183,12 +1180,7 @@ func Login(user string, password string) (*Session, error) {
                 misses.push(format!("{kind}: {p}"));
             }
             let fp: Vec<&String> = negatives.iter().filter(|n| !secret_kinds(n).is_empty()).collect();
-            eprintln!(
-                "{kind:18} recall {found}/{} false positives {}/{}",
-                positives.len(),
-                fp.len(),
-                negatives.len()
-            );
+            eprintln!("{kind:18} recall {found}/{} false positives {}/{}", positives.len(), fp.len(), negatives.len());
             false_positives.extend(fp.into_iter().map(|n| format!("{kind}: {n} -> {:?}", secret_kinds(n))));
         }
         assert!(misses.is_empty(), "missed: {misses:#?}");

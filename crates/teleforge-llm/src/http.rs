@@ -117,7 +117,11 @@ pub(crate) fn post(
             _ => {
                 let detail = match retry_after {
                     Some(r) if r > MAX_WAIT => {
-                        format!("{detail} (the server asked to wait {} s, more than {} s)", r.as_secs(), MAX_WAIT.as_secs())
+                        format!(
+                            "{detail} (the server asked to wait {} s, more than {} s)",
+                            r.as_secs(),
+                            MAX_WAIT.as_secs()
+                        )
                     }
                     _ => detail,
                 };
@@ -166,7 +170,18 @@ fn parse_http_date(v: &str) -> Option<u64> {
             let mut it = dmy.split('-');
             let (d, m, y) = (it.next()?, it.next()?, it.next()?);
             let y: i64 = y.parse().ok()?;
-            (d.parse().ok()?, month(m)?, if y < 70 { 2000 + y } else if y < 100 { 1900 + y } else { y }, *t)
+            (
+                d.parse().ok()?,
+                month(m)?,
+                if y < 70 {
+                    2000 + y
+                } else if y < 100 {
+                    1900 + y
+                } else {
+                    y
+                },
+                *t,
+            )
         }
         // Sun Nov  6 08:49:37 1994
         [_, m, d, t, y] => (d.parse().ok()?, month(m)?, y.parse::<i64>().ok()?, *t),
@@ -192,7 +207,13 @@ fn parse_rfc3339(v: &str) -> Option<u64> {
     let time = time.split('.').next()?;
     let mut t = time.split(':').map(|p| p.parse::<u32>().ok());
     let (h, mi, sec) = (t.next()??, t.next()??, t.next()??);
-    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 60 {
+    if !(1970..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&day)
+        || h > 23
+        || mi > 59
+        || sec > 60
+    {
         return None;
     }
     let days = days_from_civil(y, u32::try_from(m).ok()?, u32::try_from(day).ok()?);

@@ -97,7 +97,13 @@ fn config(protocol: Protocol, url: &str) -> ProviderConfig {
 }
 
 fn request() -> ChatRequest {
-    ChatRequest { system: "You write code.".into(), user: "Write\u{200B} it.".into(), max_tokens: 100, json: true, ..Default::default() }
+    ChatRequest {
+        system: "You write code.".into(),
+        user: "Write\u{200B} it.".into(),
+        max_tokens: 100,
+        json: true,
+        ..Default::default()
+    }
 }
 
 fn openai_answer(text: &str) -> serde_json::Value {
@@ -255,7 +261,8 @@ fn cut_answers_and_refusals_are_answers_not_errors() {
     let mut cut = openai_answer("{\"snippets\": [{\"id\"");
     cut["choices"][0]["finish_reason"] = "length".into();
     let mut refusal = openai_answer("");
-    refusal["choices"][0]["message"] = serde_json::json!({ "role": "assistant", "content": null, "refusal": "I can't help with that." });
+    refusal["choices"][0]["message"] =
+        serde_json::json!({ "role": "assistant", "content": null, "refusal": "I can't help with that." });
     let mut null_content = openai_answer("");
     null_content["choices"][0]["message"]["content"] = serde_json::Value::Null;
     let (url, _) = serve(vec![ok(cut), ok(refusal), ok(null_content)]);
@@ -279,7 +286,16 @@ fn cut_answers_and_refusals_are_answers_not_errors() {
 #[test]
 fn hostile_retry_after_headers_never_panic() {
     let mut replies = Vec::new();
-    for value in ["inf", "1e30", "-5", "NaN", "soon", "99999999999999999999999999999", "Sun, 06 Nov 1994 08:49:37 GMT", "Fri, 31 Dec 9999 23:59:59 GMT"] {
+    for value in [
+        "inf",
+        "1e30",
+        "-5",
+        "NaN",
+        "soon",
+        "99999999999999999999999999999",
+        "Sun, 06 Nov 1994 08:49:37 GMT",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+    ] {
         let mut busy = status(429, "{}");
         busy.headers.push(("retry-after".into(), value.into()));
         replies.push(busy);

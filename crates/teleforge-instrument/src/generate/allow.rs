@@ -141,8 +141,7 @@ pub fn check(language: &str, snippet: &str, scope: &Scope) -> Result<(), Disallo
         match (language, s.kind()) {
             (_, "comment") => return no("it holds a comment"),
             ("go" | "javascript", "empty_statement") => {}
-            ("go", "expression_statement" | "defer_statement")
-            | ("javascript" | "python", "expression_statement") => {
+            ("go", "expression_statement" | "defer_statement") | ("javascript" | "python", "expression_statement") => {
                 let inner = named_children(s);
                 let [call] = inner.as_slice() else {
                     return no("a statement is not a single runtime call");
@@ -271,7 +270,10 @@ impl Checker<'_> {
                 let operand = n.child_by_field_name("operand").or_else(|| n.child_by_field_name("argument"));
                 let minus = self.text(n).trim_start().starts_with('-');
                 match operand {
-                    Some(o) if minus && matches!(o.kind(), "int_literal" | "float_literal" | "integer" | "float" | "number") => {
+                    Some(o)
+                        if minus
+                            && matches!(o.kind(), "int_literal" | "float_literal" | "integer" | "float" | "number") =>
+                    {
                         Ok(())
                     }
                     _ => self.deny(n),
@@ -324,10 +326,9 @@ impl Checker<'_> {
 
     fn leaf_literal(&self, n: Node<'_>) -> Result<(), Disallowed> {
         // Go strings have a content child, escape sequences; nothing in them runs.
-        if named_children(n)
-            .iter()
-            .all(|c| matches!(c.kind(), "interpreted_string_literal_content" | "raw_string_literal_content" | "escape_sequence"))
-        {
+        if named_children(n).iter().all(|c| {
+            matches!(c.kind(), "interpreted_string_literal_content" | "raw_string_literal_content" | "escape_sequence")
+        }) {
             Ok(())
         } else {
             self.deny(n)
@@ -393,7 +394,10 @@ mod tests {
 
     #[test]
     fn ordinary_telemetry_calls_pass() {
-        allowed("go", r#"defer Tel.FuncExit(Tel.FuncEntry("pkg.F", "f.go", 12, "a", a, "req.ID", req.ID, "items0", items[0]))"#);
+        allowed(
+            "go",
+            r#"defer Tel.FuncExit(Tel.FuncEntry("pkg.F", "f.go", 12, "a", a, "req.ID", req.ID, "items0", items[0]))"#,
+        );
         allowed("go", r#"Tel.LoopIter("pkg.F", "f.go", 14)"#);
         allowed("go", r#"Tel.VarAssign("pkg.F", "f.go", 15, "b", b);"#);
         allowed("go", r#"Tel.LoopIter("pkg.F", "f.go", -1); Tel.VarAssign("F", `raw`, 2, "x", nil)"#);

@@ -146,11 +146,7 @@ pub enum Proposal {
         fix: Option<String>,
     },
     /// Unusable: counts as a failed attempt with this error and pattern.
-    Invalid {
-        code: String,
-        error: String,
-        pattern: String,
-    },
+    Invalid { code: String, error: String, pattern: String },
 }
 
 /// Why the model never answered for a construct. None of these is a failed attempt of the
@@ -244,8 +240,7 @@ impl LlmGenerator {
         let max_tokens = output.min(context / 2);
         let margin = u64::from(context) / 20;
         let prompt_budget = u64::from(context).saturating_sub(u64::from(max_tokens)).saturating_sub(margin);
-        let stats =
-            LlmStats { provider: provider.label(), context_tokens: context, max_tokens, ..Default::default() };
+        let stats = LlmStats { provider: provider.label(), context_tokens: context, max_tokens, ..Default::default() };
         LlmGenerator {
             provider,
             options,
@@ -294,11 +289,9 @@ impl LlmGenerator {
             .into_iter()
             .map(|o| match o {
                 Outcome::Answered { proposal, .. } => proposal,
-                Outcome::NotReached(why) => Proposal::Invalid {
-                    code: String::new(),
-                    error: why.to_string(),
-                    pattern: "llm_not_reached".into(),
-                },
+                Outcome::NotReached(why) => {
+                    Proposal::Invalid { code: String::new(), error: why.to_string(), pattern: "llm_not_reached".into() }
+                }
             })
             .collect();
         Ok(FileAnswer { proposals, pattern_ids: answer.pattern_ids, usage: answer.usage })
@@ -321,7 +314,8 @@ impl LlmGenerator {
         let system = system_prompt(language, &patterns_text);
         let prefix = redact(&file_prefix(language, file, share)).into_owned();
         let shared_tokens = tokens(&system) + tokens(&prefix) + 16;
-        let blocks: Vec<String> = asks.iter().map(|a| redact(&construct_block(language, file, a)).into_owned()).collect();
+        let blocks: Vec<String> =
+            asks.iter().map(|a| redact(&construct_block(language, file, a)).into_owned()).collect();
         let ctx = FileCtx {
             lang,
             file,
@@ -379,9 +373,7 @@ impl LlmGenerator {
 
     /// (ask index, whether even alone its prompt exceeds the budget).
     fn too_large(&self, ctx: &FileCtx<'_>) -> Vec<(usize, bool)> {
-        (0..ctx.asks.len())
-            .map(|i| (i, ctx.shared_tokens + tokens(&ctx.blocks[i]) > self.prompt_budget))
-            .collect()
+        (0..ctx.asks.len()).map(|i| (i, ctx.shared_tokens + tokens(&ctx.blocks[i]) > self.prompt_budget)).collect()
     }
 
     /// The answer tokens expected for one construct: its JSON entry with a snippet naming the
@@ -407,8 +399,7 @@ impl LlmGenerator {
         while let Some(&i) = pending.front() {
             let o = self.expected_output(ctx, i) as f64 * scale;
             let n = tokens(&ctx.blocks[i]);
-            let full =
-                batch.len() >= max_batch || out + o > answer_budget as f64 || input + n > self.prompt_budget;
+            let full = batch.len() >= max_batch || out + o > answer_budget as f64 || input + n > self.prompt_budget;
             if full && !batch.is_empty() {
                 break;
             }
@@ -642,7 +633,8 @@ impl LlmGenerator {
     /// allow-list.
     fn check_snippet(&self, ctx: &FileCtx<'_>, s: &SnippetJson) -> Proposal {
         let code = s.code.trim().to_string();
-        let bad = |error: String, pattern: &str| Proposal::Invalid { code: code.clone(), error, pattern: pattern.into() };
+        let bad =
+            |error: String, pattern: &str| Proposal::Invalid { code: code.clone(), error, pattern: pattern.into() };
         if code.is_empty() {
             return bad("the snippet is empty".into(), "llm_empty_snippet");
         }
@@ -907,8 +899,7 @@ fn file_prefix(language: &str, file: &SourceFile, max_chars: usize) -> String {
 /// One construct's part of a prompt: its id, kind, place and the code around it.
 fn construct_block(language: &str, file: &SourceFile, a: &Ask<'_>) -> String {
     let c = a.construct;
-    let code: String =
-        file.text.get(c.start..c.end).unwrap_or("").lines().take(12).collect::<Vec<_>>().join("\n");
+    let code: String = file.text.get(c.start..c.end).unwrap_or("").lines().take(12).collect::<Vec<_>>().join("\n");
     let mut s = format!(
         "\n- id: {}\n  kind: {} {} (line {})\n  place: {}\n  code:\n{}",
         a.id,
