@@ -75,7 +75,8 @@ pub fn write_output(
 pub fn check_output_path(input: &Path, out: &Path) -> Result<()> {
     let input_abs = resolve(input)?;
     let out_abs = resolve(out)?;
-    let refuse = |relation| Err(Error::OutputOverlapsInput { out: out.to_path_buf(), input: input.to_path_buf(), relation });
+    let refuse =
+        |relation| Err(Error::OutputOverlapsInput { out: out.to_path_buf(), input: input.to_path_buf(), relation });
     if input_abs.is_file() {
         if out_abs == input_abs {
             return refuse("is");
@@ -114,7 +115,9 @@ fn resolve(p: &Path) -> Result<PathBuf> {
                     }
                     // `..` or `.` as the last component of a missing path: go up lexically.
                     (Some(parent), None) => {
-                        rest.push(existing.components().next_back().map(|c| c.as_os_str().to_os_string()).unwrap_or_default());
+                        rest.push(
+                            existing.components().next_back().map(|c| c.as_os_str().to_os_string()).unwrap_or_default(),
+                        );
                         existing = parent;
                     }
                     (None, _) => break PathBuf::from("/"),
@@ -321,7 +324,8 @@ pub fn recover_interrupted(base: &Path) -> Result<Vec<String>> {
 /// A relative path that stays below its base: no root, no `..`.
 fn is_safe_relative(rel: &str) -> bool {
     let p = Path::new(rel);
-    !rel.is_empty() && p.components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
+    !rel.is_empty()
+        && p.components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
 }
 
 /// `--in-place` follows `cargo fix`: refuses (with [`Error::DirtyTree`]) when any file under `root`
@@ -537,7 +541,8 @@ mod tests {
         std::fs::set_permissions(base.join("a.py"), std::fs::Permissions::from_mode(0o700)).unwrap();
         std::fs::write(base.join("b.py"), "b = 1\n").unwrap();
         // A complete write leaves no record and keeps modes.
-        write_in_place(base, &[("a.py", Some(b"a = 2\n".as_slice())), ("_tel.py", Some(b"# rt\n".as_slice()))]).unwrap();
+        write_in_place(base, &[("a.py", Some(b"a = 2\n".as_slice())), ("_tel.py", Some(b"# rt\n".as_slice()))])
+            .unwrap();
         assert!(!base.join(UNDO_DIR).exists());
         assert_eq!(mode(&base.join("a.py")), 0o700);
         // Simulate a crash after the record and one file were written: a.py and b.py new, c.py added.
@@ -545,11 +550,8 @@ mod tests {
         std::fs::create_dir_all(&undo).unwrap();
         std::fs::copy(base.join("a.py"), undo.join("0.orig")).unwrap();
         std::fs::copy(base.join("b.py"), undo.join("1.orig")).unwrap();
-        std::fs::write(
-            undo.join("manifest.json"),
-            r#"{"files":[["a.py","0.orig"],["b.py","1.orig"],["c.py",null]]}"#,
-        )
-        .unwrap();
+        std::fs::write(undo.join("manifest.json"), r#"{"files":[["a.py","0.orig"],["b.py","1.orig"],["c.py",null]]}"#)
+            .unwrap();
         std::fs::write(base.join("a.py"), "half\n").unwrap();
         std::fs::write(base.join("c.py"), "new\n").unwrap();
         let restored = recover_interrupted(base).unwrap();

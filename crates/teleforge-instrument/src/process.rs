@@ -232,8 +232,9 @@ mod tests {
 
     #[test]
     fn captures_output_and_status() {
-        let out = run(Command::new("sh").args(["-c", "cat; echo err >&2; exit 3"]), Some(b"hello"), Duration::from_secs(20))
-            .unwrap();
+        let out =
+            run(Command::new("sh").args(["-c", "cat; echo err >&2; exit 3"]), Some(b"hello"), Duration::from_secs(20))
+                .unwrap();
         assert_eq!(out.stdout, b"hello");
         assert_eq!(out.stderr, b"err\n");
         assert_eq!(out.status.code(), Some(3));

@@ -300,7 +300,8 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         Some((i, _)) => (&t[..i], t[i..].trim()),
         None => (t, ""),
     };
-    let n: u64 = digits.parse().map_err(|_| format!("{text:?} is not a size: use bytes, or a number with K, M or G"))?;
+    let n: u64 =
+        digits.parse().map_err(|_| format!("{text:?} is not a size: use bytes, or a number with K, M or G"))?;
     let factor: u64 = match unit.to_ascii_uppercase().as_str() {
         "" | "B" => 1,
         "K" | "KB" | "KIB" => 1 << 10,

@@ -199,7 +199,11 @@ pub fn settings(args: &InstrumentArgs) -> Result<Settings> {
                     .filter_map(|(name, present)| present.then_some(name))
                     .collect();
                 if !set.is_empty() {
-                    let why = if trust == crate::trust::Status::Changed { "has changed since it was trusted" } else { "is not trusted" };
+                    let why = if trust == crate::trust::Status::Changed {
+                        "has changed since it was trusted"
+                    } else {
+                        "is not trusted"
+                    };
                     eprintln!(
                         "teleforge: warning: {} {why}, so its {} {} ignored: read it, then run `teleforge trust {}`",
                         path.display(),

@@ -60,8 +60,11 @@ impl Sandbox {
     fn python_tree(&self, name: &str) -> PathBuf {
         let root = self.path("work").join(name);
         std::fs::create_dir_all(root.join("pkg")).unwrap();
-        std::fs::write(root.join("tool.py"), "#!/usr/bin/env python3\ndef double(x):\n    return x * 2\n\nprint(double(2))\n")
-            .unwrap();
+        std::fs::write(
+            root.join("tool.py"),
+            "#!/usr/bin/env python3\ndef double(x):\n    return x * 2\n\nprint(double(2))\n",
+        )
+        .unwrap();
         std::fs::set_permissions(root.join("tool.py"), std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::write(root.join("pkg/lib.py"), "def add(a, b):\n    return a + b\n").unwrap();
         std::fs::write(root.join("go.mod"), "module example.com/demo\n\ngo 1.21\n").unwrap();
@@ -224,7 +227,8 @@ fn export_streams_the_same_seed_format() {
     let out = sb.path("export");
     let o = sb.run(&["learnings", "export", "--language", "go", "--out", out.to_str().unwrap()]);
     assert_eq!(code(&o), 0, "{}", text(&o));
-    let written: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("go_learnings.json")).unwrap()).unwrap();
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("go_learnings.json")).unwrap()).unwrap();
     let original: serde_json::Value = serde_json::from_slice(&std::fs::read(&seed).unwrap()).unwrap();
     assert_eq!(written.as_array().unwrap().len(), original.as_array().unwrap().len());
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1, "a temporary file was left behind");
@@ -254,7 +258,8 @@ fn an_untrusted_project_config_cannot_send_code_or_keys_anywhere() {
     let err = stderr(&o);
     let warning: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
     assert_eq!(warning.len(), 1, "{err}");
-    for word in [config.to_str().unwrap(), "not trusted", "generator, model, base_url, api_key_file", "teleforge trust"] {
+    for word in [config.to_str().unwrap(), "not trusted", "generator, model, base_url, api_key_file", "teleforge trust"]
+    {
         assert!(warning[0].contains(word), "{word:?} missing from {}", warning[0]);
     }
     assert!(err.contains(&format!("read {} (project config, not trusted)", config.display())), "{err}");
@@ -264,11 +269,8 @@ fn an_untrusted_project_config_cannot_send_code_or_keys_anywhere() {
     // Trusted: its settings are used (the summary names the provider; --no-validate sends nothing).
     let o = sb.cmd(&sb.path("work"), &["trust", config.to_str().unwrap()]).output().unwrap();
     assert_eq!(code(&o), 0, "{}", text(&o));
-    std::fs::write(
-        &config,
-        "[llm]\ngenerator = \"openai\"\nmodel = \"m\"\nbase_url = \"http://127.0.0.1:9/v1\"\n",
-    )
-    .unwrap();
+    std::fs::write(&config, "[llm]\ngenerator = \"openai\"\nmodel = \"m\"\nbase_url = \"http://127.0.0.1:9/v1\"\n")
+        .unwrap();
     // Changed since it was trusted: ignored again, with a warning saying so.
     let o = sb.cmd(&sb.path("work"), &args).env("OPENAI_API_KEY", "sk-user-secret").output().unwrap();
     assert_eq!(code(&o), 0, "{}", text(&o));
@@ -364,7 +366,10 @@ fn in_place_refuses_uncommitted_changes_unless_allow_dirty() {
     let o = sb.run(&["instrument", tree.to_str().unwrap(), "--no-validate", "--in-place"]);
     assert_eq!(code(&o), 2, "{}", text(&o));
     let err = stderr(&o);
-    assert!(err.contains("uncommitted changes") && err.contains("pkg/lib.py") && err.contains("--allow-dirty"), "{err}");
+    assert!(
+        err.contains("uncommitted changes") && err.contains("pkg/lib.py") && err.contains("--allow-dirty"),
+        "{err}"
+    );
     assert_eq!(work_files(&tree), before);
     // A dirty file teleforge would never touch does not count.
     std::fs::write(tree.join("pkg/lib.py"), "def add(a, b):\n    return a + b\n").unwrap();
@@ -424,14 +429,20 @@ fn a_hung_toolchain_is_killed_at_check_timeout() {
     let start = std::time::Instant::now();
     let out = sb.path("work/out");
     let o = sb
-        .cmd(&sb.path("work"), &["instrument", tree.to_str().unwrap(), "--check-timeout", "1", "--out", out.to_str().unwrap()])
+        .cmd(
+            &sb.path("work"),
+            &["instrument", tree.to_str().unwrap(), "--check-timeout", "1", "--out", out.to_str().unwrap()],
+        )
         .env("PATH", path)
         .output()
         .unwrap();
     assert!(start.elapsed() < std::time::Duration::from_secs(30), "{:?}", start.elapsed());
     assert_eq!(code(&o), 1, "{}", text(&o));
     let err = stderr(&o);
-    assert!(err.contains("python3") && err.contains("did not finish within 1 s") && err.contains("--check-timeout"), "{err}");
+    assert!(
+        err.contains("python3") && err.contains("did not finish within 1 s") && err.contains("--check-timeout"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -462,7 +473,9 @@ fn a_hung_validate_cmd_is_killed_at_check_timeout() {
 fn check_timeout_and_max_file_size_are_validated() {
     let sb = Sandbox::new();
     let tree = sb.python_tree("demo");
-    for bad in [["--check-timeout", "0"], ["--check-timeout", "soon"], ["--max-file-size", "0"], ["--max-file-size", "4X"]] {
+    for bad in
+        [["--check-timeout", "0"], ["--check-timeout", "soon"], ["--max-file-size", "0"], ["--max-file-size", "4X"]]
+    {
         let o = sb.run(&["instrument", tree.to_str().unwrap(), "--no-validate", bad[0], bad[1]]);
         assert_eq!(code(&o), 2, "{bad:?}: {}", text(&o));
     }
@@ -489,7 +502,15 @@ fn exit_0_done_and_1_validate_cmd_failed() {
     let tree = sb.python_tree("demo");
     assert_eq!(code(&sb.run(&["stats"])), 0);
     let out = sb.path("work/out");
-    let o = sb.run(&["instrument", tree.to_str().unwrap(), "--no-validate", "--validate-cmd", "exit 3", "--out", out.to_str().unwrap()]);
+    let o = sb.run(&[
+        "instrument",
+        tree.to_str().unwrap(),
+        "--no-validate",
+        "--validate-cmd",
+        "exit 3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(code(&o), 1, "{}", text(&o));
     assert!(!out.exists(), "written although --validate-cmd failed");
 }
@@ -585,9 +606,12 @@ fn exit_78_store_from_a_newer_teleforge_or_bad_config() {
     let sb = Sandbox::new();
     assert_eq!(code(&sb.run(&["stats"])), 0);
     let db = sb.store().join("learnings.db");
-    let o = python_sqlite("import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.execute('PRAGMA user_version = 9999')\nc.commit()\n", &db)
-        .output()
-        .unwrap();
+    let o = python_sqlite(
+        "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.execute('PRAGMA user_version = 9999')\nc.commit()\n",
+        &db,
+    )
+    .output()
+    .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let o = sb.run(&["stats"]);
     assert_eq!(code(&o), 78, "{}", text(&o));
@@ -607,8 +631,11 @@ fn ctrl_c_kills_the_toolchain_process_group() {
     let bin = sb.path("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let pids = sb.path("pids");
-    std::fs::write(bin.join("python3"), format!("#!/bin/sh\nsleep 120 &\necho $! >> {0}\necho $$ >> {0}\nwait\n", pids.display()))
-        .unwrap();
+    std::fs::write(
+        bin.join("python3"),
+        format!("#!/bin/sh\nsleep 120 &\necho $! >> {0}\necho $$ >> {0}\nwait\n", pids.display()),
+    )
+    .unwrap();
     std::fs::set_permissions(bin.join("python3"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let out = sb.path("work/out");
@@ -637,6 +664,9 @@ fn ctrl_c_kills_the_toolchain_process_group() {
         // Gone, or a zombie waiting for a reaper (a container's init may not reap): not running.
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
         let state = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).unwrap_or("gone");
-        assert!(matches!(state, "gone" | "Z" | "X"), "process {pid} of the toolchain's group outlived teleforge: {stat}");
+        assert!(
+            matches!(state, "gone" | "Z" | "X"),
+            "process {pid} of the toolchain's group outlived teleforge: {stat}"
+        );
     }
 }

@@ -24,8 +24,11 @@ pub fn run(args: &InstrumentArgs, open: impl FnOnce() -> Result<LearningEngine>)
     let settings = crate::config::settings(args)?;
     let engine = open()?;
     let engine = &engine;
-    let mut discover =
-        DiscoverOptions { extensions: args.extensions.clone(), include_tests: args.include_tests, ..Default::default() };
+    let mut discover = DiscoverOptions {
+        extensions: args.extensions.clone(),
+        include_tests: args.include_tests,
+        ..Default::default()
+    };
     if let Some(max) = settings.max_file_bytes {
         discover.max_file_bytes = max;
     }

@@ -96,7 +96,8 @@ fn stream_to_file(path: &Path, learnings: impl Iterator<Item = Learning>, full: 
         let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let mut writer = std::io::BufWriter::new(file);
         let n = write_learnings_json(&mut writer, learnings.map(Ok), full)?;
-        let file = writer.into_inner().map_err(|e| e.into_error()).with_context(|| format!("writing {}", tmp.display()))?;
+        let file =
+            writer.into_inner().map_err(|e| e.into_error()).with_context(|| format!("writing {}", tmp.display()))?;
         file.sync_all().with_context(|| format!("syncing {}", tmp.display()))?;
         std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
         Ok(n)
