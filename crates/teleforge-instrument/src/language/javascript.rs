@@ -55,7 +55,10 @@
 //! what puts an inner arrow's closing text before the `)` of an outer `return` or the record of
 //! a declaration that ends at the same byte. The pipeline applies identical edits at one offset
 //! once, so nested constructs that close at the same byte never emit identical text (span names
-//! and loop braces carry their nesting depth).
+//! and loop braces carry their nesting depth). One exception: a loop whose body has no braces
+//! and ends where a `return` of the enclosing function ends (`for (…) if (x) return x`, no `;`)
+//! is emitted after that function, so the return's `)` comes before the loop's added `}`; when
+//! the function's closing brace follows at once (`return x}`), that loop is left alone.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -398,6 +401,8 @@ struct Frame {
     /// Byte ranges of returned expressions, and whether each is a comma (sequence) expression.
     returns: Vec<(usize, usize, bool)>,
     derived_constructor: bool,
+    /// Loops emitted after this function's construct (see [`Walker::loop_`]).
+    deferred: Vec<Construct>,
 }
 
 struct Walker<'a> {
@@ -627,7 +632,13 @@ impl<'a> Walker<'a> {
                 let name = self.function_name(node, tokens);
                 let derived_constructor =
                     node.kind() == "method_definition" && self.is_derived_constructor(node, tokens);
-                self.scopes.push(Scope::Function(Frame { name, tokens, returns: Vec::new(), derived_constructor }));
+                self.scopes.push(Scope::Function(Frame {
+                    name,
+                    tokens,
+                    returns: Vec::new(),
+                    derived_constructor,
+                    deferred: Vec::new(),
+                }));
             }
             Hot::Class => {
                 let name = field(node, FIELDS.name)
@@ -657,8 +668,10 @@ impl<'a> Walker<'a> {
     fn leave(&mut self, node: Node<'a>) {
         match hot(node) {
             Hot::Function => {
-                if let Some(Scope::Function(frame)) = self.scopes.pop() {
+                if let Some(Scope::Function(mut frame)) = self.scopes.pop() {
+                    let deferred = std::mem::take(&mut frame.deferred);
                     self.function(node, frame);
+                    self.out.extend(deferred);
                 }
             }
             Hot::Class | Hot::Object | Hot::StaticBlock => {
@@ -996,6 +1009,28 @@ impl<'a> Walker<'a> {
         features.insert("loop".to_string(), shape.to_string());
         features.insert("module".into(), self.module.into());
         let call = cat(&[BINDING, ".loopIter(", &self.site(&func, line), ");"]);
+        // A body without braces that ends where a `return` of this function ends (`for (…) if (x)
+        // return x`, no `;`): the return's `)` and the loop's `}` meet there, and the `)` must
+        // come first. This loop's construct then goes after the function's, which the pipeline
+        // applies later at one offset. Where the function's own closing brace follows at once
+        // (`return x}`), its `} catch …` must come after the loop's `}` as well, which no order
+        // of the two constructs gives: such a loop is left alone.
+        let mut after_function = false;
+        if body.kind() != "statement_block" {
+            let end = body.end_byte();
+            let ends_a_return = self.function_frame().is_some_and(|f| f.returns.iter().any(|r| r.1 == end));
+            if ends_a_return {
+                let function = self.ancestors.iter().rev().copied().find(|a| hot(*a) == Hot::Function);
+                let closes_at = function
+                    .and_then(|f| field(f, FIELDS.body))
+                    .and_then(|b| b.child(b.child_count().saturating_sub(1)))
+                    .map(|c| c.start_byte());
+                if closes_at == Some(end) {
+                    return;
+                }
+                after_function = true;
+            }
+        }
         let form = if body.kind() == "statement_block" {
             features.insert("body".into(), "block".into());
             let Some(open) = body.child(0).filter(|b| b.kind() == "{") else { return };
@@ -1020,7 +1055,7 @@ impl<'a> Walker<'a> {
                 ],
             }
         };
-        self.out.push(Construct {
+        let construct = Construct {
             kind: ConstructKind::Loop,
             function: func,
             line,
@@ -1028,7 +1063,11 @@ impl<'a> Walker<'a> {
             end: node.end_byte(),
             features,
             forms: vec![form],
-        });
+        };
+        match self.function_frame() {
+            Some(f) if after_function => f.deferred.push(construct),
+            _ => self.out.push(construct),
+        }
     }
 
     fn declaration(&mut self, node: Node<'a>) {
@@ -1319,5 +1358,27 @@ mod tests {
             assert_eq!(strip_marked(&out), src);
             assert_eq!(out.lines().count(), src.lines().count());
         }
+    }
+
+    #[test]
+    fn a_return_ending_a_loop_body_without_braces_closes_before_the_loop() {
+        let src = "function f(xs) { for (const x of xs) if (x) return x\n  return null }\nfunction g(a) { while (a) return () => a\n  return 0 }\nfunction h(xs) { for (;;) for (const x of xs) return x // c\n}\nfunction k(xs) { for (const x of xs) return x}\n";
+        let (cs, out) = instrument("a.js", src);
+        assert_eq!(strip_marked(&out), src);
+        assert_eq!(out.lines().count(), src.lines().count());
+        assert!(!parse(&out).root_node().has_error(), "{out}");
+        let l1 = out.lines().next().unwrap();
+        assert!(l1.ends_with("if (x) return /*tf{*/__teleforgeTel.funcExit(__teleforgeS0, /*}tf*/x/*tf{*/)/*}tf*//*tf{*/ }/*}tf*/"), "{l1}");
+        // The inner arrow closes first, then the return, then the loop.
+        let l3 = out.lines().nth(2).unwrap();
+        assert!(l3.ends_with("} }/*}tf*//*tf{*/)/*}tf*//*tf{*/ }/*}tf*/"), "{l3}");
+        // Nested loops close inner first, after the return; the comment stays last.
+        let l5 = out.lines().nth(4).unwrap();
+        assert!(l5.ends_with("/*}tf*/x/*tf{*/)/*}tf*//*tf{*/  }/*}tf*//*tf{*/ }/*}tf*/ // c"), "{l5}");
+        // `return x}`: the function's `} catch` would have to sit between the return's `)` and
+        // the loop's `}`; that loop is left alone, the function is not.
+        let loops: Vec<usize> = cs.iter().filter(|c| c.kind == ConstructKind::Loop).map(|c| c.line).collect();
+        assert_eq!(loops, [1, 3, 5, 5]);
+        assert!(cs.iter().any(|c| c.kind == ConstructKind::Function && c.function == "k"));
     }
 }
