@@ -100,6 +100,10 @@ pub fn run(cmd: &mut Command, stdin: Option<&[u8]>, limit: Duration) -> Result<O
             return Err(RunError::Io { command, source });
         }
         Err(_) => {
+            // SIGTERM first, so a toolchain can remove its temporary files (go does); whatever
+            // is still there half a second later is killed.
+            group.terminate();
+            let _ = status_rx.recv_timeout(Duration::from_millis(500));
             group.kill();
             return Err(RunError::Timeout { command, limit });
         }
@@ -153,10 +157,20 @@ impl Group {
 
     fn kill(&self) {
         #[cfg(unix)]
+        self.signal(libc::SIGKILL);
+    }
+
+    fn terminate(&self) {
+        #[cfg(unix)]
+        self.signal(libc::SIGTERM);
+    }
+
+    #[cfg(unix)]
+    fn signal(&self, sig: libc::c_int) {
         if self.pgid > 0 {
             // SAFETY: killpg only sends a signal; a group that already ended is ESRCH, ignored.
             unsafe {
-                libc::killpg(self.pgid, libc::SIGKILL);
+                libc::killpg(self.pgid, sig);
             }
         }
     }
@@ -254,6 +268,15 @@ mod tests {
         assert!(matches!(err, RunError::Timeout { .. }));
         std::thread::sleep(Duration::from_millis(3500));
         assert!(!marker.exists(), "a process of the killed group lived on");
+    }
+
+    #[test]
+    fn a_child_that_ignores_sigterm_is_killed_anyway() {
+        let start = Instant::now();
+        let err = run(Command::new("sh").args(["-c", "trap '' TERM; sleep 60"]), None, Duration::from_millis(200))
+            .unwrap_err();
+        assert!(matches!(err, RunError::Timeout { .. }), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
     }
 
     #[test]

@@ -670,3 +670,22 @@ fn ctrl_c_kills_the_toolchain_process_group() {
         );
     }
 }
+
+#[test]
+fn max_file_size_from_the_flag_or_teleforge_toml_skips_large_files() {
+    let sb = Sandbox::new();
+    let tree = sb.python_tree("demo");
+    let skipped = |o: &Output| -> u64 {
+        assert_eq!(code(o), 0, "{}", text(o));
+        let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        summary["files_skipped"].as_object().map_or(0, |m| m.values().filter_map(|v| v.as_u64()).sum())
+    };
+    let base = ["instrument", tree.to_str().unwrap(), "--no-validate", "--diff", "--json"];
+    assert_eq!(skipped(&sb.run(&base)), 0);
+    // tool.py (73 bytes) and pkg/lib.py (35 bytes) are over 20 bytes.
+    assert_eq!(skipped(&sb.run(&[&base[..], &["--max-file-size", "20"]].concat())), 2);
+    std::fs::write(tree.join("teleforge.toml"), "[instrument]\nmax_file_size = 50\n").unwrap();
+    assert_eq!(skipped(&sb.run(&base)), 1);
+    // The flag wins over the file.
+    assert_eq!(skipped(&sb.run(&[&base[..], &["--max-file-size", "1K"]].concat())), 0);
+}
