@@ -74,7 +74,7 @@ function leaf(tag) {
 }
 async function outer() {
   const s = Tel.funcEntry('outer', 'main.mjs', 8, { tag: 'O' });
-  await Promise.all([inner('a', 5), inner('b', 1)]);
+  await Promise.all([inner('a', 40), inner('b', 1)]);
   leaf('o');
   return Tel.funcExit(s, 1);
 }
