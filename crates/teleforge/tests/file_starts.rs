@@ -92,7 +92,7 @@ impl Instrumented {
     }
 
     /// Every `func_entry` names the function's line in the original file.
-    fn assert_entry_lines(&self, events: &[Value], def_word: &str) {
+    fn assert_entry_lines(&self, events: &[Value], def_words: &[&str]) {
         for e in events.iter().filter(|e| e["kind"] == "func_entry") {
             let file = e["code.file.path"].as_str().unwrap();
             let line = e["code.line.number"].as_u64().unwrap() as usize;
@@ -100,9 +100,13 @@ impl Instrumented {
             let short = name.rsplit(['.', ')']).next().unwrap();
             let (src, _) = self.read(file);
             let at = src.lines().nth(line - 1).unwrap_or_else(|| panic!("{name}: {file} has no line {line}"));
-            assert!(at.contains(def_word) && (short == "<anonymous>" || at.contains(short)), "{name} at {file}:{line}: {at:?}");
+            assert!(def_words.iter().any(|w| at.contains(w)) && (short == "<anonymous>" || at.contains(short)), "{name} at {file}:{line}: {at:?}");
         }
     }
+}
+
+fn evs_count(path: &Path, kind: &str) -> usize {
+    events(path).iter().filter(|e| e["kind"] == kind).count()
 }
 
 fn names(events: &[Value]) -> Vec<String> {
@@ -230,7 +234,7 @@ fn python_files_that_start_in_unusual_ways() {
             "tabs.Box.total",
         ]
     );
-    t.assert_entry_lines(&evs, "def ");
+    t.assert_entry_lines(&evs, &["def "]);
     // Stubs are left alone: only `Sized.real` and the implementation of `pick` are touched.
     let (_, stubs) = t.read("stubs.py");
     assert_eq!(stubs.matches("@_teleforge.instrument(").count() + stubs.matches("_teleforge.func_call(").count(), 2, "{stubs}");
@@ -271,6 +275,8 @@ fn javascript_files_that_start_in_unusual_ways() {
         "not_directive.js",
         "strict_asi.js",
         "esm_hashbang.mjs",
+        // Semicolon-free: a loop body without braces ends where a `return` ends.
+        "standard_style.js",
     ];
     let ev = t.events();
     for rel in scripts {
@@ -289,12 +295,14 @@ fn javascript_files_that_start_in_unusual_ways() {
     }
     assert_eq!(run(&t.out, "node", &["directive_comment.js"], None), "directive_comment 1 true\n");
     assert_eq!(run(&t.out, "node", &["not_directive.js"], None), "not_directive false\n");
+    let loop_iters = evs_count(&ev, "loop_iter");
+    assert!(loop_iters >= 4, "loops in standard_style.js and crlf_tabs.js recorded {loop_iters} iterations");
     let evs = events(&ev);
     let got = names(&evs);
-    for f in ["inc", "ident", "two", "triple", "count", "joined", "<anonymous>"] {
+    for f in ["inc", "ident", "two", "triple", "count", "joined", "<anonymous>", "first", "maker", "maker.<anonymous>"] {
         assert!(got.iter().any(|g| g == f), "no events for {f}: {got:?}");
     }
-    t.assert_entry_lines(&evs, "function");
+    t.assert_entry_lines(&evs, &["function", "=>"]);
     t.assert_strip_restores();
 }
 
@@ -325,6 +333,6 @@ fn go_files_that_start_in_unusual_ways() {
     assert_eq!(run(&t.out, "go", &["run", "."], Some(&ev)), want, "output changed with telemetry on");
     let evs = events(&ev);
     assert_eq!(names(&evs), ["blockdoc.F", "bom.F", "crlf.F", "main.main", "oneline.F", "oneline.G", "tags.F"]);
-    t.assert_entry_lines(&evs, "func ");
+    t.assert_entry_lines(&evs, &["func "]);
     t.assert_strip_restores();
 }
