@@ -237,9 +237,23 @@ impl JavaScript {
         found
     }
 
-    /// Whether `text` looks like an ES module: a line starting with an `import` declaration or an
-    /// `export` (without a parse; discovery uses the syntax tree instead).
+    /// Whether `text` is an ES module by its syntax: a top-level `import` declaration or `export`,
+    /// decided on its syntax tree exactly as discovery decides (so the validator, which has only
+    /// the text, never checks a file as the other module system: text in a template literal or
+    /// a longer name such as `imports,` is not a declaration). Without a tree, by its lines.
     pub fn esm_syntax(text: &str) -> bool {
+        let mut parser = tree_sitter::Parser::new();
+        if parser.set_language(&JavaScript.grammar()).is_ok() {
+            if let Some(tree) = parser.parse(text, None) {
+                return has_module_syntax(&tree);
+            }
+        }
+        Self::esm_lines(text)
+    }
+
+    /// [`Self::esm_syntax`] without a parse: a line starting with an `import` declaration or an
+    /// `export`.
+    fn esm_lines(text: &str) -> bool {
         static ESM_LINE: LazyLock<Regex> = LazyLock::new(|| {
             // `import x from`, `import x, {…}`, `import {…}`, `import * as`, `import "x"`; not a
             // line that starts with a longer name (`imports,` in an object literal).
@@ -293,14 +307,19 @@ fn module_system_of(file: &SourceFile, tree: &Tree) -> &'static str {
             return k;
         }
     }
-    let root = tree.root_node();
-    let mut c = root.walk();
-    let esm = root.children(&mut c).any(|n| matches!(n.kind(), "import_statement" | "export_statement"));
-    if esm {
+    if has_module_syntax(tree) {
         ESM
     } else {
         CJS
     }
+}
+
+/// A top-level `import` declaration or `export`.
+fn has_module_syntax(tree: &Tree) -> bool {
+    let root = tree.root_node();
+    let mut c = root.walk();
+    let esm = root.children(&mut c).any(|n| matches!(n.kind(), "import_statement" | "export_statement"));
+    esm
 }
 
 fn is_minified_name(rel: &str) -> bool {
@@ -1260,6 +1279,13 @@ mod tests {
         assert!(!JavaScript::esm_syntax("const x = {\n  import: 1,\n  exports: 2\n}\n"));
         assert!(JavaScript::esm_syntax("import x, { y } from './a.js'\n"));
         assert!(JavaScript::esm_syntax("import * as a from './a.js'\nimport './b.js'\n"));
+        // Declarations inside a template literal or a comment are text.
+        let cjs = "const doc = `\nimport x from 'y'\nexport default 1\n`\n/*\nexport const a = 1\n*/\nmodule.exports = doc\n";
+        assert!(!JavaScript::esm_syntax(cjs));
+        assert!(JavaScript::esm_lines(cjs), "the line scan alone would say ES module");
+        let (cs, out) = instrument("m.js", &format!("{cjs}function f() {{ return doc }}\n"));
+        assert_eq!(cs[0].features["module"], CJS);
+        assert!(out.contains("require("));
     }
 
     #[test]
