@@ -336,3 +336,25 @@ fn go_files_that_start_in_unusual_ways() {
     t.assert_entry_lines(&evs, &["func "]);
     t.assert_strip_restores();
 }
+
+#[test]
+fn test_folders_are_instrumented_only_with_include_tests() {
+    if !have("python3") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    copy(&data("python"), &src);
+    let out = tmp.path().join("out");
+    let o = tf(
+        &tmp.path().join("store"),
+        &["instrument", src.to_str().unwrap(), "--include-tests", "--out", out.to_str().unwrap(), "--json"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["files_skipped"]["test file"], Value::Null, "{s:#}");
+    assert_eq!(s["left_out"].as_array().unwrap().len(), 0, "{s:#}");
+    let fixture = std::fs::read_to_string(out.join("tests/fixture.py")).unwrap();
+    assert!(fixture.contains("_teleforge.func_call(\"tests.fixture.typed\""), "{fixture}");
+    assert!(out.join("tests/_teleforge_tel.py").exists());
+}
