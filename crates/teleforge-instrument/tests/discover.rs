@@ -52,7 +52,9 @@ fn vendored_generated_test_hidden_and_instrumented_files_are_left_alone() {
         assert!(!seen.iter().any(|s| s.0 == never), "{never} was looked at: {seen:?}");
     }
     // --include-tests and -e filters.
-    let with_tests = discover(r, &DiscoverOptions { include_tests: true, extensions: vec![".go".into()], ..Default::default() }).unwrap();
+    let with_tests =
+        discover(r, &DiscoverOptions { include_tests: true, extensions: vec![".go".into()], ..Default::default() })
+            .unwrap();
     assert!(with_tests.iter().any(|f| f.source.rel == "p/a_test.go" && f.skipped.is_none()));
     assert!(with_tests.iter().all(|f| f.source.rel.ends_with(".go")));
 }

@@ -81,7 +81,10 @@ impl Instrumented {
     /// `strip` gives back every original byte (runtime files removed).
     fn assert_strip_restores(&self) {
         let restored = self.tmp.path().join("restored");
-        let o = tf(&self.tmp.path().join("store"), &["strip", self.out.to_str().unwrap(), "--out", restored.to_str().unwrap()]);
+        let o = tf(
+            &self.tmp.path().join("store"),
+            &["strip", self.out.to_str().unwrap(), "--out", restored.to_str().unwrap()],
+        );
         assert!(o.status.success(), "{}", text(&o));
         let (want, got) = (files(&self.src), files(&restored));
         assert_eq!(want.len(), got.len(), "{:?}", got.iter().map(|f| &f.0).collect::<Vec<_>>());
@@ -100,7 +103,10 @@ impl Instrumented {
             let short = name.rsplit(['.', ')']).next().unwrap();
             let (src, _) = self.read(file);
             let at = src.lines().nth(line - 1).unwrap_or_else(|| panic!("{name}: {file} has no line {line}"));
-            assert!(def_words.iter().any(|w| at.contains(w)) && (short == "<anonymous>" || at.contains(short)), "{name} at {file}:{line}: {at:?}");
+            assert!(
+                def_words.iter().any(|w| at.contains(w)) && (short == "<anonymous>" || at.contains(short)),
+                "{name} at {file}:{line}: {at:?}"
+            );
         }
     }
 }
@@ -207,10 +213,7 @@ fn python_files_that_start_in_unusual_ways() {
     }
     // The coding line still decides how the file is read; the docstrings are still docstrings.
     assert_eq!(run(&t.out, "python3", &["shebang_coding.py"], None), "shebang_coding 2\n");
-    assert_eq!(
-        run(&t.out, "python3", &["concat_doc.py"], None),
-        "concat_doc Concatenated docstring. Doc of same. 1\n"
-    );
+    assert_eq!(run(&t.out, "python3", &["concat_doc.py"], None), "concat_doc Concatenated docstring. Doc of same. 1\n");
     assert_eq!(run(&t.out, "python3", &["docstring_future.py"], None), "docstring_future Module docstring. 3\n");
     let evs = events(&ev);
     assert_eq!(
@@ -237,9 +240,17 @@ fn python_files_that_start_in_unusual_ways() {
     t.assert_entry_lines(&evs, &["def "]);
     // Stubs are left alone: only `Sized.real` and the implementation of `pick` are touched.
     let (_, stubs) = t.read("stubs.py");
-    assert_eq!(stubs.matches("@_teleforge.instrument(").count() + stubs.matches("_teleforge.func_call(").count(), 2, "{stubs}");
+    assert_eq!(
+        stubs.matches("@_teleforge.instrument(").count() + stubs.matches("_teleforge.func_call(").count(),
+        2,
+        "{stubs}"
+    );
     assert!(stubs.contains("@_teleforge.instrument(\"stubs.Sized.real\""), "{stubs}");
-    for stub in ["def size(self) -> int: ...\n", "def name(self) -> str:\n        \"\"\"The name.\"\"\"\n", "def pick(x: int) -> int: ...\n"] {
+    for stub in [
+        "def size(self) -> int: ...\n",
+        "def name(self) -> str:\n        \"\"\"The name.\"\"\"\n",
+        "def pick(x: int) -> int: ...\n",
+    ] {
         assert!(stubs.contains(stub), "{stub:?} changed:\n{stubs}");
     }
     let (_, compound) = t.read("compound_first.py");
@@ -299,7 +310,8 @@ fn javascript_files_that_start_in_unusual_ways() {
     assert!(loop_iters >= 4, "loops in standard_style.js and crlf_tabs.js recorded {loop_iters} iterations");
     let evs = events(&ev);
     let got = names(&evs);
-    for f in ["inc", "ident", "two", "triple", "count", "joined", "<anonymous>", "first", "maker", "maker.<anonymous>"] {
+    for f in ["inc", "ident", "two", "triple", "count", "joined", "<anonymous>", "first", "maker", "maker.<anonymous>"]
+    {
         assert!(got.iter().any(|g| g == f), "no events for {f}: {got:?}");
     }
     t.assert_entry_lines(&evs, &["function", "=>"]);
@@ -321,7 +333,9 @@ fn go_files_that_start_in_unusual_ways() {
     }
     // Each package's runtime copy is in that package (the clause after a byte order mark, after
     // a block comment that says "package docs", after `;` on one line).
-    for (dir, pkg) in [("bom", "bom"), ("blockdoc", "blockdoc"), ("oneline", "oneline"), ("tags", "tags"), (".", "main")] {
+    for (dir, pkg) in
+        [("bom", "bom"), ("blockdoc", "blockdoc"), ("oneline", "oneline"), ("tags", "tags"), (".", "main")]
+    {
         let rt = std::fs::read_to_string(t.out.join(dir).join("teleforge_tel.go")).unwrap();
         assert!(rt.contains(&format!("\npackage {pkg}\n")), "{dir}: wrong package in its runtime");
     }

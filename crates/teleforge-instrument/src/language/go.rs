@@ -566,7 +566,10 @@ mod tests {
     #[test]
     fn the_package_name_is_the_first_token_after_a_byte_order_mark_and_comments() {
         assert_eq!(package_of_text("\u{feff}package bom\n").as_deref(), Some("bom"));
-        assert_eq!(package_of_text("/*\npackage docs\n*/\n// package notes\npackage real // x\n").as_deref(), Some("real"));
+        assert_eq!(
+            package_of_text("/*\npackage docs\n*/\n// package notes\npackage real // x\n").as_deref(),
+            Some("real")
+        );
         assert_eq!(package_of_text("//go:build linux\n\npackage tags\r\n").as_deref(), Some("tags"));
         assert_eq!(package_of_text("package first; func F() {}").as_deref(), Some("first"));
         assert_eq!(package_of_text("// only a comment\n"), None);

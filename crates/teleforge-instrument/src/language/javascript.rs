@@ -1280,7 +1280,8 @@ mod tests {
         assert!(JavaScript::esm_syntax("import x, { y } from './a.js'\n"));
         assert!(JavaScript::esm_syntax("import * as a from './a.js'\nimport './b.js'\n"));
         // Declarations inside a template literal or a comment are text.
-        let cjs = "const doc = `\nimport x from 'y'\nexport default 1\n`\n/*\nexport const a = 1\n*/\nmodule.exports = doc\n";
+        let cjs =
+            "const doc = `\nimport x from 'y'\nexport default 1\n`\n/*\nexport const a = 1\n*/\nmodule.exports = doc\n";
         assert!(!JavaScript::esm_syntax(cjs));
         assert!(JavaScript::esm_lines(cjs), "the line scan alone would say ES module");
         let (cs, out) = instrument("m.js", &format!("{cjs}function f() {{ return doc }}\n"));
@@ -1356,11 +1357,15 @@ mod tests {
 
     #[test]
     fn directives_with_comments_stay_first_and_the_comment_swallows_nothing() {
-        let src = "\"use strict\" // why\n'use client' /* c */;\nfunction f(a) { 'use strict' // inner\n  return a\n}\n";
+        let src =
+            "\"use strict\" // why\n'use client' /* c */;\nfunction f(a) { 'use strict' // inner\n  return a\n}\n";
         let (_, out) = instrument("a.js", src);
         assert_eq!(strip_marked(&out), src);
         assert_eq!(out.lines().count(), src.lines().count());
-        assert!(out.starts_with("\"use strict\" // why\n'use client' /* c */;/*tf{*/ const __teleforgeTel = "), "{out}");
+        assert!(
+            out.starts_with("\"use strict\" // why\n'use client' /* c */;/*tf{*/ const __teleforgeTel = "),
+            "{out}"
+        );
         // The function's entry follows its directive, before the comment that ends the line.
         assert!(out.contains("{ 'use strict'/*tf{*/; const __teleforgeS0 = __teleforgeTel.funcEntry(\"f\""), "{out}");
         assert!(out.lines().nth(2).unwrap().ends_with("// inner"), "{out}");
@@ -1394,7 +1399,12 @@ mod tests {
         assert_eq!(out.lines().count(), src.lines().count());
         assert!(!parse(&out).root_node().has_error(), "{out}");
         let l1 = out.lines().next().unwrap();
-        assert!(l1.ends_with("if (x) return /*tf{*/__teleforgeTel.funcExit(__teleforgeS0, /*}tf*/x/*tf{*/)/*}tf*//*tf{*/ }/*}tf*/"), "{l1}");
+        assert!(
+            l1.ends_with(
+                "if (x) return /*tf{*/__teleforgeTel.funcExit(__teleforgeS0, /*}tf*/x/*tf{*/)/*}tf*//*tf{*/ }/*}tf*/"
+            ),
+            "{l1}"
+        );
         // The inner arrow closes first, then the return, then the loop.
         let l3 = out.lines().nth(2).unwrap();
         assert!(l3.ends_with("} }/*}tf*//*tf{*/)/*}tf*//*tf{*/ }/*}tf*/"), "{l3}");

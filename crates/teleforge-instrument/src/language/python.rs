@@ -635,8 +635,9 @@ pub fn strip(text: &str) -> String {
     static ADDED: LazyLock<Regex> =
         // A byte order mark before an added first line stays.
         LazyLock::new(|| Regex::new(r"(?m)^(\x{feff}?)[ \t]*@?_teleforge[^\n]*  # teleforge\+\r?\n").unwrap());
-    static FILLED: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"(?m)^(\x{feff}?)[ \t]*@_teleforge\.instrument\([^\n]*\)  # teleforge(\r?)$").unwrap());
+    static FILLED: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?m)^(\x{feff}?)[ \t]*@_teleforge\.instrument\([^\n]*\)  # teleforge(\r?)$").unwrap()
+    });
     static ENTRY: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(&format!(
             r#"_teleforge\.(?:func_call|loop_iter)\({STR}, {STR}, \d+(?:, \{{(?:{STR}: [A-Za-z_][A-Za-z0-9_]*(?:, )?)*\}})?\); "#
@@ -754,7 +755,10 @@ mod tests {
         for (src, header) in [
             ("\ndef f(a):\n    return a\n", ""),
             ("# Copyright\n# header\n\ndef f(a):\n    return a\n", "# Copyright\n# header\n"),
-            ("#!/usr/bin/env python3\n# -*- coding: latin-1 -*-\n\n\ndef f(a):\n    return a\n", "#!/usr/bin/env python3\n# -*- coding: latin-1 -*-\n"),
+            (
+                "#!/usr/bin/env python3\n# -*- coding: latin-1 -*-\n\n\ndef f(a):\n    return a\n",
+                "#!/usr/bin/env python3\n# -*- coding: latin-1 -*-\n",
+            ),
             ("# c\r\n\r\ndef f(a):\r\n    return a\r\n", "# c\r\n"),
         ] {
             let (cs, out) = instrument_as("m.py", src, 0);
