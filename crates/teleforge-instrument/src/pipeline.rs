@@ -16,11 +16,11 @@ use teleforge_learning::{AutoConsolidation, Learning, LearningConsolidator, Lear
 use crate::construct::{Construct, Form};
 use crate::discover::{discover, DiscoverOptions, DiscoveredFile};
 use crate::error::{Error, Result};
-use crate::generate::llm::{Ask, LlmGenerator, LlmStats, Proposal};
+use crate::generate::llm::{Ask, FileProposals, LlmGenerator, LlmStats, Outcome, Proposal};
 use crate::language::{line_of, LanguageSupport, SourceFile};
 use crate::output::{write_output, OutputMode};
 use crate::rewrite::apply;
-use crate::validate::{for_language, Diagnostic, Validator};
+use crate::validate::{for_language_with, Check, Diagnostic, Validator};
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -91,9 +91,6 @@ pub struct Summary {
     pub attempts: usize,
     /// Constructs that validated on their first attempt.
     pub first_attempt_successes: usize,
-    /// Always 0: lessons reorder forms, they never skip one (kept for `--json` readers; see
-    /// `constructs_reordered_by_learning`).
-    pub forms_skipped_by_learning: usize,
     /// Constructs whose forms were tried in an order lessons decided.
     pub constructs_reordered_by_learning: usize,
     /// Constructs that kept the ladder's order although lessons would have reordered it, to test
@@ -107,6 +104,10 @@ pub struct Summary {
     pub baseline_runs: usize,
     /// Whether lessons were read and applied (`--no-learning` turns it off).
     pub learning_applied: bool,
+    /// Constructs the model was asked about that went to the template forms instead.
+    pub constructs_fallen_back: usize,
+    /// Constructs the model never answered for (token budget spent, request failed, too large).
+    pub llm_not_reached: usize,
     /// Learnings captured per language.
     pub captured_by_language: BTreeMap<String, usize>,
     /// What automatic consolidation did after the run, per language.
@@ -166,6 +167,8 @@ struct State {
     /// Learned pattern ids and token usage of the prompt behind `custom`.
     carried: Vec<String>,
     usage: (u64, u64),
+    /// Why a construct the model was asking about went back to the template forms.
+    fallback: Option<String>,
 }
 
 impl State {
@@ -188,6 +191,7 @@ impl State {
             fix: None,
             carried: Vec::new(),
             usage: (0, 0),
+            fallback: None,
         }
     }
 
@@ -292,8 +296,11 @@ pub fn instrument_with(
     }
     on_progress(Progress::Writing);
     if let Some(cmd) = &opts.validate_cmd {
-        run_user_check(&opts.root, cmd, &outputs, &files)?;
+        run_user_check(&opts.root, cmd, &outputs, &files, opts.check_timeout)?;
         summary.validate_cmd_passed = Some(true);
+    }
+    if opts.output == OutputMode::InPlace && !opts.allow_dirty {
+        crate::output::refuse_uncommitted(&opts.root, |rel| outputs.contains_key(rel), opts.check_timeout)?;
     }
     summary.diff = write_output(&opts.root, &opts.output, &outputs, &files)?;
     if let Generator::Llm(g) = generator {
@@ -315,7 +322,7 @@ fn run_language(
     on_progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<()> {
     let validator: Option<Box<dyn Validator>> = if opts.validate {
-        let v = for_language(lang.name()).ok_or_else(|| {
+        let v = for_language_with(lang.name(), opts.check_timeout).ok_or_else(|| {
             Error::Usage(format!(
                 "validation of {} is not built yet; pass --no-validate to instrument without it",
                 lang.name()
@@ -391,12 +398,16 @@ fn run_language(
             summary.constructs_exploring += usize::from(s.explored);
         }
     }
-    let max_rounds = states.iter().map(|s| s.budget as usize).max().unwrap_or(0) + 1;
+    // The model's attempts, then (on fallback) the template forms' budget, then one more check.
+    let model_rounds = if matches!(generator, Generator::Llm(_)) { opts.max_attempts as usize } else { 0 };
+    let max_rounds = model_rounds + states.iter().map(|s| s.budget as usize).max().unwrap_or(0) + 1;
     let ctx = BlameContext { lang, group, file_edits: &file_edits, validator: validator.as_ref(), root: &opts.root };
 
     // What a per-file checker last saw, and said, per file.
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     let mut seen_diags: BTreeMap<String, Vec<Diagnostic>> = BTreeMap::new();
+    // The files and diagnostics of the last check.
+    let mut last_check: Option<(BTreeMap<String, String>, Vec<Diagnostic>)> = None;
     let mut round = 0;
     loop {
         round += 1;
@@ -432,6 +443,10 @@ fn run_language(
         // only the files that changed since the last round; the others keep their diagnostics.
         let check = if active.is_empty() {
             Default::default()
+        } else if last_check.as_ref().is_some_and(|(f, _)| *f == files) {
+            // Exactly what the last check saw (the round only settled answers that never
+            // compiled): its diagnostics still hold.
+            Check { diagnostics: last_check.as_ref().map(|(_, d)| d.clone()).unwrap_or_default(), ..Default::default() }
         } else if validator.per_file() {
             let changed: BTreeMap<String, String> =
                 files.iter().filter(|(k, v)| seen.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -447,6 +462,9 @@ fn run_language(
         };
         summary.compiler_runs += check.runs;
         elapsed += check.elapsed;
+        if !active.is_empty() {
+            last_check = Some((files.clone(), check.diagnostics.clone()));
+        }
         // A diagnostic without a file could be anywhere: then the whole original is checked.
         let unknown: Vec<String> = if check.diagnostics.iter().any(|d| d.file.is_empty()) {
             targets.iter().filter(|t| !baselined.contains(*t)).cloned().collect()
@@ -562,11 +580,14 @@ fn run_language(
                 s.previous = Some((form.code(), errors.clone()));
                 s.custom = None;
                 s.fix = None;
-                s.status = if s.attempts < opts.max_attempts && round < max_rounds {
-                    Status::Pending
+                if s.attempts < opts.max_attempts && round < max_rounds {
+                    s.status = Status::Pending;
+                } else if let (Generator::Llm(llm), true) = (generator, round < max_rounds) {
+                    let why = format!("the model's snippets failed {} times: {first_error}", s.attempts);
+                    fall_back(s, opts, llm, &why, summary);
                 } else {
-                    Status::Failed(first_error)
-                };
+                    s.status = Status::Failed(first_error);
+                }
                 continue;
             }
             if s.pos + 1 < s.order.len() && s.attempts < s.budget && round < max_rounds {
@@ -645,19 +666,27 @@ fn run_user_check(
     cmd: &str,
     outputs: &BTreeMap<String, String>,
     files: &[DiscoveredFile],
+    timeout: std::time::Duration,
 ) -> Result<()> {
+    // The scratch copy goes beside the tree when the temp folder lies inside it (a copy into
+    // the tree being copied is refused).
+    let temp = std::env::temp_dir();
+    let parent = match temp.canonicalize() {
+        Ok(t) if t.starts_with(root) => root.parent().unwrap_or(root).to_path_buf(),
+        _ => temp,
+    };
     let scratch = tempfile::Builder::new()
         .prefix("teleforge-check-")
-        .tempdir()
-        .map_err(|e| Error::io("creating", std::env::temp_dir(), e))?;
+        .tempdir_in(&parent)
+        .map_err(|e| Error::io("creating", &parent, e))?;
     let copy = scratch.path().join("tree");
     write_output(root, &OutputMode::Copy(copy.clone()), outputs, files)?;
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .current_dir(&copy)
-        .output()
-        .map_err(|e| Error::io("running", "sh", e))?;
+    let mut command = std::process::Command::new("sh");
+    command.arg("-c").arg(cmd).current_dir(&copy);
+    let out = crate::process::run(&mut command, None, timeout).map_err(|e| match e {
+        crate::process::RunError::Spawn { source, .. } => Error::io("running", "sh", source),
+        other => Error::Process(other),
+    })?;
     if out.status.success() {
         return Ok(());
     }
@@ -1080,6 +1109,10 @@ fn annotate(l: &mut Learning, generator: Generator<'_>, s: &State, opts: &Instru
     if let Some(how) = blame {
         l.context.insert("blame".into(), how.into());
     }
+    if let Some(why) = &s.fallback {
+        l.generator = Some(format!("template (fallback from {})", generator.label()));
+        l.context.insert("fallback".into(), why.clone());
+    }
     if s.by_model {
         l.generator = Some(generator.label());
         l.context.insert("patterns".into(), s.carried.join(","));
@@ -1087,8 +1120,11 @@ fn annotate(l: &mut Learning, generator: Generator<'_>, s: &State, opts: &Instru
     }
 }
 
-/// Asks the model for every pending construct without a snippet: one request per file. Unusable
-/// answers are failed attempts, captured like compiler failures. Returns whether anything changed.
+/// Asks the model for every pending construct without a snippet: one call per file (the
+/// generator splits a file into requests that fit the model), several files at once. Unusable
+/// answers are failed attempts, captured like compiler failures; a construct the model never
+/// reached is no attempt at all and falls back to the template forms. Returns whether anything
+/// changed.
 #[allow(clippy::too_many_arguments)]
 fn ask_model(
     engine: Option<&LearningEngine>,
@@ -1106,34 +1142,54 @@ fn ask_model(
             by_file.entry(s.file).or_default().push(i);
         }
     }
-    let mut changed = false;
+    let mut jobs: Vec<(usize, Vec<usize>, Vec<Ask<'_>>)> = Vec::new();
     for (fi, idxs) in by_file {
         let f = group[fi];
-        let asks: Vec<Ask<'_>> = idxs
-            .iter()
-            .map(|&i| {
-                let c = &f.constructs[states[i].index];
-                Ask {
-                    id: format!("c{i}"),
-                    construct: c,
-                    slot: lang.slot(c).expect("by_model constructs have a slot"),
-                    previous: states[i].previous.clone(),
-                }
-            })
-            .collect();
-        let answer = llm.propose(engine, lang, &f.source, &asks)?;
-        for ((&i, ask), proposal) in idxs.iter().zip(&asks).zip(answer.proposals) {
+        let mut asks = Vec::new();
+        let mut kept = Vec::new();
+        for &i in &idxs {
+            let c = &f.constructs[states[i].index];
+            // by_model is only set where the language offers a slot.
+            let Some(slot) = lang.slot(c) else { continue };
+            asks.push(Ask { id: format!("c{i}"), construct: c, slot, previous: states[i].previous.clone() });
+            kept.push(i);
+        }
+        jobs.push((fi, kept, asks));
+    }
+    // Files are asked in parallel; the generator caps the requests in flight across all of them.
+    let workers = llm.concurrency().clamp(1, 16).min(jobs.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let answers: Vec<std::sync::Mutex<Option<Result<FileProposals>>>> =
+        jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((fi, _, asks)) = jobs.get(n) else { break };
+                let answer = llm.propose_file(engine, lang, &group[*fi].source, asks);
+                *answers[n].lock().unwrap_or_else(|e| e.into_inner()) = Some(answer);
+            });
+        }
+    });
+    let mut changed = false;
+    for ((fi, idxs, asks), answer) in jobs.iter().zip(answers) {
+        let f = group[*fi];
+        let answer = match answer.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(a) => a?,
+            None => continue,
+        };
+        for ((&i, ask), outcome) in idxs.iter().zip(asks).zip(answer.outcomes) {
             let s = &mut states[i];
             s.carried = answer.pattern_ids.clone();
-            s.usage = (answer.usage.input_tokens, answer.usage.output_tokens);
-            match proposal {
-                Proposal::Snippet { code, imports, fix } => {
-                    let mut edits = vec![ask.slot.edit(&code)];
-                    edits.extend(imports.iter().filter_map(|p| lang.import_edit(&f.source, p)));
+            match outcome {
+                Outcome::Answered { proposal: Proposal::Snippet { code, fix, .. }, usage } => {
+                    s.usage = (usage.input_tokens, usage.output_tokens);
+                    let edits = vec![ask.slot.edit(&code)];
                     s.custom = Some(Form { id: LLM_FORM, summary: "snippet written by the model", edits });
                     s.fix = fix;
                 }
-                Proposal::Invalid { code, error, pattern } => {
+                Outcome::Answered { proposal: Proposal::Invalid { code, error, pattern }, usage } => {
+                    s.usage = (usage.input_tokens, usage.output_tokens);
                     changed = true;
                     s.attempts += 1;
                     summary.attempts += 1;
@@ -1155,8 +1211,14 @@ fn ask_model(
                     batch.push((i, l));
                     s.previous = Some((code, vec![error.clone()]));
                     if s.attempts >= opts.max_attempts {
-                        s.status = Status::Failed(error);
+                        let why = format!("the model's answers failed {} times: {error}", s.attempts);
+                        fall_back(s, opts, llm, &why, summary);
                     }
+                }
+                Outcome::NotReached(why) => {
+                    changed = true;
+                    summary.llm_not_reached += 1;
+                    fall_back(s, opts, llm, &format!("the model never answered: {why}"), summary);
                 }
             }
         }
@@ -1164,147 +1226,19 @@ fn ask_model(
     Ok(changed)
 }
 
-#[cfg(test)]
-mod tests {
-    use std::cell::Cell;
-    use std::path::Path;
-
-    use super::*;
-    use crate::validate::Check;
-
-    /// A per-file checker that reports, for every file where `culprit`'s insertion is present,
-    /// one diagnostic no insertion owns (line 1, no column), as a syntax error far from its cause
-    /// does; and optionally one diagnostic pointing into the culprit's inserted text.
-    struct FakeChecker {
-        culprit: &'static str,
-        pointed: bool,
-        broken: bool,
-        calls: Cell<usize>,
+/// A construct the model did not get right within its attempts (or never answered) is tried with
+/// the template forms, so an LLM run never instruments less than an offline one; with
+/// `--no-fallback` it is left out with `why`.
+fn fall_back(s: &mut State, opts: &InstrumentOptions, llm: &LlmGenerator, why: &str, summary: &mut Summary) {
+    s.custom = None;
+    if !llm.fallback() {
+        s.status = Status::Failed(why.to_string());
+        return;
     }
-
-    impl Validator for FakeChecker {
-        fn language(&self) -> &'static str {
-            "python"
-        }
-        fn available(&self) -> Result<()> {
-            Ok(())
-        }
-        fn compiled_files(&self, _root: &Path) -> Result<Option<std::collections::BTreeSet<String>>> {
-            Ok(None)
-        }
-        fn per_file(&self) -> bool {
-            true
-        }
-        fn check(&self, _root: &Path, files: &BTreeMap<String, String>) -> Result<Check> {
-            self.calls.set(self.calls.get() + 1);
-            let mut diagnostics = Vec::new();
-            for (rel, text) in files.iter().filter(|(k, _)| k.ends_with("app.py")) {
-                if self.broken && text.contains("import") && text.contains("_teleforge") {
-                    diagnostics.push(Diagnostic { file: rel.clone(), line: 1, column: None, message: "broken".into() });
-                }
-                // The name appears once in the original (`def culprit_fn`); more means inserted.
-                if text.matches(self.culprit).count() > 1 {
-                    diagnostics.push(Diagnostic {
-                        file: rel.clone(),
-                        line: 1,
-                        column: None,
-                        message: "SyntaxError: invalid syntax".into(),
-                    });
-                    if self.pointed {
-                        let at = text.rfind(self.culprit).unwrap_or(0);
-                        let line = line_of(text, at);
-                        let col = at - text[..at].rfind('\n').map_or(0, |p| p + 1) + 1;
-                        diagnostics.push(Diagnostic {
-                            file: rel.clone(),
-                            line,
-                            column: Some(col),
-                            message: "NameError: pointed".into(),
-                        });
-                    }
-                }
-            }
-            Ok(Check { diagnostics, runs: 1, elapsed: Default::default() })
-        }
-    }
-
-    fn app(functions: usize) -> (tempfile::TempDir, Vec<DiscoveredFile>) {
-        let tmp = tempfile::tempdir().unwrap();
-        let mut src = String::new();
-        for i in 0..functions {
-            let name = if i == functions / 3 { "culprit_fn".to_string() } else { format!("fine_{i}") };
-            src.push_str(&format!("def {name}(a):\n    b = a + 1\n    return b\n\n\n"));
-        }
-        std::fs::write(tmp.path().join("app.py"), src).unwrap();
-        let files = crate::discover::discover(tmp.path(), &Default::default()).unwrap();
-        (tmp, files)
-    }
-
-    fn blame_all(checker: &FakeChecker, files: &[DiscoveredFile]) -> (Vec<State>, Verdict) {
-        let group: Vec<&DiscoveredFile> = files.iter().collect();
-        let lang = group[0].language;
-        let file_edits: Vec<Vec<crate::construct::Edit>> = group.iter().map(|f| f.file_edits.clone()).collect();
-        let states: Vec<State> = group[0]
-            .constructs
-            .iter()
-            .enumerate()
-            .map(|(ci, c)| State::new(0, ci, c.forms.len(), false, 3))
-            .collect();
-        let active: Vec<usize> = (0..states.len()).collect();
-        let (rendered, spans) = render(lang, &group, &file_edits, &states, &active);
-        let check = checker.check(Path::new("."), &rendered).unwrap();
-        let known = HashSet::new();
-        let ctx = BlameContext { lang, group: &group, file_edits: &file_edits, validator: checker, root: Path::new(".") };
-        let diags: Vec<&Diagnostic> = check.diagnostics.iter().collect();
-        let verdict = ctx.blame(&states, &active, &spans, &rendered, &diags, &known).unwrap();
-        (states, verdict)
-    }
-
-    fn culprits(files: &[DiscoveredFile], states: &[State], verdict: &Verdict) -> Vec<String> {
-        verdict.blamed.keys().map(|&i| files[0].constructs[states[i].index].function.clone()).collect()
-    }
-
-    #[test]
-    fn a_diagnostic_no_insertion_owns_is_isolated_to_its_culprit_in_log_n_checks() {
-        let (_tmp, files) = app(40);
-        let n = files[0].constructs.len();
-        let checker = FakeChecker { culprit: "culprit_fn", pointed: false, broken: false, calls: Cell::new(0) };
-        let (states, verdict) = blame_all(&checker, &files);
-        let blamed = culprits(&files, &states, &verdict);
-        // Every construct of culprit_fn's insertions that carries the name; nothing else.
-        assert!(!blamed.is_empty() && blamed.iter().all(|f| f.ends_with("culprit_fn")), "{blamed:?}");
-        assert!(verdict.blamed.values().all(|(_, how)| *how == "isolated"));
-        assert!(verdict.broken.is_empty());
-        // One check of the file alone, then two per level of halving per culprit.
-        let levels = (n as f64).log2().ceil() as usize;
-        assert!(verdict.runs <= 1 + 2 * levels * blamed.len(), "{} runs for {n} constructs", verdict.runs);
-        assert!(verdict.runs < n / 2, "{} runs for {n} constructs", verdict.runs);
-    }
-
-    #[test]
-    fn a_diagnostic_pointing_into_an_insertion_blames_that_insertion_only() {
-        let (_tmp, files) = app(12);
-        let checker = FakeChecker { culprit: "culprit_fn", pointed: true, broken: false, calls: Cell::new(0) };
-        let (states, verdict) = blame_all(&checker, &files);
-        let blamed = culprits(&files, &states, &verdict);
-        assert!(blamed.iter().all(|f| f.ends_with("culprit_fn")), "{blamed:?}");
-        assert!(verdict.blamed.values().any(|(_, how)| *how == "pointed"), "{:?}", verdict.blamed.values().map(|v| v.1).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn a_file_that_fails_with_no_construct_inserted_blames_none() {
-        let (_tmp, files) = app(8);
-        let checker = FakeChecker { culprit: "no_such_name", pointed: false, broken: true, calls: Cell::new(0) };
-        let (_, verdict) = blame_all(&checker, &files);
-        assert!(verdict.blamed.is_empty(), "{:?}", verdict.blamed.keys().collect::<Vec<_>>());
-        assert_eq!(verdict.broken.len(), 1);
-        assert_eq!(verdict.runs, 1, "one check of the file with nothing inserted decides it");
-    }
-
-    #[test]
-    fn exploration_share_is_reproducible_and_roughly_the_share_asked() {
-        let n = 10_000;
-        let exploring = (0..n).filter(|i| share_of(&format!("run-1|a.py:{i}:function")) < 0.1).count();
-        assert!((800..1200).contains(&exploring), "{exploring}");
-        assert_eq!(share_of("x"), share_of("x"));
-    }
+    s.by_model = false;
+    s.fallback = Some(why.to_string());
+    s.pos = 0;
+    s.budget = s.attempts.saturating_add(opts.max_attempts);
+    s.status = Status::Pending;
+    summary.constructs_fallen_back += 1;
 }

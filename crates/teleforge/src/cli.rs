@@ -280,6 +280,25 @@ pub struct InstrumentArgs {
     /// Characters of learned patterns per prompt, at most [default: 4000].
     #[arg(long)]
     pub pattern_budget: Option<usize>,
+    /// The model's answer limit per request, in tokens [default: the model's known limit, else
+    /// 2048; teleforge.toml: llm.output_tokens].
+    #[arg(long, value_name = "TOKENS")]
+    pub llm_output_tokens: Option<u32>,
+    /// The model's context window (prompt and answer), in tokens [default: the model's known
+    /// window, else 8192; teleforge.toml: llm.context_tokens].
+    #[arg(long, value_name = "TOKENS")]
+    pub llm_context_tokens: Option<u32>,
+    /// Requests to the model in flight at once [default: 4; teleforge.toml: llm.concurrency].
+    #[arg(long, value_name = "N")]
+    pub llm_concurrency: Option<usize>,
+    /// Input plus output tokens the run may spend; then the model is not asked again and the
+    /// template forms finish the run [teleforge.toml: llm.token_budget].
+    #[arg(long, value_name = "TOKENS")]
+    pub llm_token_budget: Option<u64>,
+    /// Leave out the constructs the model did not get right, instead of trying the template
+    /// forms for them [teleforge.toml: llm.fallback = false].
+    #[arg(long)]
+    pub no_fallback: bool,
 }
 
 #[derive(Debug, Args)]

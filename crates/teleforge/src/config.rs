@@ -18,6 +18,12 @@
 //! max_patterns = 5
 //! pattern_budget = 4000
 //! timeout_secs = 120
+//! output_tokens = 4096            # answer limit per request [default: the model's, else 2048]
+//! context_tokens = 128000         # prompt + answer [default: the model's window, else 8192]
+//! concurrency = 4                 # requests in flight
+//! token_budget = 2000000          # input + output tokens per run; then the template forms
+//! max_batch = 40                  # constructs per request at most
+//! fallback = true                 # constructs the model did not get right use the templates
 //!
 //! [learning]
 //! consolidate_every = 1       # consolidate after a run that captured this many learnings; 0 = never
@@ -70,6 +76,12 @@ struct LlmSection {
     max_patterns: Option<usize>,
     pattern_budget: Option<usize>,
     timeout_secs: Option<u64>,
+    output_tokens: Option<u32>,
+    context_tokens: Option<u32>,
+    concurrency: Option<usize>,
+    token_budget: Option<u64>,
+    max_batch: Option<usize>,
+    fallback: Option<bool>,
 }
 
 /// A configuration problem (exit code 78).
@@ -230,6 +242,12 @@ pub fn settings(args: &InstrumentArgs) -> Result<Settings> {
         merged.max_patterns = section.max_patterns.or(merged.max_patterns);
         merged.pattern_budget = section.pattern_budget.or(merged.pattern_budget);
         merged.timeout_secs = section.timeout_secs.or(merged.timeout_secs);
+        merged.output_tokens = section.output_tokens.or(merged.output_tokens);
+        merged.context_tokens = section.context_tokens.or(merged.context_tokens);
+        merged.concurrency = section.concurrency.or(merged.concurrency);
+        merged.token_budget = section.token_budget.or(merged.token_budget);
+        merged.max_batch = section.max_batch.or(merged.max_batch);
+        merged.fallback = section.fallback.or(merged.fallback);
         learning.consolidate_every = file.learning.consolidate_every.or(learning.consolidate_every);
         learning.min_lesson_failures = file.learning.min_lesson_failures.or(learning.min_lesson_failures);
         learning.explore_share = file.learning.explore_share.or(learning.explore_share);
@@ -281,6 +299,12 @@ fn generator(args: &InstrumentArgs, merged: LlmSection) -> Result<GeneratorChoic
     let mut options = teleforge_instrument::generate::llm::LlmOptions::default();
     options.max_patterns = args.max_patterns.or(merged.max_patterns).unwrap_or(options.max_patterns);
     options.pattern_budget = args.pattern_budget.or(merged.pattern_budget).unwrap_or(options.pattern_budget);
+    options.output_tokens = args.llm_output_tokens.or(merged.output_tokens);
+    options.context_tokens = args.llm_context_tokens.or(merged.context_tokens);
+    options.concurrency = args.llm_concurrency.or(merged.concurrency).unwrap_or(options.concurrency).max(1);
+    options.token_budget = args.llm_token_budget.or(merged.token_budget);
+    options.max_batch = merged.max_batch.unwrap_or(options.max_batch).max(1);
+    options.fallback = !args.no_fallback && merged.fallback.unwrap_or(true);
     Ok(GeneratorChoice::Llm { config, options })
 }
 

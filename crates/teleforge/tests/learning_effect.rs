@@ -101,7 +101,6 @@ fn a_misleading_history_never_instruments_less_than_a_fresh_store_or_no_learning
     assert_eq!(misled["constructs_instrumented"], found, "a misleading history cost constructs: {misled}");
     assert!(misled["left_out"].as_array().unwrap().is_empty(), "{misled}");
     assert!(misled["constructs_reordered_by_learning"].as_u64().unwrap() > 0, "the lessons acted: {misled}");
-    assert_eq!(misled["forms_skipped_by_learning"], 0, "lessons never skip a form");
 
     // Every attempt was captured, with what steered it.
     assert!(learnings(&off_store, &[]).iter().any(|l| l["context"]["learning"] == "off"), "--no-learning runs are marked");

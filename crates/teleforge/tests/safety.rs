@@ -420,7 +420,6 @@ fn hanging_python(sb: &Sandbox) -> PathBuf {
 }
 
 #[test]
-#[ignore = "needs pipeline.rs to build validators with validate::for_language_with(name, opts.check_timeout)"]
 fn a_hung_toolchain_is_killed_at_check_timeout() {
     let sb = Sandbox::new();
     let tree = sb.python_tree("demo");
@@ -446,7 +445,6 @@ fn a_hung_toolchain_is_killed_at_check_timeout() {
 }
 
 #[test]
-#[ignore = "needs pipeline.rs to run --validate-cmd through process::run with opts.check_timeout"]
 fn a_hung_validate_cmd_is_killed_at_check_timeout() {
     let sb = Sandbox::new();
     let tree = sb.python_tree("demo");

@@ -74,6 +74,10 @@ pub struct LlmOptions {
     pub token_budget: Option<u64>,
     /// Constructs per request at most (smaller requests answer sooner and lose less when cut).
     pub max_batch: usize,
+    /// A construct the model did not get right within its attempts, or never answered, is tried
+    /// with the template forms (`--no-fallback` turns this off), so an LLM run never instruments
+    /// less than an offline one.
+    pub fallback: bool,
 }
 
 impl Default for LlmOptions {
@@ -86,6 +90,7 @@ impl Default for LlmOptions {
             concurrency: 4,
             token_budget: None,
             max_batch: 40,
+            fallback: true,
         }
     }
 }
@@ -261,6 +266,16 @@ impl LlmGenerator {
 
     pub fn stats(&self) -> LlmStats {
         self.lock_stats().clone()
+    }
+
+    /// Requests in flight at most (the pipeline asks about that many files at once).
+    pub fn concurrency(&self) -> usize {
+        self.options.concurrency
+    }
+
+    /// Whether constructs the model did not get right go to the template forms.
+    pub fn fallback(&self) -> bool {
+        self.options.fallback
     }
 
     /// Whether the token budget stopped the generator (the summary says so).

@@ -106,13 +106,17 @@ pub fn run(args: &InstrumentArgs, open: impl FnOnce() -> Result<LearningEngine>)
             OutputMode::Diff => "diff only, nothing written".into(),
         };
         let validation = if summary.validated {
+            let lessons = if summary.learning_applied {
+                format!("{} ordered by lessons", summary.constructs_reordered_by_learning)
+            } else {
+                "learning off".to_string()
+            };
             format!(
-                "{} compiler runs, {:.2}s validating, {} attempts ({} right first time, {} forms skipped from learned patterns), {} learnings captured",
+                "{} compiler runs, {:.2}s validating, {} attempts ({} right first time, {lessons}), {} learnings captured",
                 summary.compiler_runs,
                 summary.validation_seconds,
                 summary.attempts,
                 summary.first_attempt_successes,
-                summary.forms_skipped_by_learning,
                 summary.learnings_captured
             )
         } else {
@@ -128,9 +132,30 @@ pub fn run(args: &InstrumentArgs, open: impl FnOnce() -> Result<LearningEngine>)
         );
         if let Some(llm) = &summary.llm {
             eprintln!(
-                "{}: {} requests ({} HTTP attempts), {} input + {} output tokens, {} failed requests, {} unusable answers.",
-                llm.provider, llm.requests, llm.http_attempts, llm.input_tokens, llm.output_tokens, llm.failed_requests, llm.bad_answers
+                "{}: {} requests ({} HTTP attempts, at most {} at once), {} input ({} cached) + {} output tokens, {} failed requests, {} unusable answers ({} cut, {} refused, {} disallowed), {} constructs not reached, {} on the template forms.",
+                llm.provider,
+                llm.requests,
+                llm.http_attempts,
+                llm.max_in_flight,
+                llm.input_tokens,
+                llm.cached_input_tokens,
+                llm.output_tokens,
+                llm.failed_requests,
+                llm.bad_answers,
+                llm.cut_answers,
+                llm.refusals,
+                llm.disallowed_snippets,
+                summary.llm_not_reached,
+                summary.constructs_fallen_back
             );
+            if llm.budget_exhausted {
+                eprintln!("The LLM token budget is spent: the rest of the run used the template forms.");
+            }
+        }
+        for (language, outcome) in &summary.consolidation {
+            if let teleforge_learning::AutoConsolidation::Done { patterns, new_learnings } = outcome {
+                eprintln!("Consolidated {language}: {patterns} patterns, from {new_learnings} new learnings.");
+            }
         }
         for l in &summary.left_out {
             eprintln!(
