@@ -71,6 +71,8 @@ struct Row {
     lessons_before: usize,
     /// Consolidated patterns of the language in the store before the run.
     patterns_before: usize,
+    /// Constructs discovery found, before files the toolchain does not build were set aside.
+    discovered: usize,
     s: Summary,
     wall: f64,
 }
@@ -106,10 +108,9 @@ fn main() {
 
     let mut langs = Vec::new();
     if wanted("python") {
-        let stdlib = PathBuf::from(command_output(
-            "python3",
-            &["-c", "import sysconfig;print(sysconfig.get_paths()['stdlib'])"],
-        ).trim());
+        let stdlib = PathBuf::from(
+            command_output("python3", &["-c", "import sysconfig;print(sysconfig.get_paths()['stdlib'])"]).trim(),
+        );
         let t = work.join("trees/py-stdlib");
         let label = if quick {
             for pkg in PY_QUICK_PACKAGES {
@@ -143,11 +144,24 @@ fn main() {
         // the temporary build cache for every run alike.
         for dir in [&t, &u] {
             let w = Instant::now();
-            let o = Command::new("go").args(["build", "-o", "/dev/null", "./..."]).current_dir(dir).output();
-            let ok = o.as_ref().is_ok_and(|o| o.status.success());
-            eprintln!("[bench] warm-up go build ./... of {}: {:.1} s (ok: {ok})", dir.display(), w.elapsed().as_secs_f64());
+            let o =
+                Command::new("go").args(["build", "-o", "/dev/null", "./..."]).current_dir(dir).output().expect("go");
+            let err = String::from_utf8_lossy(&o.stderr);
+            let first = err.lines().find(|l| !l.starts_with('#') && !l.starts_with("go: downloading")).unwrap_or("");
+            eprintln!(
+                "[bench] warm-up go build ./... of {}: {:.1} s ({})",
+                dir.display(),
+                w.elapsed().as_secs_f64(),
+                if o.status.success() { "ok".to_string() } else { format!("fails: {first}") }
+            );
         }
-        langs.push(Lang { name: "go", t_label: module.to_string(), t, u_label: "examples/golang/telemetry_demo".into(), u });
+        langs.push(Lang {
+            name: "go",
+            t_label: module.to_string(),
+            t,
+            u_label: "examples/golang/telemetry_demo".into(),
+            u,
+        });
     }
     if wanted("javascript") {
         let package = if quick { NPM_QUICK } else { NPM_FULL };
@@ -241,9 +255,14 @@ fn one_run(
         if learning.apply { "on" } else { "off" }
     );
     let t = Instant::now();
+    let mut discovered = 0;
     let s = teleforge_instrument::instrument_with_progress(Some(&engine), &opts, &mut |_| {}, &mut |p| match p {
         Progress::Discovered { files, constructs } => {
-            eprintln!("[bench]   discovered {files} files, {constructs} constructs ({:.1} s)", t.elapsed().as_secs_f64())
+            discovered = constructs;
+            eprintln!(
+                "[bench]   discovered {files} files, {constructs} constructs ({:.1} s)",
+                t.elapsed().as_secs_f64()
+            )
         }
         Progress::Round { language, round, constructs } => eprintln!(
             "[bench]   {language} round {round}: {constructs} constructs ({:.1} s)",
@@ -271,6 +290,7 @@ fn one_run(
         learning: learning.apply,
         lessons_before,
         patterns_before,
+        discovered,
         s,
         wall,
     }
@@ -278,7 +298,7 @@ fn one_run(
 
 fn print_table(rows: &[Row]) {
     println!(
-        "\n{:<10} {:<7} {:<32} {:<17} {:>5} {:>7} {:>7} {:>6} {:>5} {:>7} {:>8} {:>5} {:>4} {:>6} {:>5} {:>8} {:>8}",
+        "\n{:<10} {:<7} {:<32} {:<17} {:>5} {:>7} {:>7} {:>6} {:>5} {:>7} {:>8} {:>5} {:>4} {:>4} {:>6} {:>5} {:>8} {:>8}",
         "language",
         "run",
         "tree",
@@ -291,6 +311,7 @@ fn print_table(rows: &[Row]) {
         "(rate)",
         "attempts",
         "runs",
+        "base",
         "iso",
         "reord.",
         "expl.",
@@ -301,7 +322,7 @@ fn print_table(rows: &[Row]) {
         let s = &r.s;
         let rate = 100.0 * s.first_attempt_successes as f64 / s.constructs_found.max(1) as f64;
         println!(
-            "{:<10} {:<7} {:<32} {:<17} {:>5} {:>7} {:>7} {:>6} {:>5} {:>6.2}% {:>8} {:>5} {:>4} {:>6} {:>5} {:>8} {:>8.1}",
+            "{:<10} {:<7} {:<32} {:<17} {:>5} {:>7} {:>7} {:>6} {:>5} {:>6.2}% {:>8} {:>5} {:>4} {:>4} {:>6} {:>5} {:>8} {:>8.1}",
             r.lang,
             r.run,
             clip(&r.tree, 32),
@@ -314,6 +335,7 @@ fn print_table(rows: &[Row]) {
             rate,
             s.attempts,
             s.compiler_runs,
+            s.baseline_runs,
             s.isolation_runs,
             s.constructs_reordered_by_learning,
             s.constructs_exploring,
@@ -323,11 +345,24 @@ fn print_table(rows: &[Row]) {
     }
     println!(
         "found/instr./left = constructs found, instrumented, left out; first = constructs that validated on their first \
-         attempt (rate of found); runs = compiler runs (baseline + rounds + isolation), iso = of which isolation \
-         runs; reord. = constructs whose forms lessons reordered; expl. = of those, kept in ladder order to test the \
+         attempt (rate of found); runs = compiler runs (baseline + rounds + isolation), base and iso = of \
+         which baseline (the original code) and isolation runs; reord. = constructs whose forms lessons reordered; expl. = of those, kept in ladder order to test the \
          lesson; lessons = variant lessons acting / consolidated patterns in the store before the run; wall = the \
          whole instrument() call, automatic consolidation included."
     );
+    println!("\nfiles (first run on each tree):");
+    let mut seen = std::collections::BTreeSet::new();
+    for r in rows {
+        if !seen.insert((r.lang, r.tree.clone())) {
+            continue;
+        }
+        let s = &r.s;
+        println!(
+            "  {:<10} {}: files seen {}, instrumented {}; constructs discovered {}, in files the toolchain builds {} \
+             (found); files skipped {:?}",
+            r.lang, r.tree, s.files_seen, s.files_instrumented, r.discovered, s.constructs_found, s.files_skipped
+        );
+    }
     println!("\nautomatic consolidation after each run (captured learnings → outcome):");
     for r in rows {
         let cons: Vec<String> = r.s.consolidation.iter().map(|(l, o)| format!("{l}: {}", outcome(o))).collect();
@@ -367,7 +402,10 @@ fn print_targets(rows: &[Row]) -> (usize, usize) {
     for lang in langs {
         let get = |run: &str| rows.iter().find(|r| r.lang == lang && r.run == run).expect("run");
         for r in rows.iter().filter(|r| r.lang == lang) {
-            line(r.s.left_out.is_empty(), format!("{lang} {}: 0 constructs left out on {} (left out: {})", r.run, r.tree, r.s.left_out.len()));
+            line(
+                r.s.left_out.is_empty(),
+                format!("{lang} {}: 0 constructs left out on {} (left out: {})", r.run, r.tree, r.s.left_out.len()),
+            );
         }
         for (a, b) in [("run2", "run1"), ("run2", "nl-T"), ("run3", "fresh-U"), ("run3", "nl-U")] {
             let (a, b) = (get(a), get(b));
@@ -413,7 +451,11 @@ fn print_left_out(rows: &[Row]) {
             }
             if ls.len() > 3 {
                 let files: std::collections::BTreeSet<&str> = ls.iter().map(|l| l.file.as_str()).collect();
-                println!("           … {} more; files: {}", ls.len() - 3, files.into_iter().collect::<Vec<_>>().join(", "));
+                println!(
+                    "           … {} more; files: {}",
+                    ls.len() - 3,
+                    files.into_iter().collect::<Vec<_>>().join(", ")
+                );
             }
         }
     }
@@ -422,7 +464,12 @@ fn print_left_out(rows: &[Row]) {
 /// A reason without its location and with numbers and quoted text masked, to group like ones.
 fn reason_template(reason: &str) -> String {
     let first = reason.lines().next().unwrap_or("");
-    let msg = match first.find(".go:").or_else(|| first.find(".py:")).map(|i| (i, 4)).or_else(|| first.find(".js:").map(|i| (i, 4))) {
+    let msg = match first
+        .find(".go:")
+        .or_else(|| first.find(".py:"))
+        .map(|i| (i, 4))
+        .or_else(|| first.find(".js:").map(|i| (i, 4)))
+    {
         Some((i, n)) => first[i + n..].splitn(3, ':').last().unwrap_or(first).trim().to_string(),
         None => first.to_string(),
     };
