@@ -1009,3 +1009,19 @@ test('event-loop and thread interleaving are the same with telemetry on and off'
   assert.deepEqual(on.result.log.slice(20), ['sync', 'tick', 'microtask', 'immediate', 'io', 'io-immediate', 'io-timeout']);
   assert.equal(on.result.workerSeen.length, 20);
 });
+
+test('a relative TELEMETRY_FILE keeps naming the same file after process.chdir', () => {
+  const dir = tmpDir('tf-js-');
+  fs.mkdirSync(path.join(dir, 'elsewhere'));
+  const { r } = runRaw(
+    `
+    Tel.loopIter('m.f', 'm.js', 1);
+    process.chdir('elsewhere');
+    for (let i = 0; i < 10; i++) Tel.loopIter('m.f', 'm.js', 1);
+    `,
+    { dir, env: { TELEMETRY_FILE: 'events.jsonl' } }
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(readEvents(path.join(dir, 'events.jsonl')).events.length, 11);
+  assert.deepEqual(fs.readdirSync(path.join(dir, 'elsewhere')), []);
+});

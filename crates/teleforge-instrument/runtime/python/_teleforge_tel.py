@@ -53,6 +53,7 @@ _buf = []  # pending lines (str); appended by any thread, drained by _flush
 _flush_lock = None
 _wake = None  # a lock the flusher waits on; released to flush early
 _final = False  # set by the exit flush: later events are written at once
+_flushing = False  # a flush is running (read and written only by the holder of _flush_lock)
 _esc = None  # JSON string encoder (C accelerated), set when enabled
 _cur = None  # ContextVar of the current span
 _get_ident = None
@@ -206,11 +207,12 @@ def _before_fork():
 
 
 def _after_fork():
-    global _flush_lock, _wake, _init_lock
+    global _flush_lock, _wake, _init_lock, _flushing
     try:
         import _thread
 
         del _buf[:]  # the parent's pending lines are the parent's to write
+        _flushing = False
         _flush_lock = _thread.RLock()
         _init_lock = _thread.RLock()
         _wake = _thread.allocate_lock()
@@ -229,10 +231,14 @@ def _exit_flush():
 
 def _flush(block):
     """Writes every pending line with one os.write; never raises."""
-    global _on
+    global _on, _flushing
     lock = _flush_lock
     if lock is None or not lock.acquire(block):
         return
+    if _flushing:  # re-entered by a signal handler or __del__ of this thread: the outer one writes
+        lock.release()
+        return
+    _flushing = True
     try:
         n = len(_buf)
         if not n:
@@ -254,6 +260,7 @@ def _flush(block):
         _on = False  # the file went away or the disk is full: switch off silently
         del _buf[:]
     finally:
+        _flushing = False
         lock.release()
 
 

@@ -909,6 +909,20 @@ class TestBuffering(Scenario):
         self.assertEqual(len([e for e in events if e["code.line.number"] == 5]), 100)
         self.assertEqual(len(self.by_kind(events, "loop_iter", "m.parent")), 1)  # written once, not per child
 
+    def test_relative_path_survives_chdir(self):
+        os.mkdir(os.path.join(self.tmp, "elsewhere"))
+        self.run_raw(
+            """
+            tel.loop_iter("m.f", "m.py", 1)
+            os.chdir("elsewhere")
+            for i in range(10):
+                tel.loop_iter("m.f", "m.py", 1)
+            """,
+            env={"TELEMETRY_FILE": "events.jsonl"},
+        )
+        self.assertEqual(len(self.parse(self.events_path)), 11)
+        self.assertEqual(os.listdir(os.path.join(self.tmp, "elsewhere")), [])
+
     def test_no_system_call_per_event(self):
         self.run_raw(
             """
