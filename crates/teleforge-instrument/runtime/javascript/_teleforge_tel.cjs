@@ -25,7 +25,7 @@
 // buffer is written with one write(2) of whole lines on a descriptor opened with O_APPEND for that
 // write and closed after it (so lines of workers and processes never interleave, and code that
 // closes descriptors and reuses their numbers never gets telemetry in its own files) when it holds
-// 64 KiB, 200 ms after its first pending line (an unref'd timer: it never keeps the process
+// 65,536 characters, 200 ms after its first pending line (an unref'd timer: it never keeps the process
 // alive), and at the thread's 'exit' event (normal end, process.exit(), an uncaught exception or
 // unhandled rejection); events recorded after that (later 'exit' listeners) are written at once.
 // Lost: at most the last 200 ms / 64 KiB of a thread's events when it dies without 'exit': a
