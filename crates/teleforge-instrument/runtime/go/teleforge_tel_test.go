@@ -1727,6 +1727,9 @@ func TestNoDescriptorHeldAndUserFilesUntouched(t *testing.T) {
 		Tel.VarAssign("main.f", "main.go", 2, "i", i)
 	}
 	time.Sleep(3 * teleforgeFlushDelay) // timed flushes while the user's files are open
+	if data, _ := os.ReadFile(path); bytes.Count(data, []byte("\n")) != 5 {
+		t.Fatalf("the timer did not write the open call's events: %q", data)
+	}
 	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
 		for _, e := range ents {
 			if target, _ := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); target == path {

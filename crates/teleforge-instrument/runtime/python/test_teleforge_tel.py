@@ -909,6 +909,21 @@ class TestBuffering(Scenario):
         self.assertEqual(len([e for e in events if e["code.line.number"] == 5]), 100)
         self.assertEqual(len(self.by_kind(events, "loop_iter", "m.parent")), 1)  # written once, not per child
 
+    def test_flusher_thread_is_invisible_to_threading(self):
+        _, events = self.run_raw(
+            """
+            import threading
+            before = (threading.active_count(), [t.name for t in threading.enumerate()])
+            tel.loop_iter("m.f", "m.py", 1)     # switches telemetry on: the flusher starts
+            import time; time.sleep(0.3)
+            OUT([before, (threading.active_count(), [t.name for t in threading.enumerate()])])
+            """
+        )
+        with open(self.out_path) as f:
+            before, after = json.load(f)
+        self.assertEqual(before, after)
+        self.assertEqual(len(events), 1)
+
     def test_relative_path_survives_chdir(self):
         os.mkdir(os.path.join(self.tmp, "elsewhere"))
         self.run_raw(
