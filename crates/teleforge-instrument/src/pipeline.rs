@@ -379,7 +379,9 @@ fn run_language(
     let targets: Vec<String> = group.iter().map(|f| f.source.rel.clone()).collect();
     let mut known: HashSet<(String, usize, String)> = HashSet::new();
     let mut baselined: HashSet<String> = HashSet::new();
-    let mut elapsed = std::time::Duration::ZERO;
+    // `go list -export` (which files the toolchain compiles) compiles every package: it counts.
+    let (prep_runs, mut elapsed) = validator.preparation_cost();
+    summary.compiler_runs += prep_runs;
 
     // Lessons reorder the ladder; they never remove a form.
     let lessons: HashMap<(String, String), String> = match engine {
@@ -469,11 +471,13 @@ fn run_language(
         let unknown: Vec<String> = if check.diagnostics.iter().any(|d| d.file.is_empty()) {
             targets.iter().filter(|t| !baselined.contains(*t)).cloned().collect()
         } else {
+            // Files teleforge changed, and files it did not change (a whole-tree checker reports
+            // their errors too; they may predate the run): not the runtime files it wrote.
             let mut u: Vec<String> = check
                 .diagnostics
                 .iter()
                 .map(|d| d.file.clone())
-                .filter(|f| targets.contains(f) && !baselined.contains(f))
+                .filter(|f| !lang.is_runtime_file(f) && !baselined.contains(f))
                 .collect();
             u.sort();
             u.dedup();

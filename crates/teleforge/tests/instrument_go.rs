@@ -39,8 +39,9 @@ fn tricky_go_keeps_its_output_and_emits_events() {
     assert_eq!(summary["left_out"].as_array().unwrap().len(), 0, "{summary}");
     assert!(summary["constructs_instrumented"].as_u64().unwrap() >= 30, "{summary}");
     // One baseline and one round: compiler runs do not grow with constructs.
-    // One round; the original is not compiled again when the instrumented tree builds clean.
-    assert_eq!(summary["compiler_runs"], 1, "{summary}");
+    // `go list -export` (which files the build includes; it compiles every package) and one
+    // round; the original is not compiled again when the instrumented tree builds clean.
+    assert_eq!(summary["compiler_runs"], 2, "{summary}");
     assert_eq!(summary["baseline_runs"], 0, "{summary}");
     assert_eq!(summary["learnings_captured"], summary["constructs_instrumented"]);
 

@@ -542,3 +542,28 @@ fn npm_fastify_error_passes_its_own_tests_instrumented() {
     assert_eq!(assert_same_line_counts(&src, &out), s["files_instrumented"].as_u64().unwrap() as usize);
     assert_strip_and_idempotence(tmp.path(), &store, &src, &out);
 }
+
+/// An error the original already has in a file with nothing to instrument (a config file that
+/// uses `require` in a `"type": "module"` package) is the original's: it blames no construct of
+/// the files beside it.
+#[test]
+fn a_baseline_error_in_a_file_without_constructs_blames_nobody_beside_it() {
+    if !have("node") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("package.json"), r#"{"name": "x", "type": "module"}"#).unwrap();
+    std::fs::write(src.join("rollup.config.js"), "const path = require('path')\nexport default { input: path.join('a') }\n")
+        .unwrap();
+    std::fs::write(
+        src.join("index.cjs"),
+        "function add(a, b) {\n  const s = a + b\n  return s\n}\nmodule.exports = { add }\n",
+    )
+    .unwrap();
+    let store = tmp.path().join("store");
+    let s = instrument(&store, &src, &tmp.path().join("out"));
+    assert_eq!(s["left_out"].as_array().unwrap().len(), 0, "{s}");
+    assert!(s["constructs_instrumented"].as_u64().unwrap() >= 2, "{s}");
+}

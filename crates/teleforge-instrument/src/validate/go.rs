@@ -23,6 +23,8 @@ use crate::error::{Error, Result};
 pub struct GoValidator {
     /// From one `go list -export`: files of packages that compiled, and of packages that did not.
     listed: std::sync::Mutex<Option<(BTreeSet<String>, BTreeSet<String>)>>,
+    /// What that `go list -export` cost (it compiles every package).
+    list_cost: std::sync::Mutex<Option<std::time::Duration>>,
     /// Longest one go process may run.
     timeout: std::time::Duration,
 }
@@ -38,7 +40,7 @@ const INSTALL: &str = "install Go 1.21 or newer (https://go.dev/dl)";
 impl GoValidator {
     /// A validator whose go processes are killed after `timeout`.
     pub fn with_timeout(timeout: std::time::Duration) -> Self {
-        GoValidator { listed: std::sync::Mutex::new(None), timeout }
+        GoValidator { listed: std::sync::Mutex::new(None), list_cost: std::sync::Mutex::new(None), timeout }
     }
 
     /// Runs a go command under the time limit, in its own process group.
@@ -117,6 +119,7 @@ impl GoValidator {
         }
         let scratch = tempdir()?;
         let (overlay, _) = self.overlay(root, &BTreeMap::new(), scratch.path())?;
+        let start = Instant::now();
         let out = self.run(
             self.go(root)
                 .arg("list")
@@ -135,6 +138,7 @@ impl GoValidator {
                 target.insert(relative(root, &Path::new(dir).join(f)));
             }
         }
+        *self.list_cost.lock().unwrap_or_else(|e| e.into_inner()) = Some(start.elapsed());
         *cache = Some((compiled.clone(), broken.clone()));
         Ok((compiled, broken))
     }
@@ -163,6 +167,13 @@ impl Validator for GoValidator {
 
     fn unbuildable_files(&self, root: &Path) -> Result<BTreeSet<String>> {
         Ok(self.list(root)?.1)
+    }
+
+    fn preparation_cost(&self) -> (usize, std::time::Duration) {
+        match *self.list_cost.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(t) => (1, t),
+            None => (0, std::time::Duration::ZERO),
+        }
     }
 
     fn check(&self, root: &Path, files: &BTreeMap<String, String>) -> Result<Check> {

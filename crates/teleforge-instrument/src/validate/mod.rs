@@ -59,6 +59,11 @@ pub trait Validator {
     fn per_file(&self) -> bool {
         false
     }
+    /// Compiler runs made (and their time) to answer [`Validator::compiled_files`] and
+    /// [`Validator::unbuildable_files`]: they count among a run's compiler runs. None by default.
+    fn preparation_cost(&self) -> (usize, Duration) {
+        (0, Duration::ZERO)
+    }
     /// Files whose package does not build before instrumentation (itself or a dependency), so
     /// their constructs could never be type-checked; none by default.
     fn unbuildable_files(&self, _root: &Path) -> Result<BTreeSet<String>> {
