@@ -385,8 +385,12 @@ def _describe(exc):
     return _cut(s)
 
 
-def _thread_name():
-    s = "thread-%d" % _get_ident()
+_tjson = {}  # thread ident -> '"thread-<ident>"' (idents are reused only after a thread ended)
+
+
+def _thread_json():
+    """The event's "thread" value as JSON text."""
+    ident = _get_ident()
     aio = _sys.modules.get("asyncio")
     if aio is not None:
         try:
@@ -396,9 +400,12 @@ def _thread_name():
                 if task is not None:
                     n = task.get_name()
                     if type(n) is str:
-                        s = s + "/task-" + n
+                        return _esc("thread-%d/task-%s" % (ident, n))
         except Exception:
             pass
+    s = _tjson.get(ident)
+    if s is None:
+        s = _tjson[ident] = '"thread-%d"' % ident
     return s
 
 
@@ -410,11 +417,11 @@ def _emit(line):
             _flush(True)
         elif len(_buf) >= _FLUSH_SELF:
             _flush(False)  # the flusher is starved: write now (skipped if a flush is running)
-        else:
+        elif _wake.locked():  # the flusher is waiting: wake it early (once)
             try:
-                _wake.release()  # wake the flusher early
+                _wake.release()
             except Exception:
-                pass  # already awake
+                pass  # woken by another thread meanwhile
     elif _final:
         _flush(True)
 
@@ -425,13 +432,28 @@ def _head(kind, sid, parent_id, site):
         kind,
         sid,
         parent_id,
-        _esc(_thread_name()),
+        _thread_json(),
         _pid,
         site,
     )
 
 
+_sites = {}  # (name, file, line) -> the site's JSON fields
+
+
 def _site(name, file, line):
+    if type(name) is not str or type(file) is not str or type(line) is not int:
+        return _site_text(name, file, line)  # odd arguments (1 == True): not cached
+    key = (name, file, line)
+    t = _sites.get(key)
+    if t is None:
+        t = _site_text(name, file, line)
+        if len(_sites) < 100000:
+            _sites[key] = t
+    return t
+
+
+def _site_text(name, file, line):
     return ',"code.function.name":%s,"code.file.path":%s,"code.line.number":%s' % (
         _jstr(name),
         _jstr(file),
