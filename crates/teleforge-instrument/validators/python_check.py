@@ -10,7 +10,9 @@ built in, so a project file named json.py / ast.py / pyflakes.py in the caller's
 the real modules. Do not use -I / -s: they hide a user-site pyflakes. The interpreter that runs this
 script is the Python whose grammar is checked: pick it to match the project.
 
-Request: {"root": "/abs/dir", "files": [{"path": "rel/x.py", "kind": "..."}]}   (kind is ignored)
+Request: {"root": "/abs/dir", "files": [{"path": "rel/x.py", "checks": "compile"|"full"}]}
+    "checks" (default "full"): "compile" runs only the compile check on that file (the caller
+    knows nothing inserted there can break a name); "full" adds pyflakes/ruff.
 Answer:  JSON Lines on stdout, one diagnostic per line
     {"file", "line" (1-based), "column" (1-based characters, or null), "message", "source"}
 then {"summary": {"files": N, "seconds": F, "checks": ["compile", "pyflakes"|"ruff"]}}.
@@ -267,8 +269,9 @@ def main():
         except OSError as e:
             raise BadRequest("cannot read %s: %s" % (rel, e))
         buf = []
-        res = compile_file(buf, rel, data, pf is not None)
-        if res is not None:
+        full = f.get("checks", "full") != "compile"
+        res = compile_file(buf, rel, data, pf is not None and full)
+        if res is not None and full:
             if pf:
                 run_pyflakes(buf, rel, res[0], res[1], pf)
             elif ruff:

@@ -39,14 +39,18 @@ impl PythonValidator {
         PythonValidator { timeout }
     }
 
-    /// Runs the checker over `files` (relative to `root`).
-    fn run(&self, root: &Path, files: &[String]) -> Result<Check> {
+    /// Runs the checker over `files` (relative to `root`, each with whether it needs the full
+    /// check or only the compiler).
+    fn run(&self, root: &Path, files: &[(String, bool)]) -> Result<Check> {
         if files.is_empty() {
             return Ok(Check::default());
         }
         let request = serde_json::json!({
             "root": root.to_string_lossy(),
-            "files": files.iter().map(|f| serde_json::json!({ "path": f })).collect::<Vec<_>>(),
+            "files": files
+                .iter()
+                .map(|(f, full)| serde_json::json!({ "path": f, "checks": if *full { "full" } else { "compile" } }))
+                .collect::<Vec<_>>(),
         });
         let start = Instant::now();
         let mut cmd = Command::new("python3");
@@ -93,8 +97,11 @@ impl Validator for PythonValidator {
         Ok(None)
     }
 
+    /// The original files get the full check: an undefined name they already have must be
+    /// known, whichever check their instrumented copy gets.
     fn baseline(&self, root: &Path, targets: &[String]) -> Result<Check> {
-        self.run(root, targets)
+        let files: Vec<(String, bool)> = targets.iter().map(|t| (t.clone(), true)).collect();
+        self.run(root, &files)
     }
 
     /// Checks exactly the changed files, in a scratch folder laid out like the tree.
@@ -111,9 +118,54 @@ impl Validator for PythonValidator {
             }
             std::fs::write(&path, text).map_err(|e| Error::io("writing", &path, e))?;
             if rel.ends_with(".py") {
-                rels.push(rel.clone());
+                rels.push((rel.clone(), needs_name_check(text)));
             }
         }
         self.run(scratch.path(), &rels)
+    }
+}
+
+/// Whether an instrumented file needs the undefined-name check on top of the compiler. The
+/// template forms use only the runtime handle `_teleforge` (as `_teleforge.…`, bound by the import
+/// teleforge adds) and names bound at that point by construction (the function's parameters, the
+/// variable just assigned), so in a file where `_teleforge` appears only as that import's target
+/// and in attribute reads, compiling is the whole check. A model's snippet
+/// (`_teleforge.snippet(`) may name anything, and a user's own `_teleforge` can shadow ours:
+/// those files get pyflakes. What the cheaper check can miss: nothing the template forms insert;
+/// a pre-existing undefined name in a file checked compile-only is not reported either way.
+fn needs_name_check(text: &str) -> bool {
+    const NAME: &str = "_teleforge";
+    if text.contains("_teleforge.snippet(") {
+        return true;
+    }
+    let bytes = text.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut bare = 0;
+    for (at, _) in text.match_indices(NAME) {
+        let end = at + NAME.len();
+        if (at > 0 && word(bytes[at - 1])) || bytes.get(end).is_some_and(|&b| word(b)) {
+            continue;
+        }
+        let next = text[end..].trim_start_matches([' ', '\t']).bytes().next();
+        if next != Some(b'.') {
+            bare += 1;
+        }
+    }
+    // One bare occurrence: the target of teleforge's own import.
+    bare != 1
+}
+
+#[cfg(test)]
+mod name_check_tests {
+    use super::needs_name_check;
+
+    #[test]
+    fn only_files_that_can_break_a_name_get_the_full_check() {
+        let ours = "_teleforge = __import__(\"_teleforge_tel\").tel\n@_teleforge.instrument(\"f\")\ndef f(a):\n    _teleforge.var_assign(\"a\", a)\n";
+        assert!(!needs_name_check(ours));
+        assert!(needs_name_check(&format!("{ours}_teleforge = None\n")), "a user's binding shadows ours");
+        assert!(needs_name_check(&format!("{ours}def g(_teleforge):\n    pass\n")));
+        assert!(needs_name_check(&format!("{ours}x = _teleforge.snippet(y, \"tf}}\")\n")), "model code");
+        assert!(needs_name_check("print(1)\n"), "no import at all: something is off, check it all");
     }
 }
