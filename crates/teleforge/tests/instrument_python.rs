@@ -137,12 +137,16 @@ fn an_error_the_code_already_had_is_not_blamed_when_its_line_number_moves() {
     // `g` (no empty line above, compound first statement) gets a decorator line that moves it.
     std::fs::write(
         src.join("m.py"),
-        "def helper():\n    return 1\ndef g(x):\n    if x:\n        return x\n    return 0\ndef helper():\n    return 2\n",
+        // (The comment names `_teleforge`, so the instrumented copy gets the full check, pyflakes
+        // included, as a file whose own code names teleforge's handle does.)
+        "def helper():\n    return 1\ndef g(x):\n    if x:\n        return x\n    return 0\ndef helper():\n    return 2\n# _teleforge\n",
     )
     .unwrap();
     let o = tf(&tmp.path().join("store"), &["instrument", src.to_str().unwrap(), "--diff", "--json"]);
     assert!(o.status.success(), "{}", text(&o));
     let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(s["left_out"].as_array().unwrap().len(), 0, "{s}");
+    // The check found the old error, so the original was checked too.
     assert_eq!(s["compiler_runs"], 2, "{s}");
+    assert_eq!(s["baseline_runs"], 1, "{s}");
 }
