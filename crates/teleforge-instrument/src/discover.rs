@@ -95,65 +95,97 @@ pub fn discover(root: &Path, opts: &DiscoverOptions) -> Result<Vec<DiscoveredFil
             }
         }
     }
-    let mut out = Vec::new();
-    let mut parser = tree_sitter::Parser::new();
-    for path in paths {
-        let Some(lang) = language::for_path(&path) else { continue };
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if !opts.extensions.is_empty() && !opts.extensions.iter().any(|e| e.trim_start_matches('.') == ext) {
-            continue;
-        }
-        let rel = relative(root, &path);
-        if lang.is_runtime_file(&rel) {
-            continue;
-        }
-        // Decided by the path alone, before anything is read.
-        if !opts.include_tests && (lang.is_test_file(&rel) || in_test_dir(&rel)) {
-            out.push(skipped(lang, &path, rel, String::new(), TEST_FILE));
-            continue;
-        }
-        let Some(bytes) = read_at_most(&path, opts.max_file_bytes)? else {
-            out.push(skipped(lang, &path, rel, String::new(), TOO_LARGE));
-            continue;
-        };
-        let Ok(text) = String::from_utf8(bytes) else {
-            out.push(skipped(lang, &path, rel, String::new(), "not UTF-8"));
-            continue;
-        };
-        let reason = if text.lines().take(3).any(|l| l.contains(GENERATED_MARK)) {
-            Some("written by teleforge")
-        } else if lang.is_instrumented(&text) {
-            Some("already instrumented")
-        } else {
-            lang.skip_file(&text)
-        };
-        if let Some(reason) = reason {
-            out.push(skipped(lang, &path, rel, text, reason));
-            continue;
-        }
-        parser.set_language(&lang.grammar()).map_err(|e| Error::Grammar(e.to_string()))?;
-        let Some(tree) = parser.parse(&text, None) else {
-            out.push(skipped(lang, &path, rel, text, "could not be parsed"));
-            continue;
-        };
-        let source = SourceFile { rel, text, path: Some(path.clone()) };
-        if tree.root_node().has_error() {
-            // Error recovery could place insertions inside broken code; leave such files alone.
-            out.push(DiscoveredFile {
-                language: lang,
-                source,
-                path,
-                constructs: Vec::new(),
-                file_edits: Vec::new(),
-                skipped: Some("has syntax errors".into()),
+    // Files are read, parsed and walked on every core; results keep the walk's order.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8).min(paths.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Result<Option<DiscoveredFile>>>>> =
+        paths.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                let mut parser = tree_sitter::Parser::new();
+                loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(path) = paths.get(n) else { break };
+                    let found = discover_file(root, path, opts, &mut parser);
+                    let failed = found.is_err();
+                    *slots[n].lock().unwrap_or_else(|e| e.into_inner()) = Some(found);
+                    if failed {
+                        // Stop handing out work; the first error in walk order is reported.
+                        next.store(paths.len(), std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
             });
-            continue;
         }
-        let constructs = lang.discover(&source, &tree);
-        let file_edits = if constructs.is_empty() { Vec::new() } else { lang.file_edits(&source, &tree) };
-        out.push(DiscoveredFile { language: lang, source, path, constructs, file_edits, skipped: None });
+    });
+    let mut out = Vec::new();
+    for slot in slots {
+        match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(Ok(Some(f))) => out.push(f),
+            Some(Ok(None)) | None => {}
+            Some(Err(e)) => return Err(e),
+        }
     }
     Ok(out)
+}
+
+/// One file: skipped with a reason, or parsed and its constructs found; `None` when it is no file
+/// of ours (another language, an extension not asked for, a runtime file).
+fn discover_file(
+    root: &Path,
+    path: &Path,
+    opts: &DiscoverOptions,
+    parser: &mut tree_sitter::Parser,
+) -> Result<Option<DiscoveredFile>> {
+    let Some(lang) = language::for_path(path) else { return Ok(None) };
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if !opts.extensions.is_empty() && !opts.extensions.iter().any(|e| e.trim_start_matches('.') == ext) {
+        return Ok(None);
+    }
+    let rel = relative(root, path);
+    if lang.is_runtime_file(&rel) {
+        return Ok(None);
+    }
+    // Decided by the path alone, before anything is read.
+    if !opts.include_tests && (lang.is_test_file(&rel) || in_test_dir(&rel)) {
+        return Ok(Some(skipped(lang, path, rel, String::new(), TEST_FILE)));
+    }
+    let Some(bytes) = read_at_most(path, opts.max_file_bytes)? else {
+        return Ok(Some(skipped(lang, path, rel, String::new(), TOO_LARGE)));
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        return Ok(Some(skipped(lang, path, rel, String::new(), "not UTF-8")));
+    };
+    let reason = if text.lines().take(3).any(|l| l.contains(GENERATED_MARK)) {
+        Some("written by teleforge")
+    } else if lang.is_instrumented(&text) {
+        Some("already instrumented")
+    } else {
+        lang.skip_file(&text)
+    };
+    if let Some(reason) = reason {
+        return Ok(Some(skipped(lang, path, rel, text, reason)));
+    }
+    parser.set_language(&lang.grammar()).map_err(|e| Error::Grammar(e.to_string()))?;
+    let Some(tree) = parser.parse(&text, None) else {
+        return Ok(Some(skipped(lang, path, rel, text, "could not be parsed")));
+    };
+    let path = path.to_path_buf();
+    let source = SourceFile { rel, text, path: Some(path.clone()) };
+    if tree.root_node().has_error() {
+        // Error recovery could place insertions inside broken code; leave such files alone.
+        return Ok(Some(DiscoveredFile {
+            language: lang,
+            source,
+            path,
+            constructs: Vec::new(),
+            file_edits: Vec::new(),
+            skipped: Some("has syntax errors".into()),
+        }));
+    }
+    let constructs = lang.discover(&source, &tree);
+    let file_edits = if constructs.is_empty() { Vec::new() } else { lang.file_edits(&source, &tree) };
+    Ok(Some(DiscoveredFile { language: lang, source, path, constructs, file_edits, skipped: None }))
 }
 
 /// The file's bytes, or `None` when it holds more than `limit` bytes: its size is checked before
