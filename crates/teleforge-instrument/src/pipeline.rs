@@ -11,7 +11,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 use teleforge_learning::lesson::{APPLIED_KEY, FILE_KEY, LEARNING_KEY, SIGNATURE_KEY, VARIANT_KEY};
-use teleforge_learning::{AutoConsolidation, Learning, LearningConsolidator, LearningEngine, SUBJECT_KEY};
+use teleforge_learning::{
+    AutoConsolidation, Learning, LearningConsolidator, LearningEngine, RunRecord, SUBJECT_KEY,
+};
 
 use crate::construct::{Construct, Form};
 use crate::discover::{discover, DiscoverOptions, DiscoveredFile};
@@ -259,6 +261,7 @@ pub fn instrument_with(
     on_capture: &mut dyn FnMut(&Learning),
     on_progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Summary> {
+    let started = teleforge_learning::now_timestamp();
     // Toolchains print absolute paths; one canonical root makes every path comparable.
     let root = opts.root.canonicalize().map_err(|e| Error::io("reading", &opts.root, e))?;
     let opts = &InstrumentOptions { root, ..opts.clone() };
@@ -305,6 +308,9 @@ pub fn instrument_with(
     summary.diff = write_output(&opts.root, &opts.output, &outputs, &files)?;
     if let Generator::Llm(g) = generator {
         summary.llm = Some(g.stats());
+    }
+    if let (Some(engine), true) = (engine, opts.validate) {
+        engine.store().record_run(&run_record(opts, generator, &summary, started))?;
     }
     Ok(summary)
 }
@@ -620,6 +626,46 @@ fn run_language(
     summary.validation_seconds += elapsed.as_secs_f64();
     finish(lang, group, &file_edits, &states, summary, outputs);
     Ok(())
+}
+
+/// The run's summary as the store keeps it.
+fn run_record(opts: &InstrumentOptions, generator: Generator<'_>, s: &Summary, started: String) -> RunRecord {
+    let mut counts = BTreeMap::new();
+    for (k, v) in [
+        ("files_seen", s.files_seen),
+        ("files_instrumented", s.files_instrumented),
+        ("constructs_found", s.constructs_found),
+        ("constructs_instrumented", s.constructs_instrumented),
+        ("left_out", s.left_out.len()),
+        ("attempts", s.attempts),
+        ("first_attempt_successes", s.first_attempt_successes),
+        ("compiler_runs", s.compiler_runs),
+        ("isolation_runs", s.isolation_runs),
+        ("learnings_captured", s.learnings_captured),
+        ("constructs_reordered_by_learning", s.constructs_reordered_by_learning),
+        ("constructs_fallen_back", s.constructs_fallen_back),
+    ] {
+        counts.insert(k.to_string(), k_u64(v));
+    }
+    if let Some(llm) = &s.llm {
+        counts.insert("requests".into(), llm.requests);
+        counts.insert("input_tokens".into(), llm.input_tokens);
+        counts.insert("output_tokens".into(), llm.output_tokens);
+    }
+    counts.insert("validation_ms".into(), (s.validation_seconds * 1000.0).round() as u64);
+    RunRecord {
+        run_id: opts.run_id.clone(),
+        started,
+        finished: teleforge_learning::now_timestamp(),
+        generator: generator.label(),
+        learning: opts.learning.apply,
+        languages: s.captured_by_language.keys().cloned().collect(),
+        counts,
+    }
+}
+
+fn k_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 /// Moves the forms that lessons say fail in this construct's context to the end of its ladder,

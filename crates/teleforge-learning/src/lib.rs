@@ -78,4 +78,4 @@ pub use error::{Error, Result};
 pub use inject::{fenced, Injection, InjectionOptions};
 pub use record::{format_timestamp, now_timestamp, parse_timestamp, Learning, Pattern, SUBJECT_KEY};
 pub use lesson::{LessonEvidence, PatternStatus, VariantLesson};
-pub use store::{LearningQuery, LearningStore, SqliteStore};
+pub use store::{LearningQuery, LearningStore, RunRecord, SqliteStore};

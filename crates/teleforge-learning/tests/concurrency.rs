@@ -93,6 +93,7 @@ fn downgrade_to_v1(db: &Path) {
     conn.execute_batch(
         "DROP TRIGGER learnings_first_attempt; DROP TRIGGER learnings_variant_outcome;
          DROP TABLE first_attempts; DROP TABLE applications; DROP TABLE variant_outcomes; DROP TABLE meta;
+         DROP TABLE runs;
          PRAGMA user_version = 1;",
     )
     .unwrap();

@@ -154,6 +154,12 @@ fn two_runs_at_once_on_one_store_lose_nothing_and_consolidate_without_error() {
         assert!(["done", "busy", "not_due"].contains(&outcome.as_str().unwrap()), "{s}");
     }
     assert_eq!(learnings(&store, &[]).len() as u64, captured, "no learning lost");
+    // Each run left its summary in the store.
+    let engine = teleforge_learning::LearningEngine::open(&store).unwrap();
+    let runs = engine.store().runs(None).unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs.iter().all(|r| r.counts["constructs_instrumented"] == r.counts["constructs_found"] && r.learning));
+    assert!(runs.iter().all(|r| r.generator == "template" && r.languages == ["python"]));
     let patterns = store.join("python_patterns.json");
     if patterns.exists() {
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&patterns).unwrap()).unwrap();

@@ -89,6 +89,24 @@ pub struct Changes {
     pub patterns: Vec<String>,
 }
 
+/// What one run of a generate → validate loop did: when, who generated, whether lessons were
+/// applied, and its counts (named by the caller: `constructs_found`, `compiler_runs`, ...), so
+/// dashboards can show runs over time without reading every learning.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    /// ISO 8601, like learnings' timestamps.
+    pub started: String,
+    pub finished: String,
+    /// `template`, or the model (`openai/gpt-4o-mini`).
+    pub generator: String,
+    /// Whether lessons were read and applied.
+    pub learning: bool,
+    /// Languages the run captured learnings for.
+    pub languages: Vec<String>,
+    pub counts: std::collections::BTreeMap<String, u64>,
+}
+
 /// Durable storage of learnings and consolidated patterns.
 ///
 /// Every write is atomic: a batch is stored whole or not at all, and a write that returned `Ok` has
@@ -121,6 +139,10 @@ pub trait LearningStore: Send + Sync {
     fn consolidation_mark(&self, language: &str) -> Result<i64>;
     /// What was captured in `language` after `after`.
     fn changes_since(&self, language: &str, after: i64) -> Result<Changes>;
+    /// Records (or replaces) a run's summary.
+    fn record_run(&self, run: &RunRecord) -> Result<()>;
+    /// Runs, newest first.
+    fn runs(&self, limit: Option<usize>) -> Result<Vec<RunRecord>>;
     /// A language's consolidated patterns, most frequent first.
     fn patterns(&self, language: &str) -> Result<Vec<Pattern>>;
 }

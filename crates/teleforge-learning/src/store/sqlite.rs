@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, OptionalExtension, Row};
 
 use super::{
-    ApplicationTally, CaptureReport, Changes, Evidence, FirstAttemptTally, LearningQuery, LearningStore, Tally,
-    VariantOutcome,
+    ApplicationTally, CaptureReport, Changes, Evidence, FirstAttemptTally, LearningQuery, LearningStore, RunRecord,
+    Tally, VariantOutcome,
 };
 use crate::error::{Error, Result};
 use crate::record::{Learning, Pattern};
@@ -160,6 +160,14 @@ SELECT language, json_extract(context, '$.signature'), json_extract(context, '$.
   FROM learnings
  WHERE json_extract(context, '$.signature') IS NOT NULL AND json_extract(context, '$.form') IS NOT NULL
  GROUP BY 1, 2, 3;
+"#, r#"
+-- One row per run of a generate → validate loop: what it did, for dashboards and reports.
+CREATE TABLE runs (
+    run_id TEXT    PRIMARY KEY,
+    ts_ms  INTEGER NOT NULL,
+    body   TEXT    NOT NULL
+);
+CREATE INDEX runs_by_time ON runs (ts_ms);
 "#];
 
 /// How long a writer waits for another process's transaction before giving up with
@@ -571,6 +579,38 @@ impl LearningStore for SqliteStore {
             let patterns = stmt.query_map(params![after, language], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
             Ok(Changes { upto: upto.unwrap_or(after), learnings: learnings as u64, patterns })
         })
+    }
+
+    fn record_run(&self, run: &RunRecord) -> Result<()> {
+        let ts = crate::record::parse_timestamp(&run.finished).map(|t| t.timestamp_millis()).ok_or_else(|| {
+            Error::invalid("run", format!("finished {:?} is not an ISO 8601 date and time", run.finished))
+        })?;
+        let body = serde_json::to_string(run).expect("runs serialise");
+        self.write("recording a run", |conn| {
+            conn.execute(
+                "INSERT INTO runs (run_id, ts_ms, body) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (run_id) DO UPDATE SET ts_ms = excluded.ts_ms, body = excluded.body",
+                params![run.run_id, ts, body],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn runs(&self, limit: Option<usize>) -> Result<Vec<RunRecord>> {
+        let bodies: Vec<String> = self.read("listing runs", |conn| {
+            let mut stmt = conn.prepare_cached("SELECT body FROM runs ORDER BY ts_ms DESC, run_id DESC LIMIT ?1")?;
+            let rows = stmt.query_map([limit.map_or(-1, |n| n as i64)], |r| r.get(0))?;
+            rows.collect()
+        })?;
+        bodies
+            .iter()
+            .map(|b| {
+                serde_json::from_str(b).map_err(|e| Error::Corrupt {
+                    path: self.path.clone(),
+                    detail: format!("a stored run is not valid JSON: {e}"),
+                })
+            })
+            .collect()
     }
 
     fn patterns(&self, language: &str) -> Result<Vec<Pattern>> {
