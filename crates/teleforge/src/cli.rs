@@ -52,6 +52,11 @@ pub enum Command {
     /// are used (they decide where code and keys are sent). Records the file's content hash; a
     /// changed file needs trusting again.
     Trust(TrustArgs),
+    /// Serve a local web page over the learning store: trends, patterns, runs, learnings.
+    Dashboard(crate::commands::dashboard::DashboardArgs),
+    /// Work with the events the Tel runtimes wrote (export to OpenTelemetry).
+    #[command(subcommand)]
+    Telemetry(crate::commands::telemetry::TelemetryCommand),
 }
 
 #[derive(Debug, Args)]

@@ -2,11 +2,13 @@
 
 mod classify;
 mod consolidate;
+pub mod dashboard;
 mod instrument;
 mod learnings;
 mod patterns;
 mod stats;
 mod strip;
+pub mod telemetry;
 mod trust;
 
 use std::path::Path;
@@ -37,6 +39,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             strip::run(args)
         }
         Command::Trust(args) => trust::run(args),
+        Command::Dashboard(args) => dashboard::run(open()?, args),
+        Command::Telemetry(cmd) => telemetry::run(cmd),
     }
 }
 
