@@ -31,5 +31,20 @@ for round in 1 2 3; do
       go test -tags teleforgebench -run '^$' -bench Compare -benchtime 20000x . | grep '^Benchmark')
   done
 done
+echo
+echo "### Throughput, every event written, 5 alternating rounds (events/s; 200,000 events, best of 3 each)"
+for round in 1 2 3 4 5; do
+  for which in before after; do
+    pydir=$here/python; jsrt=$here/javascript/_teleforge_tel.cjs
+    [ "$which" = before ] && { pydir=$tmp/py; jsrt=$tmp/js/_teleforge_tel.cjs; }
+    rm -f "$tmp/events.jsonl"
+    py=$(PYTHONPATH="$pydir" TELEMETRY_FILE="$tmp/events.jsonl" TELEMETRY_SAMPLE_FIRST=1000000000000 \
+      BENCH_ONLY_THROUGHPUT=1 python3 "$here/python/bench_teleforge_tel.py" --child)
+    rm -f "$tmp/events.jsonl"
+    js=$(BENCH_RUNTIME="$jsrt" TELEMETRY_FILE="$tmp/events.jsonl" TELEMETRY_SAMPLE_FIRST=1000000000000 \
+      BENCH_ONLY_THROUGHPUT=1 BENCH_N=1 node "$here/javascript/bench_teleforge_tel.cjs" --child)
+    echo "round $round $which python $py javascript $js"
+  done
+done
 echo "-- telemetry off (this runtime)"
 (cd "$here/go" && go test -run '^$' -bench 'Disabled|SumPlain|SampledOut' -benchtime 2000000x . | grep '^Benchmark')
