@@ -335,7 +335,9 @@ fn learnings(engine: &LearningEngine, params: &Params) -> ApiResult {
         scanned_full |= got.len() >= want;
         found.extend(got);
     }
-    found.sort_by(|a, b| b.timestamp.cmp(&a.timestamp).then_with(|| b.hash.cmp(&a.hash)));
+    // Stable: ties keep the store's order within a language, and languages their order, so
+    // page N of a larger read starts where page N-1 of a smaller one ended.
+    found.sort_by(|a, b| b.timestamp.cmp(&a.timestamp));
     found.truncate(want);
     if let Some(run) = &run {
         found.retain(|l| l.run_id.as_deref() == Some(run.as_str()));
