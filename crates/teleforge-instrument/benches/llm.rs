@@ -16,7 +16,10 @@
 //! | `llm x4` | `Generator::Llm`, 4 requests in flight |
 //!
 //! The LLM runs use `LlmOptions { output_tokens: 4096, context_tokens: 16384, concurrency }` and a
-//! fresh scripted server each (its prompt cache starts empty).
+//! fresh scripted server each (its prompt cache starts empty). Go runs each start from a copy of
+//! the build cache as one plain `go build ./...` of the original left it (temporary GOCACHE):
+//! otherwise the second LLM run would find every package the first one compiled (the same
+//! snippets) in the cache, and its wall time would measure the cache, not the requests in flight.
 //!
 //! # The scripted model
 //!
@@ -100,6 +103,8 @@ struct Seen {
     retries_asked: u64,
     /// Snippets written without values because the code gave no parameters/target to read.
     bare_snippets: u64,
+    /// Time spent answering, summed over requests (what one request at a time would wait).
+    busy: Duration,
 }
 
 struct Server {
@@ -220,7 +225,8 @@ fn respond(server: &Server, req: &serde_json::Value) -> (u16, String) {
         (full, false)
     };
     let output_tokens = tokens(text.len());
-    std::thread::sleep(LATENCY_BASE + LATENCY_PER_OUTPUT_TOKEN * output_tokens as u32);
+    let latency = LATENCY_BASE + LATENCY_PER_OUTPUT_TOKEN * output_tokens as u32;
+    std::thread::sleep(latency);
     {
         let mut s = server.seen.lock().unwrap();
         s.in_flight -= 1;
@@ -232,6 +238,7 @@ fn respond(server: &Server, req: &serde_json::Value) -> (u16, String) {
         s.constructs_asked += model.asked;
         s.retries_asked += model.retries;
         s.bare_snippets += model.bare;
+        s.busy += latency;
     }
     let body = serde_json::json!({
         "id": "chatcmpl-bench", "object": "chat.completion", "model": "scripted",
@@ -559,6 +566,9 @@ struct Tree {
     lang: &'static str,
     label: String,
     root: PathBuf,
+    /// Go: the build cache after the warm-up build, copied afresh for every run so that no run
+    /// profits from the builds of the one before (identical instrumented files hit the cache).
+    gocache: Option<PathBuf>,
 }
 
 struct Row {
@@ -570,6 +580,8 @@ struct Row {
     llm: Option<LlmStats>,
     seen: Option<Seen>,
     wall: f64,
+    /// Failed attempts captured: (subject, pattern, snippet, first error).
+    failures: Vec<(String, String, String, String)>,
 }
 
 fn main() {
@@ -632,7 +644,7 @@ fn main() {
             if quick { "" } else { "top-level+" },
             packages.join(",")
         );
-        trees.push(Tree { lang: "python", label, root: t });
+        trees.push(Tree { lang: "python", label, root: t, gocache: None });
     }
     if wanted("go") {
         let module = if quick { GO_MODULE_QUICK } else { GO_MODULE_FULL };
@@ -640,18 +652,22 @@ fn main() {
         let t = download_go_module(module, &work);
         let w = Instant::now();
         let o = Command::new("go").args(["build", "-o", "/dev/null", "./..."]).current_dir(&t).output().expect("go");
-        eprintln!(
-            "[bench] warm-up go build ./... of {module}: {:.1} s ({})",
+        let err = String::from_utf8_lossy(&o.stderr);
+        let first = err.lines().find(|l| !l.starts_with('#') && !l.starts_with("go: downloading")).unwrap_or("");
+        println!(
+            "warm-up go build ./... of {module}: {:.1} s ({})",
             w.elapsed().as_secs_f64(),
-            if o.status.success() { "ok" } else { "fails" }
+            if o.status.success() { "ok".to_string() } else { format!("fails: {first}") }
         );
-        trees.push(Tree { lang: "go", label: module.to_string(), root: t });
+        let warm = work.join("gocache-warm");
+        std::fs::rename(work.join("gocache"), &warm).expect("moving the warm go build cache");
+        trees.push(Tree { lang: "go", label: module.to_string(), root: t, gocache: Some(warm) });
     }
     if wanted("javascript") {
         let package = if quick { NPM_QUICK } else { NPM_FULL };
         eprintln!("[bench] npm pack {package}");
         let t = npm_pack(package, &work);
-        trees.push(Tree { lang: "javascript", label: format!("npm {package}"), root: t });
+        trees.push(Tree { lang: "javascript", label: format!("npm {package}"), root: t, gocache: None });
     }
 
     let mut rows = Vec::new();
@@ -692,6 +708,12 @@ fn run(tree: &Tree, work: &Path, concurrency: Option<usize>) -> Row {
         check_timeout: teleforge_instrument::pipeline::DEFAULT_CHECK_TIMEOUT,
         allow_dirty: false,
     };
+    if let Some(warm) = &tree.gocache {
+        let cache = work.join(format!("gocache-{tag}"));
+        let o = Command::new("cp").arg("-a").arg(warm).arg(&cache).output().expect("cp");
+        assert!(o.status.success(), "copying the go build cache: {}", String::from_utf8_lossy(&o.stderr));
+        std::env::set_var("GOCACHE", &cache);
+    }
     let server = concurrency.map(|_| serve());
     let generator = match (&server, concurrency) {
         (Some((url, _)), Some(c)) => {
@@ -714,7 +736,18 @@ fn run(tree: &Tree, work: &Path, concurrency: Option<usize>) -> Row {
     };
     eprintln!("[bench] {} {name}: {}", tree.lang, tree.label);
     let t = Instant::now();
-    let s = teleforge_instrument::instrument_with(Some(&engine), &opts, gen, &mut |_| {}, &mut |p| match p {
+    let mut failures = Vec::new();
+    let mut on_capture = |l: &teleforge_learning::Learning| {
+        if !l.success {
+            failures.push((
+                l.context.get("subject").cloned().unwrap_or_default(),
+                l.error_pattern.clone().unwrap_or_default(),
+                l.generated_code.clone(),
+                l.validation_errors.first().cloned().unwrap_or_default(),
+            ));
+        }
+    };
+    let s = teleforge_instrument::instrument_with(Some(&engine), &opts, gen, &mut on_capture, &mut |p| match p {
         Progress::Discovered { files, constructs } => {
             eprintln!(
                 "[bench]   discovered {files} files, {constructs} constructs ({:.1} s)",
@@ -743,6 +776,10 @@ fn run(tree: &Tree, work: &Path, concurrency: Option<usize>) -> Row {
     }
     drop(engine);
     let _ = std::fs::remove_dir_all(&out);
+    if tree.gocache.is_some() {
+        let _ = Command::new("chmod").arg("-R").arg("u+w").arg(work.join(format!("gocache-{tag}"))).status();
+        let _ = std::fs::remove_dir_all(work.join(format!("gocache-{tag}")));
+    }
     Row {
         tree: tree.label.clone(),
         lang: tree.lang,
@@ -752,12 +789,13 @@ fn run(tree: &Tree, work: &Path, concurrency: Option<usize>) -> Row {
         s,
         seen,
         wall,
+        failures,
     }
 }
 
 fn print_table(rows: &[Row]) {
     println!(
-        "\n{:<10} {:<9} {:>6} {:>6} {:>4} {:>5} {:>5} {:>6} {:>5} {:>10} {:>9} {:>7} {:>7} {:>4} {:>4} {:>5} {:>7}",
+        "\n{:<10} {:<9} {:>6} {:>6} {:>4} {:>5} {:>5} {:>6} {:>5} {:>10} {:>9} {:>7} {:>7} {:>4} {:>4} {:>5} {:>7} {:>7}",
         "language",
         "run",
         "found",
@@ -774,6 +812,7 @@ fn print_table(rows: &[Row]) {
         "cut",
         "400",
         "runs",
+        "model s",
         "wall s"
     );
     for r in rows {
@@ -792,7 +831,7 @@ fn print_table(rows: &[Row]) {
         };
         let rejected = r.seen.as_ref().map(|x| x.rejected_for_context.to_string()).unwrap_or_default();
         println!(
-            "{:<10} {:<9} {:>6} {:>6} {:>4} {:>5} {:>5} {:>6} {:>5} {:>10} {:>9} {:>7} {:>7} {:>4} {:>4} {:>5} {:>7.1}",
+            "{:<10} {:<9} {:>6} {:>6} {:>4} {:>5} {:>5} {:>6} {:>5} {:>10} {:>9} {:>7} {:>7} {:>4} {:>4} {:>5} {:>7} {:>7.1}",
             r.lang,
             r.run,
             s.constructs_found,
@@ -809,6 +848,7 @@ fn print_table(rows: &[Row]) {
             cut,
             rejected,
             s.compiler_runs,
+            r.seen.as_ref().map(|x| format!("{:.1}", x.busy.as_secs_f64())).unwrap_or_default(),
             r.wall
         );
     }
@@ -817,10 +857,17 @@ fn print_table(rows: &[Row]) {
          forms; n.r. = of those, never answered by the model; req./http = requests and HTTP exchanges (the summary's); \
          input/output = tokens (the summary's, 4 bytes each); cached = share of input tokens the server served from a \
          repeated prefix; largest = largest prompt in tokens, as the server counted it; cut = answers cut at \
-         max_tokens; 400 = prompts the server rejected as over its window; runs = compiler runs; wall = the whole run."
+         max_tokens; 400 = prompts the server rejected as over its window; runs = compiler runs; model s = the server's answering time summed over requests; wall = the whole run."
     );
     for tree in rows.iter().map(|r| r.tree.as_str()).collect::<std::collections::BTreeSet<_>>() {
-        println!("  {}: {tree}", rows.iter().find(|r| r.tree == tree).map(|r| r.lang).unwrap_or(""));
+        let r = rows.iter().find(|r| r.tree == tree).unwrap();
+        let skipped: Vec<String> = r.s.files_skipped.iter().map(|(why, n)| format!("{n} {why}")).collect();
+        println!(
+            "  {}: {tree}; {} files seen{}",
+            r.lang,
+            r.s.files_seen,
+            if skipped.is_empty() { String::new() } else { format!(", skipped: {}", skipped.join("; ")) }
+        );
     }
     println!("\nwhat the server saw:");
     for r in rows.iter().filter(|r| r.seen.is_some()) {
@@ -925,6 +972,12 @@ fn print_targets(rows: &[Row]) -> (usize, usize) {
 }
 
 fn print_left_out(rows: &[Row]) {
+    for r in rows.iter().filter(|r| r.llm.is_some() && !r.failures.is_empty()) {
+        println!("\nfailed attempts, {} {} ({}):", r.lang, r.run, r.failures.len());
+        for (at, pattern, code, error) in r.failures.iter().take(10) {
+            println!("  {at} [{pattern}] {code}\n      {}", error.lines().next().unwrap_or(""));
+        }
+    }
     for r in rows.iter().filter(|r| !r.s.left_out.is_empty()) {
         let mut by: BTreeMap<String, usize> = BTreeMap::new();
         for l in &r.s.left_out {
