@@ -247,7 +247,7 @@ def _flush(block):
         del _buf[:n]  # appends after the slice stay in the buffer
         if not _on:
             return
-        fd = _os.open(_path, _os.O_WRONLY | _os.O_APPEND | getattr(_os, "O_CLOEXEC", 0))
+        fd = _os.open(_path, _os.O_WRONLY | _os.O_APPEND | _os.O_CREAT | getattr(_os, "O_CLOEXEC", 0), 0o666)
         try:
             while data:  # a regular file takes it all at once; the loop is for odd targets
                 k = _os.write(fd, data)
