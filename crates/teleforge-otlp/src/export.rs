@@ -1,0 +1,281 @@
+//! The export loop: read the events file line by line, assemble spans, hand full batches to a
+//! [`BatchSink`] (a file of OTLP/JSON lines, or an OTLP/HTTP endpoint).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::assemble::{Assembler, AssemblyStats};
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::otlp_json::{RequestBuilder, Resource};
+
+/// Where batches go. One call per `ExportTraceServiceRequest`.
+pub trait BatchSink {
+    /// Sends one request (an OTLP/JSON `ExportTraceServiceRequest`) holding `spans` spans.
+    fn send(&mut self, request: &str, spans: usize) -> Result<()>;
+    /// Called once after the last batch: flush, close, publish.
+    fn finish(&mut self) -> Result<()>;
+}
+
+/// How to export.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// `service.name` of every resource.
+    pub service_name: String,
+    /// Spans per `ExportTraceServiceRequest` (one line of the file, or one HTTP request).
+    pub batch_size: usize,
+    /// Leave malformed lines out (counted, the first one named) instead of failing.
+    pub skip_malformed: bool,
+}
+
+impl ExportOptions {
+    pub fn new(service_name: impl Into<String>) -> Self {
+        ExportOptions { service_name: service_name.into(), batch_size: DEFAULT_BATCH_SIZE, skip_malformed: false }
+    }
+}
+
+/// The OpenTelemetry SDKs' default export batch (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`).
+pub const DEFAULT_BATCH_SIZE: usize = 512;
+
+/// What an export did.
+#[derive(Debug, Default, Clone)]
+pub struct ExportSummary {
+    pub assembly: AssemblyStats,
+    /// Requests handed to the sink.
+    pub batches: u64,
+    /// Lines left out under `skip_malformed`, and the first one (`path:line: why`).
+    pub malformed: u64,
+    pub first_malformed: Option<String>,
+}
+
+/// Reads `path` and exports every span to `sink`. Malformed lines stop the export with
+/// [`Error::Malformed`] (file and line named) unless `skip_malformed` is set; nothing is passed
+/// to `finish` then, so a file sink publishes nothing.
+pub fn export(path: &Path, options: &ExportOptions, sink: &mut dyn BatchSink) -> Result<ExportSummary> {
+    let mut summary = ExportSummary::default();
+    let mut assembler = Assembler::new();
+    let mut batch = RequestBuilder::new(Resource { service_name: options.service_name.clone() });
+    let batch_size = options.batch_size.max(1);
+    let mut flush = |batch: &mut RequestBuilder, summary: &mut ExportSummary| -> Result<()> {
+        if !batch.is_empty() {
+            let spans = batch.len();
+            sink.send(&batch.take_request(), spans)?;
+            summary.batches += 1;
+        }
+        Ok(())
+    };
+    let mut malformed = Malformed::default();
+    for_each_event(path, options.skip_malformed, &mut malformed, |ev| {
+        if let Some(span) = assembler.push(ev) {
+            batch.push(&span);
+            if batch.len() >= batch_size {
+                flush(&mut batch, &mut summary)?;
+            }
+        }
+        Ok(())
+    })?;
+    summary.malformed = malformed.count;
+    summary.first_malformed = malformed.first;
+    let (unfinished, stats) = assembler.finish();
+    for span in &unfinished {
+        batch.push(span);
+        if batch.len() >= batch_size {
+            flush(&mut batch, &mut summary)?;
+        }
+    }
+    flush(&mut batch, &mut summary)?;
+    summary.assembly = stats;
+    sink.finish()?;
+    Ok(summary)
+}
+
+/// Parses every line of `path` without exporting: the check an export to an endpoint runs
+/// first, so that a malformed file sends nothing. Returns the number of events.
+pub fn check(path: &Path) -> Result<u64> {
+    let mut n = 0;
+    for_each_event(path, false, &mut Malformed::default(), |_| {
+        n += 1;
+        Ok(())
+    })?;
+    Ok(n)
+}
+
+/// Lines left out under `skip_malformed`.
+#[derive(Default)]
+struct Malformed {
+    count: u64,
+    first: Option<String>,
+}
+
+/// Calls `f` with each event of `path`, in order; blank lines are skipped.
+fn for_each_event(
+    path: &Path,
+    skip_malformed: bool,
+    malformed: &mut Malformed,
+    mut f: impl FnMut(&Event<'_>) -> Result<()>,
+) -> Result<()> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut line = Vec::with_capacity(4096);
+    let mut number: u64 = 0;
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        number += 1;
+        let text = trim(&line);
+        if text.is_empty() {
+            continue;
+        }
+        match Event::parse(text) {
+            Ok(ev) => f(&ev)?,
+            Err(detail) => {
+                if !skip_malformed {
+                    return Err(Error::Malformed { path: path.to_path_buf(), line: number, detail });
+                }
+                malformed.count += 1;
+                if malformed.first.is_none() {
+                    malformed.first = Some(format!("{}:{number}: {detail}", path.display()));
+                }
+            }
+        }
+    }
+}
+
+fn trim(line: &[u8]) -> &[u8] {
+    let mut end = line.len();
+    while end > 0 && matches!(line[end - 1], b'\n' | b'\r' | b' ' | b'\t') {
+        end -= 1;
+    }
+    &line[..end]
+}
+
+/// OTLP/JSON lines: one `ExportTraceServiceRequest` per line, the OpenTelemetry file exporter's
+/// format (what the collector's `otlpjsonfile` receiver and Jaeger's upload read).
+pub struct JsonLinesSink<W: Write> {
+    out: W,
+}
+
+impl<W: Write> JsonLinesSink<W> {
+    pub fn new(out: W) -> Self {
+        JsonLinesSink { out }
+    }
+}
+
+impl<W: Write> BatchSink for JsonLinesSink<W> {
+    fn send(&mut self, request: &str, _spans: usize) -> Result<()> {
+        let io = |e| Error::io("<output>", e);
+        self.out.write_all(request.as_bytes()).map_err(io)?;
+        self.out.write_all(b"\n").map_err(io)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| Error::io("<output>", e))
+    }
+}
+
+/// An OTLP/JSON lines file that appears only whole: written beside its final path and renamed
+/// there by `finish`; dropped unfinished (an error), the partial file is removed.
+pub struct OtlpFileSink {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: Option<BufWriter<File>>,
+}
+
+impl OtlpFileSink {
+    pub fn create(path: &Path) -> Result<Self> {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "otlp.json".into());
+        let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        Ok(OtlpFileSink { path: path.to_path_buf(), tmp, out: Some(BufWriter::with_capacity(1 << 20, file)) })
+    }
+}
+
+impl BatchSink for OtlpFileSink {
+    fn send(&mut self, request: &str, _spans: usize) -> Result<()> {
+        let out = self.out.as_mut().expect("send after finish");
+        let io = |e| Error::io(&self.tmp, e);
+        out.write_all(request.as_bytes()).map_err(io)?;
+        out.write_all(b"\n").map_err(io)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if let Some(out) = self.out.take() {
+            let file = out.into_inner().map_err(|e| Error::io(&self.tmp, e.into_error()))?;
+            file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
+            std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OtlpFileSink {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// The default `service.name` for an events file: the instrumented tree it lies in. That is the
+/// nearest folder at or above the file holding a Tel runtime (`_teleforge_tel.py`,
+/// `_teleforge_tel.cjs`, `teleforge_tel.go`), else the file's own folder; a name ending in
+/// `-instrumented` (instrument's default output) loses that suffix. `unknown_service` (the
+/// OpenTelemetry default) when no folder has a name.
+pub fn default_service_name(events: &Path) -> String {
+    const RUNTIMES: [&str; 3] = ["_teleforge_tel.py", "_teleforge_tel.cjs", "teleforge_tel.go"];
+    let abs = std::path::absolute(events).unwrap_or_else(|_| events.to_path_buf());
+    let start = abs.parent();
+    let tree = start
+        .into_iter()
+        .flat_map(Path::ancestors)
+        .find(|dir| RUNTIMES.iter().any(|r| dir.join(r).is_file()))
+        .or(start);
+    let name = tree.and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = name.strip_suffix("-instrumented").unwrap_or(&name);
+    if name.is_empty() {
+        "unknown_service".to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_name_is_the_instrumented_tree() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tree = tmp.path().join("shop-instrumented");
+        std::fs::create_dir_all(tree.join("logs")).unwrap();
+        std::fs::write(tree.join("_teleforge_tel.cjs"), "").unwrap();
+        assert_eq!(default_service_name(&tree.join("logs/events.jsonl")), "shop");
+        assert_eq!(default_service_name(&tmp.path().join("events.jsonl")), tmp.path().file_name().unwrap().to_str().unwrap());
+    }
+
+    #[test]
+    fn a_malformed_line_is_named_and_publishes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let events = tmp.path().join("events.jsonl");
+        let good = r#"{"ts_unix_nano":1,"kind":"func_entry","span_id":"0000000000000001","parent_span_id":null,"thread":"main","pid":1,"code.function.name":"f","code.file.path":"a.js","code.line.number":1,"args":{}}"#;
+        std::fs::write(&events, format!("{good}\n\n{{\"kind\": 3}}\n")).unwrap();
+        let out = tmp.path().join("out.json");
+        let mut sink = OtlpFileSink::create(&out).unwrap();
+        let err = export(&events, &ExportOptions::new("s"), &mut sink).unwrap_err();
+        drop(sink);
+        assert!(err.to_string().contains("events.jsonl:3: not a Tel event"), "{err}");
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "no output, no temporary file left");
+
+        let mut sink = OtlpFileSink::create(&out).unwrap();
+        let opts = ExportOptions { skip_malformed: true, ..ExportOptions::new("s") };
+        let s = export(&events, &opts, &mut sink).unwrap();
+        assert_eq!((s.malformed, s.assembly.unfinished, s.batches), (1, 1, 1));
+        assert!(s.first_malformed.unwrap().contains("events.jsonl:3:"));
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(text.lines().count(), 1);
+    }
+}
