@@ -112,7 +112,7 @@ function lineChart(points, yMax, yLabel, name) {
 function stackedBars(columns, name) {
   const totals = columns.map((c) => c.parts.reduce((s, p) => s + p.value, 0));
   const yMax = Math.max(1, ...totals);
-  const f = frame(760, 220, yMax, (v) => String(Math.round(v)));
+  const f = frame(760, 220, yMax, (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1)));
   const slot = columns.length ? f.w / columns.length : f.w;
   const bw = Math.max(2, Math.min(40, slot * 0.7));
   columns.forEach((c, i) => {

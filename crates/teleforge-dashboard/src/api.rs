@@ -316,9 +316,14 @@ fn learnings(engine: &LearningEngine, params: &Params) -> ApiResult {
             "page {page} is past the newest {SCAN_LIMIT} learnings the dashboard pages through; narrow the filters"
         )));
     }
-    let languages = match get("language") {
-        Some(l) => vec![l],
-        None => engine.languages()?,
+    let languages = match (get("language"), &run) {
+        (Some(l), _) => vec![l],
+        // A run's summary names the languages it captured: read only those.
+        (None, Some(run)) => match engine.store().runs(Some(RUNS_LIMIT))?.into_iter().find(|r| &r.run_id == run) {
+            Some(r) if !r.languages.is_empty() => r.languages,
+            _ => engine.languages()?,
+        },
+        (None, None) => engine.languages()?,
     };
     // One indexed query per language (newest first by the (language, time) indexes), merged.
     let mut found: Vec<Learning> = Vec::new();
