@@ -206,6 +206,8 @@ fn every_page_in_headless_chromium() {
     d.goto(&format!("{url}#/patterns?language=go"));
     d.wait_page("patterns");
     assert_eq!(d.count("svg[data-chart=pattern-timeline] rect"), 4 + 1);
+    let fills = d.js("return new Set([...document.querySelectorAll('svg[data-chart=pattern-timeline] rect')].map(r => getComputedStyle(r).fill)).size;");
+    assert_eq!(fills, 2, "one colour per pattern");
     assert_eq!(d.count("main table tbody tr"), 2);
     d.assert_inert("patterns");
     d.screenshot("patterns");
