@@ -28,9 +28,9 @@ const PATTERNS: usize = 12;
 
 fn main() {
     let n: usize = std::env::var("TELEFORGE_BENCH_LEARNINGS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target")
-    });
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
     let dir = target.join(format!("dashboard-bench-{n}"));
     if !dir.join("complete").exists() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -46,7 +46,8 @@ fn main() {
     let open = median((0..7).map(|_| time(|| drop(LearningEngine::open(&dir).unwrap()))).collect());
     let engine = LearningEngine::open(&dir).unwrap();
     let stats = median((0..7).map(|_| time(|| drop(engine.statistics("go").unwrap()))).collect());
-    let page_query = teleforge_learning::store::LearningQuery { language: Some("go".into()), limit: Some(50), ..Default::default() };
+    let page_query =
+        teleforge_learning::store::LearningQuery { language: Some("go".into()), limit: Some(50), ..Default::default() };
     let page = median((0..7).map(|_| time(|| drop(engine.store().learnings(&page_query).unwrap()))).collect());
     drop(engine);
 
@@ -55,7 +56,8 @@ fn main() {
     for _ in 0..5 {
         let t = Instant::now();
         let engine = LearningEngine::open(&dir).unwrap();
-        let d = Dashboard::bind(engine, Options { addr: "127.0.0.1:0".parse().unwrap(), ..Options::default() }).unwrap();
+        let d =
+            Dashboard::bind(engine, Options { addr: "127.0.0.1:0".parse().unwrap(), ..Options::default() }).unwrap();
         let url = d.url();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -71,7 +73,11 @@ fn main() {
     let engine = LearningEngine::open(&dir).unwrap();
     let hash = engine
         .store()
-        .learnings(&teleforge_learning::store::LearningQuery { language: Some("go".into()), limit: Some(1), ..Default::default() })
+        .learnings(&teleforge_learning::store::LearningQuery {
+            language: Some("go".into()),
+            limit: Some(1),
+            ..Default::default()
+        })
         .unwrap()[0]
         .hash
         .clone();
@@ -127,7 +133,15 @@ fn get(url: &str) -> usize {
 
 fn measure(url: &str) -> Duration {
     get(url);
-    median((0..7).map(|_| time(|| { get(url); })).collect())
+    median(
+        (0..7)
+            .map(|_| {
+                time(|| {
+                    get(url);
+                })
+            })
+            .collect(),
+    )
 }
 
 fn time(f: impl FnOnce()) -> Duration {
@@ -180,12 +194,24 @@ fn fill(dir: &std::path::Path, n: usize) {
             context.insert("file".to_string(), format!("pkg{}/file{}", c % 17, c % 5));
             context.insert("form".to_string(), "form1".to_string());
             if learning {
-                context.insert("applied".to_string(), format!("[\"{language}/{language}_pattern_00\",\"{language}/{language}_pattern_01\"]"));
+                context.insert(
+                    "applied".to_string(),
+                    format!("[\"{language}/{language}_pattern_00\",\"{language}/{language}_pattern_01\"]"),
+                );
             } else {
                 context.insert("learning".to_string(), "off".to_string());
             }
             let k = i;
-            let ts = move |attempt: u32| format!("2026-{:02}-{:02}T{:02}:{:02}:{:02}", 8 + day / 30, 1 + day % 30, r % 24, (k / 59) % 60, (k % 59) as u32 + attempt);
+            let ts = move |attempt: u32| {
+                format!(
+                    "2026-{:02}-{:02}T{:02}:{:02}:{:02}",
+                    8 + day / 30,
+                    1 + day % 30,
+                    r % 24,
+                    (k / 59) % 60,
+                    (k % 59) as u32 + attempt
+                )
+            };
             let first = Learning {
                 language: language.into(),
                 construct_type: construct_type.into(),

@@ -79,7 +79,11 @@ pub fn route(engine: &LearningEngine, default_language: Option<&str>, path: &str
 }
 
 /// `language=` if given, else the dashboard's `--language`, else the first language in the store.
-fn language_param(engine: &LearningEngine, default_language: Option<&str>, params: &Params) -> Result<String, ApiError> {
+fn language_param(
+    engine: &LearningEngine,
+    default_language: Option<&str>,
+    params: &Params,
+) -> Result<String, ApiError> {
     if let Some(l) = params.get("language").filter(|l| !l.is_empty()) {
         return Ok(l.clone());
     }
@@ -248,7 +252,7 @@ fn pattern(engine: &LearningEngine, language: &str, name: &str) -> ApiResult {
     for l in &recent {
         let applied = l.context.get("applied").map(String::as_str).unwrap_or("[]");
         let ids: Vec<String> = serde_json::from_str(applied).unwrap_or_default();
-        if ids.iter().any(|id| *id == lesson) {
+        if ids.contains(&lesson) {
             let run = l.run_id.clone().unwrap_or_default();
             let e = carried.entry(run).or_insert((0, 0, l.timestamp.clone()));
             e.0 += 1;
@@ -274,7 +278,8 @@ fn pattern(engine: &LearningEngine, language: &str, name: &str) -> ApiResult {
 
 /// What a row of the learnings browser shows; the full record is one click away.
 fn learning_summary(l: &Learning) -> Value {
-    let first_error: String = l.validation_errors.first().map(|e| e.chars().take(ERROR_PREVIEW).collect()).unwrap_or_default();
+    let first_error: String =
+        l.validation_errors.first().map(|e| e.chars().take(ERROR_PREVIEW).collect()).unwrap_or_default();
     json!({
         "hash": l.hash,
         "timestamp": l.timestamp,
@@ -374,7 +379,10 @@ fn learning(engine: &LearningEngine, hash: &str) -> ApiResult {
 fn runs(engine: &LearningEngine, params: &Params) -> ApiResult {
     let limit = match params.get("limit").filter(|v| !v.is_empty()) {
         None => RUNS_LIMIT,
-        Some(v) => v.parse::<usize>().map_err(|_| ApiError::bad_request(format!("limit={v:?} is not a whole number")))?.clamp(1, RUNS_LIMIT),
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| ApiError::bad_request(format!("limit={v:?} is not a whole number")))?
+            .clamp(1, RUNS_LIMIT),
     };
     let language = params.get("language").filter(|v| !v.is_empty());
     let runs: Vec<_> = engine

@@ -86,7 +86,8 @@ struct App {
 impl Dashboard {
     /// Listens on `options.addr` (port 0: any free port).
     pub fn bind(engine: LearningEngine, options: Options) -> Result<Dashboard, Error> {
-        let server = tiny_http::Server::http(options.addr).map_err(|source| Error::Bind { addr: options.addr, source })?;
+        let server =
+            tiny_http::Server::http(options.addr).map_err(|source| Error::Bind { addr: options.addr, source })?;
         let addr = server.server_addr().to_ip().unwrap_or(options.addr);
         let app = App { engine, default_language: options.default_language, loopback: options.addr.ip().is_loopback() };
         Ok(Dashboard { server: Arc::new(server), app: Arc::new(app), addr, workers: options.workers.max(1) })
@@ -181,9 +182,19 @@ pub fn respond(engine: &LearningEngine, default_language: Option<&str>, target: 
 impl App {
     fn answer(&self, request: tiny_http::Request) {
         let reply = if !matches!(request.method(), tiny_http::Method::Get | tiny_http::Method::Head) {
-            Reply { status: 405, content_type: "text/plain; charset=utf-8", body: b"the dashboard is read-only".to_vec() }
-        } else if self.loopback && !request.headers().iter().any(|h| h.field.equiv("Host") && loopback_host(h.value.as_str())) {
-            Reply { status: 421, content_type: "text/plain; charset=utf-8", body: b"use the address the dashboard printed".to_vec() }
+            Reply {
+                status: 405,
+                content_type: "text/plain; charset=utf-8",
+                body: b"the dashboard is read-only".to_vec(),
+            }
+        } else if self.loopback
+            && !request.headers().iter().any(|h| h.field.equiv("Host") && loopback_host(h.value.as_str()))
+        {
+            Reply {
+                status: 421,
+                content_type: "text/plain; charset=utf-8",
+                body: b"use the address the dashboard printed".to_vec(),
+            }
         } else {
             respond(&self.engine, self.default_language.as_deref(), request.url())
         };
@@ -232,7 +243,10 @@ fn percent_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit())).and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
                         out.push(b);

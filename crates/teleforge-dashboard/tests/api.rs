@@ -35,7 +35,8 @@ fn served() -> (tempfile::TempDir, Served) {
 fn languages_and_overview_come_from_the_store() {
     let (_dir, s) = served();
     let langs = ok(&s.url, "api/languages");
-    let names: Vec<&str> = langs["languages"].as_array().unwrap().iter().map(|l| l["language"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        langs["languages"].as_array().unwrap().iter().map(|l| l["language"].as_str().unwrap()).collect();
     assert_eq!(names, ["go", "python"]);
 
     let o = ok(&s.url, "api/overview?language=go");
@@ -61,7 +62,8 @@ fn languages_and_overview_come_from_the_store() {
 fn patterns_timeline_and_detail() {
     let (_dir, s) = served();
     let p = ok(&s.url, "api/patterns?language=go");
-    let names: Vec<&str> = p["patterns"].as_array().unwrap().iter().map(|p| p["pattern_name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        p["patterns"].as_array().unwrap().iter().map(|p| p["pattern_name"].as_str().unwrap()).collect();
     assert_eq!(names[0], "go_import_error");
     assert!(names.contains(&XSS_PATTERN));
     let t = &p["timeline"];
@@ -78,7 +80,8 @@ fn patterns_timeline_and_detail() {
     let learnings = d["learnings"].as_array().unwrap();
     assert!(!learnings.is_empty());
     assert!(learnings.iter().all(|l| l["error_pattern"] == "go_import_error"));
-    let carried: Vec<&str> = d["carried_by_runs"].as_array().unwrap().iter().map(|r| r["run_id"].as_str().unwrap()).collect();
+    let carried: Vec<&str> =
+        d["carried_by_runs"].as_array().unwrap().iter().map(|r| r["run_id"].as_str().unwrap()).collect();
     assert_eq!(carried, ["run-4", "run-3"], "runs 3 and 4 applied it, newest first");
     let applied: u64 = d["applications"].as_array().unwrap().iter().map(|a| a["count"].as_u64().unwrap()).sum();
     assert_eq!(applied, 12, "six first attempts in each of two runs");
@@ -206,7 +209,16 @@ fn read_only_beside_a_writer() {
     };
     let s = serve(LearningEngine::open(dir.path()).unwrap(), Some("go"));
     let before = snapshot();
-    for path in ["api/config", "api/languages", "api/overview", "api/patterns", "api/patterns/go/go_import_error", "api/learnings", "api/learnings?run=run-1", "api/runs"] {
+    for path in [
+        "api/config",
+        "api/languages",
+        "api/overview",
+        "api/patterns",
+        "api/patterns/go/go_import_error",
+        "api/learnings",
+        "api/learnings?run=run-1",
+        "api/runs",
+    ] {
         ok(&s.url, path);
     }
     assert!(before == snapshot(), "serving changed a file in the storage folder");

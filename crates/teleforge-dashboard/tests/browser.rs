@@ -77,10 +77,15 @@ impl Driver {
         let mut res = match method {
             "GET" => self.agent.get(&url).call(),
             "DELETE" => self.agent.delete(&url).call(),
-            _ => self.agent.post(&url).header("Content-Type", "application/json").send(body.unwrap_or(json!({})).to_string()),
+            _ => self
+                .agent
+                .post(&url)
+                .header("Content-Type", "application/json")
+                .send(body.unwrap_or(json!({})).to_string()),
         }
         .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let v: Value = serde_json::from_str(&res.body_mut().read_to_string().expect("WebDriver answer")).expect("WebDriver JSON");
+        let v: Value =
+            serde_json::from_str(&res.body_mut().read_to_string().expect("WebDriver answer")).expect("WebDriver JSON");
         assert!(v["value"].get("error").is_none(), "{method} {path}: {v}");
         v["value"].clone()
     }
@@ -105,7 +110,11 @@ impl Driver {
             if v[0] == page && v[1] == "" {
                 return;
             }
-            assert!(Instant::now() < deadline, "page {page} did not render: {v}; {}", self.js("return document.body.innerText"));
+            assert!(
+                Instant::now() < deadline,
+                "page {page} did not render: {v}; {}",
+                self.js("return document.body.innerText")
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -114,7 +123,8 @@ impl Driver {
     fn click(&self, css: &str) {
         self.js("document.getElementById('main').dataset.page = '';");
         let el = self.call("POST", &self.s("/element"), Some(json!({ "using": "css selector", "value": css })));
-        let id = el.as_object().and_then(|o| o.values().next()).and_then(Value::as_str).expect("element id").to_string();
+        let id =
+            el.as_object().and_then(|o| o.values().next()).and_then(Value::as_str).expect("element id").to_string();
         self.call("POST", &self.s(&format!("/element/{id}/click")), None);
     }
 
@@ -174,18 +184,23 @@ fn base64_decode(s: &str) -> Vec<u8> {
     out
 }
 
-#[test]
-fn every_page_in_headless_chromium() {
-    let (chromium, chromedriver) = match (tool("CHROMIUM", &["chromium", "chromium-browser"]), tool("CHROMEDRIVER", &["chromedriver"])) {
-        (Some(c), Some(d)) => (c, d),
+/// Chromium and chromedriver, or `None` (with a message) when they are absent and `CI` is unset.
+fn browser(test: &str) -> Option<(PathBuf, PathBuf)> {
+    match (tool("CHROMIUM", &["chromium", "chromium-browser"]), tool("CHROMEDRIVER", &["chromedriver"])) {
+        (Some(c), Some(d)) => Some((c, d)),
         _ if std::env::var_os("CI").is_some() => {
             panic!("CI is set but chromium or chromedriver is missing: install Debian's chromium and chromium-driver")
         }
         _ => {
-            eprintln!("SKIPPED every_page_in_headless_chromium: chromium and chromedriver not found (apt-get install chromium chromium-driver)");
-            return;
+            eprintln!("SKIPPED {test}: chromium and chromedriver not found (apt-get install chromium chromium-driver)");
+            None
         }
-    };
+    }
+}
+
+#[test]
+fn every_page_in_headless_chromium() {
+    let Some((chromium, chromedriver)) = browser("every_page_in_headless_chromium") else { return };
     let dir = tempfile::tempdir().unwrap();
     let served = serve(fixture_store(dir.path()), None);
     let url = &served.url;
@@ -215,7 +230,11 @@ fn every_page_in_headless_chromium() {
     // Pattern explorer, then its learnings, then back.
     d.click("a[href='#/pattern?language=go&name=go_import_error']");
     d.wait_page("pattern");
-    assert!(d.js("return document.querySelector('pre.bad-example').textContent").as_str().unwrap().contains("telemetry_utils"));
+    assert!(d
+        .js("return document.querySelector('pre.bad-example').textContent")
+        .as_str()
+        .unwrap()
+        .contains("telemetry_utils"));
     assert!(d.count("pre.bad-example .tok-kw") > 0, "bad example highlighted");
     assert!(d.count("pre.good-example .tok-kw") > 0, "good example highlighted");
     assert!(d.text().contains("run-3"), "runs that carried it");
@@ -224,7 +243,8 @@ fn every_page_in_headless_chromium() {
     d.wait_page("learnings");
     let rows = d.count("main table tbody tr");
     assert_eq!(rows, 20);
-    let patterns = d.js("return [...document.querySelectorAll('main table tbody tr td:nth-child(7)')].map(td => td.textContent);");
+    let patterns =
+        d.js("return [...document.querySelectorAll('main table tbody tr td:nth-child(7)')].map(td => td.textContent);");
     assert!(patterns.as_array().unwrap().iter().all(|p| p == "go_import_error"), "{patterns}");
     d.js("document.getElementById('main').dataset.page = ''; history.back();");
     d.wait_page("pattern");
@@ -239,7 +259,8 @@ fn every_page_in_headless_chromium() {
     d.wait_page("learnings");
     let hash = d.js("return location.hash").as_str().unwrap().to_string();
     assert!(hash.contains("success=false"), "{hash}");
-    let oks = d.js("return [...document.querySelectorAll('main table tbody tr td:nth-child(6)')].map(td => td.textContent);");
+    let oks =
+        d.js("return [...document.querySelectorAll('main table tbody tr td:nth-child(6)')].map(td => td.textContent);");
     assert!(!oks.as_array().unwrap().is_empty() && oks.as_array().unwrap().iter().all(|v| v == "✗"), "{oks}");
     d.assert_inert("learnings filtered");
     d.goto(&format!("{url}#/learnings?language=go&success=false&pattern={}", urlencode(XSS_PATTERN)));
@@ -260,7 +281,11 @@ fn every_page_in_headless_chromium() {
     // The payload pattern's own page.
     d.goto(&format!("{url}#/pattern?language=go&name={}", urlencode(XSS_PATTERN)));
     d.wait_page("pattern");
-    assert!(d.js("return document.querySelector('pre.bad-example').textContent").as_str().unwrap().contains(SCRIPT_PAYLOAD));
+    assert!(d
+        .js("return document.querySelector('pre.bad-example').textContent")
+        .as_str()
+        .unwrap()
+        .contains(SCRIPT_PAYLOAD));
     assert!(d.text().contains(JS_LINK_PAYLOAD), "a javascript: run id is text");
     d.assert_inert("payload pattern");
 
@@ -271,7 +296,8 @@ fn every_page_in_headless_chromium() {
     d.screenshot("runs");
     d.click("a[href='#/learnings?run=run-2']");
     d.wait_page("learnings");
-    let runs = d.js("return [...document.querySelectorAll('main table tbody tr td:nth-child(8)')].map(td => td.textContent);");
+    let runs =
+        d.js("return [...document.querySelectorAll('main table tbody tr td:nth-child(8)')].map(td => td.textContent);");
     assert_eq!(runs.as_array().unwrap().len(), 9);
     assert!(runs.as_array().unwrap().iter().all(|r| r == "run-2"), "{runs}");
     d.assert_inert("run's learnings");
@@ -279,6 +305,66 @@ fn every_page_in_headless_chromium() {
 
 fn urlencode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
+}
+
+/// The pages over a store filled by real `instrument` runs (template generator, real toolchains)
+/// on the bundled Python and JavaScript examples, one of them with learning off.
+#[test]
+fn pages_over_real_instrument_runs() {
+    let Some((chromium, chromedriver)) = browser("pages_over_real_instrument_runs") else { return };
+    use teleforge_instrument::{instrument, DiscoverOptions, InstrumentOptions, LearningOptions, OutputMode};
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let engine = teleforge_learning::LearningEngine::open(&store).unwrap();
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let runs = [("python/bookshop", true), ("javascript/shop", true), ("python/bookshop", false)];
+    for (i, (example, apply)) in runs.iter().enumerate() {
+        let opts = InstrumentOptions {
+            root: examples.join(example),
+            discover: DiscoverOptions::default(),
+            validate: true,
+            max_attempts: 3,
+            output: OutputMode::Copy(dir.path().join(format!("out-{i}"))),
+            validate_cmd: None,
+            run_id: format!("real-run-{i}"),
+            learning: LearningOptions { apply: *apply, ..LearningOptions::default() },
+            check_timeout: Duration::from_secs(300),
+            allow_dirty: false,
+        };
+        instrument(Some(&engine), &opts, &mut |_| {}).unwrap_or_else(|e| panic!("instrument {example}: {e}"));
+    }
+    let served = serve(engine, Some("python"));
+    let url = &served.url;
+    let d = Driver::start(&chromium, &chromedriver);
+
+    d.goto(url);
+    d.wait_page("overview");
+    assert!(d.text().contains("Overview: python"));
+    assert_eq!(d.count("svg[data-chart=first-attempt] circle"), 2, "two python runs");
+    d.assert_inert("real overview");
+    d.goto(&format!("{url}#/patterns?language=javascript"));
+    d.wait_page("patterns");
+    d.goto(&format!("{url}#/runs"));
+    d.wait_page("runs");
+    assert_eq!(d.count("main table tbody tr"), 3);
+    d.click("a[href='#/learnings?run=real-run-1']");
+    d.wait_page("learnings");
+    let langs =
+        d.js("return [...document.querySelectorAll('main table tbody tr td:nth-child(3)')].map(td => td.textContent);");
+    assert!(
+        !langs.as_array().unwrap().is_empty() && langs.as_array().unwrap().iter().all(|l| l == "javascript"),
+        "{langs}"
+    );
+    d.click("main table tbody tr td:nth-child(2) a");
+    d.wait_page("learning");
+    assert!(d.text().contains("generated_code"));
+    d.assert_inert("real learning");
 }

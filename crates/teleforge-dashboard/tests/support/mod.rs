@@ -20,7 +20,15 @@ pub const XSS_PATTERN: &str = "go_xss\"><img src=x onerror=window.__xss=1>";
 
 pub const GO_RUNS: usize = 4;
 
-fn learning(language: &str, run: &str, day: usize, subject: &str, attempt: u32, success: bool, pattern: Option<&str>) -> Learning {
+fn learning(
+    language: &str,
+    run: &str,
+    day: usize,
+    subject: &str,
+    attempt: u32,
+    success: bool,
+    pattern: Option<&str>,
+) -> Learning {
     let mut context = BTreeMap::new();
     context.insert("subject".to_string(), subject.to_string());
     context.insert("form".to_string(), format!("form{attempt}"));
@@ -36,7 +44,11 @@ fn learning(language: &str, run: &str, day: usize, subject: &str, attempt: u32, 
         } else {
             "import \"telemetry_utils\"\nfunc f() { x := 1 }".into()
         },
-        validation_errors: if success { vec![] } else { vec![format!("{subject}:3:8: package telemetry_utils is not in std")] },
+        validation_errors: if success {
+            vec![]
+        } else {
+            vec![format!("{subject}:3:8: package telemetry_utils is not in std")]
+        },
         error_pattern: pattern.map(str::to_string),
         fix_applied: success.then(|| "Removed import statement, used Tel directly".to_string()),
         timestamp: format!("2026-11-{:02}T10:{:02}:00", 20 + day, attempt),
@@ -58,7 +70,15 @@ pub fn fixture_store(dir: &Path) -> LearningEngine {
         for c in 0..6 {
             let subject = format!("main.go:{}{}", if c % 3 == 2 { "loop" } else { "F" }, c);
             let fails_first = c < 4 - r;
-            let mut first = learning("go", &run, r, &subject, 1, !fails_first, if fails_first { Some("go_import_error") } else { None });
+            let mut first = learning(
+                "go",
+                &run,
+                r,
+                &subject,
+                1,
+                !fails_first,
+                if fails_first { Some("go_import_error") } else { None },
+            );
             if r >= 2 {
                 first.context.insert("applied".into(), "[\"go/go_import_error\"]".into());
             }
@@ -110,8 +130,12 @@ pub fn fixture_store(dir: &Path) -> LearningEngine {
     }
     for r in 0..2 {
         let run = format!("py-run-{}", r + 1);
-        engine.capture(learning("python", &run, r, "app.py:main", 1, false, Some("python_import_error"))).expect("capture");
-        engine.capture(learning("python", &run, r, "app.py:main", 2, true, Some("python_import_error"))).expect("capture");
+        engine
+            .capture(learning("python", &run, r, "app.py:main", 1, false, Some("python_import_error")))
+            .expect("capture");
+        engine
+            .capture(learning("python", &run, r, "app.py:main", 2, true, Some("python_import_error")))
+            .expect("capture");
     }
     let consolidator = LearningConsolidator::new(&engine);
     for language in ["go", "python"] {
