@@ -205,10 +205,13 @@ fn read_only_beside_a_writer() {
             .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
             .collect();
         files.sort();
+        // SQLite's shared-memory index of the WAL is rebuilt by any reader, and a reader of a WAL
+        // database creates the (empty) log if it is missing: neither holds data.
+        files.retain(|(name, bytes)| !name.ends_with("-shm") && !(name.ends_with("-wal") && bytes.is_empty()));
         files
     };
-    let s = serve(LearningEngine::open(dir.path()).unwrap(), Some("go"));
     let before = snapshot();
+    let s = serve(LearningEngine::open(dir.path()).unwrap(), Some("go"));
     for path in [
         "api/config",
         "api/languages",
@@ -221,7 +224,9 @@ fn read_only_beside_a_writer() {
     ] {
         ok(&s.url, path);
     }
-    assert!(before == snapshot(), "serving changed a file in the storage folder");
+    let after = snapshot();
+    let changed: Vec<_> = after.iter().filter(|f| !before.contains(f)).map(|(n, b)| (n.clone(), b.len())).collect();
+    assert!(before == after, "serving changed a file in the storage folder: {changed:?}");
 
     let total = |s: &Served| ok(&s.url, "api/overview?language=go")["statistics"]["total"].as_u64().unwrap();
     let n = total(&s);
