@@ -498,7 +498,8 @@ fn files_proposed_from_several_threads_share_the_in_flight_limit() {
     });
     let s = seen.lock().unwrap();
     assert_eq!(s.answered, g.stats().requests);
-    assert_eq!(s.answered % 8, 0, "every file asks the same way");
+    // (How many requests each file takes depends on when the shared calibration of answer sizes
+    // learned from the first answers, so the total is not a multiple of the file count.)
     assert!(s.max_in_flight > 1 && s.max_in_flight <= 3, "{}", s.max_in_flight);
     assert_eq!(g.stats().max_in_flight, s.max_in_flight);
 }
