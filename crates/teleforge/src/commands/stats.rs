@@ -26,6 +26,19 @@ pub fn run(engine: &LearningEngine, args: &StatsArgs) -> Result<i32> {
             text.push_str(&format!("🔍 {}\n", s.language));
         }
         text.push_str(&render(s));
+        // Ours, after the seed's block: the learning effect, measured on first attempts.
+        let rate = |r: &teleforge_learning::FirstAttemptRate| match r.rate {
+            Some(x) => format!("{:.1}% of {}", x * 100.0, r.attempts),
+            None => "no runs".to_string(),
+        };
+        let f = &s.first_attempts;
+        if f.with_learning.attempts + f.without_learning.attempts > 0 {
+            text.push_str(&format!(
+                "\n  Right first time: {} with learning, {} without (--no-learning)\n",
+                rate(&f.with_learning),
+                rate(&f.without_learning)
+            ));
+        }
         text.push('\n');
     }
     print(text.trim_end_matches('\n'))?;
