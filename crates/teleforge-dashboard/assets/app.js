@@ -266,10 +266,15 @@ async function patternPage(params) {
   return page;
 }
 
+// The learning's own fields ride along: the API finds it through indexed queries with them.
+function learningLink(l) {
+  return link(l.hash, "learning", { hash: l.hash, language: l.language, construct_type: l.construct_type, pattern: l.error_pattern || "", success: String(l.success) });
+}
+
 function learningsTable(items) {
   return table(["when", "learning", "language", "construct", "attempt", "ok", "pattern", "run", "subject", "error"],
     items.map((l) => [
-      l.timestamp, link(l.hash, "learning", { hash: l.hash }), l.language, l.construct_type, num(l.attempt_number),
+      l.timestamp, learningLink(l), l.language, l.construct_type, num(l.attempt_number),
       el("span", { className: l.success ? "ok" : "bad", text: l.success ? "✓" : "✗" }),
       l.error_pattern ? link(l.error_pattern, "pattern", { language: l.language, name: l.error_pattern }) : "",
       l.run_id ? link(l.run_id, "learnings", { run: l.run_id }) : "", l.subject || "", l.first_error,
@@ -306,7 +311,7 @@ async function learningsPage(params) {
 }
 
 async function learningPage(params) {
-  const d = await api("learnings/" + encodeURIComponent(params.hash || ""));
+  const d = await api("learnings/" + encodeURIComponent(params.hash || ""), { language: params.language, construct_type: params.construct_type, pattern: params.pattern, success: params.success });
   const l = d.learning;
   const row = (k, v) => [el("dt", { text: k }), el("dd", {}, v)];
   const out = [el("h1", { text: `Learning ${l.hash}` })];

@@ -71,16 +71,25 @@ fn main() {
     let startup = median(startups);
 
     let engine = LearningEngine::open(&dir).unwrap();
-    let hash = engine
+    // The oldest learning the browser can list (the 5,000th newest of a language): the worst case
+    // for a link's hints.
+    let deep = engine
         .store()
         .learnings(&teleforge_learning::store::LearningQuery {
             language: Some("go".into()),
-            limit: Some(1),
+            limit: Some(5000),
             ..Default::default()
         })
-        .unwrap()[0]
-        .hash
-        .clone();
+        .unwrap()
+        .pop()
+        .unwrap();
+    let hash = deep.hash.clone();
+    let hints = format!(
+        "language=go&construct_type={}&pattern={}&success={}",
+        deep.construct_type,
+        deep.error_pattern.clone().unwrap_or_default(),
+        deep.success
+    );
     let top_pattern = engine.store().patterns("go").unwrap()[0].pattern_name.clone();
     let d = Dashboard::bind(engine, Options { addr: "127.0.0.1:0".parse().unwrap(), ..Options::default() }).unwrap();
     let url = d.url();
@@ -114,6 +123,7 @@ fn main() {
         format!("api/learnings?language=go&pattern={top_pattern}&success=true"),
         "api/learnings?language=go&construct_type=loop&success=false".to_string(),
         format!("api/learnings?run={run_id}"),
+        format!("api/learnings/{hash}?{hints}"),
         format!("api/learnings/{hash}"),
         "api/runs".to_string(),
     ];

@@ -72,7 +72,7 @@ pub fn route(engine: &LearningEngine, default_language: Option<&str>, path: &str
         ["patterns"] => patterns(engine, &language_param(engine, default_language, params)?),
         ["patterns", language, name] => pattern(engine, language, name),
         ["learnings"] => learnings(engine, params),
-        ["learnings", hash] => learning(engine, hash),
+        ["learnings", hash] => learning(engine, hash, params),
         ["runs"] => runs(engine, params),
         _ => Err(ApiError::not_found(format!("no API endpoint /api/{path}; see docs/DASHBOARD.md"))),
     }
@@ -364,9 +364,35 @@ fn learnings(engine: &LearningEngine, params: &Params) -> ApiResult {
     }))
 }
 
-fn learning(engine: &LearningEngine, hash: &str) -> ApiResult {
-    if hash.len() < 4 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+/// One learning by its hash. The store's prefix search reads every learning (270 ms at a million),
+/// so links carry where the learning was listed (`language`, `construct_type`, `pattern`,
+/// `success`: its own fields) and those indexed queries are tried first: a learning any list
+/// showed is among the newest [`SCAN_LIMIT`] + 1 with its own fields, because every list filter
+/// is looser than them. Without hints, or when they miss, the prefix search answers.
+fn learning(engine: &LearningEngine, hash: &str, params: &Params) -> ApiResult {
+    if hash.len() < 4 || hash.len() > 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::bad_request("a learning is named by 4 to 64 hex digits of its hash"));
+    }
+    let get = |k: &str| params.get(k).filter(|v| !v.is_empty()).cloned();
+    if let Some(language) = get("language") {
+        let success = get("success");
+        for limit in [64, SCAN_LIMIT + 1] {
+            let near = engine.store().learnings(&LearningQuery {
+                language: Some(language.clone()),
+                construct_type: get("construct_type"),
+                error_pattern: get("pattern"),
+                only_failures: success.as_deref() == Some("false"),
+                only_successes: success.as_deref() == Some("true"),
+                limit: Some(limit),
+            })?;
+            let mut hits: Vec<Learning> = near.into_iter().filter(|l| l.hash.starts_with(hash)).collect();
+            if hits.len() == 1 {
+                return Ok(json!({ "learning": hits.remove(0) }));
+            }
+            if !hits.is_empty() {
+                break; // ambiguous among the hinted ones: let the full search say how many
+            }
+        }
     }
     let mut found = engine.store().find(hash)?;
     match found.len() {

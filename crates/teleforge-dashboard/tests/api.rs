@@ -152,7 +152,19 @@ fn a_learning_in_full() {
     assert_eq!(l.hash, hash);
     assert_eq!(l.error_pattern.as_deref(), Some("go_import_error"));
     assert!(l.context.contains_key("subject"));
+    // With the hints a list's link carries (the learning's own fields), and with wrong hints.
+    let hinted = ok(
+        &s.url,
+        &format!(
+            "api/learnings/{hash}?language=go&construct_type={}&pattern=go_import_error&success=false",
+            l.construct_type
+        ),
+    );
+    assert_eq!(hinted["learning"]["hash"], hash);
+    let misled = ok(&s.url, &format!("api/learnings/{hash}?language=python&success=true"));
+    assert_eq!(misled["learning"]["hash"], hash, "wrong hints fall back to the full search");
     assert_eq!(get(&s.url, "api/learnings/abcdef123456").0, 404);
+    assert_eq!(get(&s.url, "api/learnings/abcdef123456?language=go").0, 404);
     assert_eq!(get(&s.url, "api/learnings/zz%3Cscript").0, 400);
 }
 
@@ -207,7 +219,7 @@ fn read_only_beside_a_writer() {
         files.sort();
         // SQLite's shared-memory index of the WAL is rebuilt by any reader, and a reader of a WAL
         // database creates the (empty) log if it is missing: neither holds data.
-        files.retain(|(name, bytes)| !name.ends_with("-shm") && !(name.ends_with("-wal") && bytes.is_empty()));
+        files.retain(|(name, bytes)| !(name.ends_with("-shm") || (name.ends_with("-wal") && bytes.is_empty())));
         files
     };
     let before = snapshot();
