@@ -24,9 +24,31 @@
 //!   finished) are counted and left out: an OTLP span event needs its span.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::event::{Event, Kind};
 use crate::otlp_json::{push_event, KeyValues, Span};
+
+/// Maps keyed by span id. Ids are random already, so one multiply-xorshift round replaces
+/// SipHash (a crafted file can at worst slow its own export down).
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = mix(self.0 ^ u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = mix(self.0 ^ v);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// How many finished spans are remembered for callees that start after their caller finished.
 pub const RECENT_CAPACITY: usize = 1 << 18;
@@ -61,7 +83,7 @@ struct OpenSpan {
 /// Recently finished spans: id → trace id, oldest forgotten first.
 #[derive(Debug, Default)]
 struct Recent {
-    trace_of: HashMap<u64, u128>,
+    trace_of: IdMap<u128>,
     order: VecDeque<u64>,
 }
 
@@ -82,7 +104,7 @@ impl Recent {
 /// call [`Assembler::finish`] for the spans never finished.
 #[derive(Debug, Default)]
 pub struct Assembler {
-    open: HashMap<u64, OpenSpan>,
+    open: IdMap<OpenSpan>,
     recent: Recent,
     stats: AssemblyStats,
 }
@@ -204,9 +226,9 @@ impl Assembler {
         if !ev.thread.is_empty() {
             attributes.str("thread.name", &ev.thread);
         }
-        let caller_trace = ev.parent_span_id.map(|p| {
-            self.open.get(&p).map(|o| o.span.trace_id).or_else(|| self.recent.trace_of.get(&p).copied())
-        });
+        let caller_trace = ev
+            .parent_span_id
+            .map(|p| self.open.get(&p).map(|o| o.span.trace_id).or_else(|| self.recent.trace_of.get(&p).copied()));
         let (trace_id, parent_span_id) = match (ev.parent_span_id, caller_trace) {
             (Some(p), Some(Some(trace))) => (trace, Some(p)),
             (Some(p), _) => {
@@ -238,7 +260,7 @@ impl Assembler {
     /// in start order, and the statistics.
     pub fn finish(mut self) -> (Vec<Span>, AssemblyStats) {
         // Depth among open spans, so that callees pass their end to callers before those end.
-        let mut depth: HashMap<u64, u32> = HashMap::with_capacity(self.open.len());
+        let mut depth: IdMap<u32> = IdMap::default();
         let ids: Vec<u64> = self.open.keys().copied().collect();
         for &id in &ids {
             let mut chain = Vec::new();
@@ -361,7 +383,11 @@ mod tests {
         assert_eq!(inner.event_count, 2, "loop_iter and the exception");
         assert_eq!(outer.event_count, 1);
         let a = attrs(outer);
-        assert!(a.as_array().unwrap().iter().any(|kv| kv["key"] == "teleforge.args.x" && kv["value"]["intValue"] == "1"));
+        assert!(a
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|kv| kv["key"] == "teleforge.args.x" && kv["value"]["intValue"] == "1"));
         assert!(a.as_array().unwrap().iter().any(|kv| kv["key"] == "teleforge.results.0"));
         assert_eq!(stats.spans, 3);
         assert_eq!(stats.errors, 1);
@@ -410,7 +436,10 @@ mod tests {
         assert_eq!(by_id(2).trace_id, by_id(1).trace_id);
         assert_eq!(by_id(2).parent_span_id, Some(1));
         assert_eq!(by_id(3).parent_span_id, None);
-        assert!(attrs(by_id(3)).as_array().unwrap().iter().any(|kv| kv["key"] == "teleforge.parent_span_id"
-            && kv["value"]["stringValue"] == "000000000000004d"));
+        assert!(attrs(by_id(3))
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|kv| kv["key"] == "teleforge.parent_span_id" && kv["value"]["stringValue"] == "000000000000004d"));
     }
 }

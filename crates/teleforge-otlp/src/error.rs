@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 /// Errors of reading events and exporting spans.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A line of the events file is not a Tel event (docs/TELEMETRY.md, "Event shape").
     #[error("{}:{line}: not a Tel event: {detail} (pass --skip-malformed to leave such lines out)", path.display())]
@@ -21,6 +22,10 @@ pub enum Error {
     /// The OTLP/HTTP endpoint refused a request with a status that retrying cannot fix.
     #[error("OTLP endpoint {url} refused the export with HTTP {status}: {detail}")]
     Refused { url: String, status: u16, detail: String },
+    /// The sink stopped taking batches (internal: `export` reports the sink's own error).
+    #[doc(hidden)]
+    #[error("the output stopped taking spans")]
+    SinkClosed,
     /// An endpoint URL that is not `http://` or `https://`.
     #[error("{url:?} is not an OTLP/HTTP endpoint: give an http:// or https:// URL such as http://127.0.0.1:4318")]
     BadEndpoint { url: String },

@@ -63,7 +63,10 @@ pub struct Event<'a> {
 impl<'a> Event<'a> {
     /// Parses one line and checks what the kind requires (a span id on entries and exits).
     pub fn parse(line: &'a [u8]) -> Result<Event<'a>, String> {
-        let ev: Event<'a> = serde_json::from_slice(line).map_err(|e| describe(&e))?;
+        // One UTF-8 check for the whole line (fast), instead of one per string.
+        let text =
+            std::str::from_utf8(line).map_err(|e| format!("the line is not UTF-8 (byte {})", e.valid_up_to() + 1))?;
+        let ev: Event<'a> = serde_json::from_str(text).map_err(|e| describe(&e))?;
         match ev.kind {
             Kind::FuncEntry | Kind::FuncExit if ev.span_id.is_none() => {
                 Err(format!("a {} event needs a span_id", ev.kind.name()))
@@ -109,10 +112,21 @@ fn span_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
 
 /// 16 hex digits (either case) → the id, `None` otherwise or when zero.
 pub fn parse_span_id(s: &str) -> Option<u64> {
-    if s.len() != 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let b = s.as_bytes();
+    if b.len() != 16 {
         return None;
     }
-    u64::from_str_radix(s, 16).ok().filter(|&v| v != 0)
+    let mut v = 0u64;
+    for &c in b {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return None,
+        };
+        v = (v << 4) | u64::from(d);
+    }
+    (v != 0).then_some(v)
 }
 
 /// A value as the runtimes render it (docs/TELEMETRY.md, "Values"): JSON scalars, and arrays or

@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use crate::assemble::{Assembler, AssemblyStats};
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::otlp_json::{RequestBuilder, Resource};
+use crate::otlp_json::{Request, RequestBuilder, Resource};
 
-/// Where batches go. One call per `ExportTraceServiceRequest`.
-pub trait BatchSink {
-    /// Sends one request (an OTLP/JSON `ExportTraceServiceRequest`) holding `spans` spans.
-    fn send(&mut self, request: &str, spans: usize) -> Result<()>;
+/// Where batches go. One call per `ExportTraceServiceRequest`. [`export`] calls it from a thread
+/// of its own, so that writing or sending overlaps reading the next events.
+pub trait BatchSink: Send {
+    /// Sends one request.
+    fn send(&mut self, request: &Request) -> Result<()>;
     /// Called once after the last batch: flush, close, publish.
     fn finish(&mut self) -> Result<()>;
 }
@@ -53,40 +54,74 @@ pub struct ExportSummary {
 /// [`Error::Malformed`] (file and line named) unless `skip_malformed` is set; nothing is passed
 /// to `finish` then, so a file sink publishes nothing.
 pub fn export(path: &Path, options: &ExportOptions, sink: &mut dyn BatchSink) -> Result<ExportSummary> {
+    // Requests go to the sink on a thread of their own, a few in flight at most.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Request>(4);
+    let (assembled, written) = std::thread::scope(|scope| {
+        let sending = &mut *sink;
+        let writer = scope.spawn(move || -> Result<u64> {
+            let mut batches = 0;
+            for request in rx {
+                sending.send(&request)?;
+                batches += 1;
+            }
+            Ok(batches)
+        });
+        let assembled = assemble(path, options, &tx);
+        drop(tx);
+        (assembled, writer.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    });
+    // A sink error ends the reading early (its channel closes): the sink's error is the one to
+    // report. Only a complete export is finished (a file sink publishes its file).
+    match (assembled, written) {
+        (_, Err(e)) | (Err(e), Ok(_)) => Err(e),
+        (Ok(s), Ok(batches)) => {
+            sink.finish()?;
+            Ok(ExportSummary { batches, ..s })
+        }
+    }
+}
+
+/// Reads and assembles, handing each full batch to `tx`. A closed channel (the sink failed)
+/// stops it with `Ok` and whatever was counted; the caller reports the sink's error.
+fn assemble(path: &Path, options: &ExportOptions, tx: &std::sync::mpsc::SyncSender<Request>) -> Result<ExportSummary> {
     let mut summary = ExportSummary::default();
     let mut assembler = Assembler::new();
     let mut batch = RequestBuilder::new(Resource { service_name: options.service_name.clone() });
     let batch_size = options.batch_size.max(1);
-    let mut flush = |batch: &mut RequestBuilder, summary: &mut ExportSummary| -> Result<()> {
-        if !batch.is_empty() {
-            let spans = batch.len();
-            sink.send(&batch.take_request(), spans)?;
-            summary.batches += 1;
+    let mut sink_gone = false;
+    let flush = |batch: &mut RequestBuilder, sink_gone: &mut bool| {
+        if !batch.is_empty() && !*sink_gone && tx.send(batch.take_request()).is_err() {
+            *sink_gone = true;
         }
-        Ok(())
     };
     let mut malformed = Malformed::default();
-    for_each_event(path, options.skip_malformed, &mut malformed, |ev| {
+    let read = for_each_event(path, options.skip_malformed, &mut malformed, |ev| {
         if let Some(span) = assembler.push(ev) {
             batch.push(&span);
             if batch.len() >= batch_size {
-                flush(&mut batch, &mut summary)?;
+                flush(&mut batch, &mut sink_gone);
+                if sink_gone {
+                    return Err(Error::SinkClosed);
+                }
             }
         }
         Ok(())
-    })?;
+    });
+    match read {
+        Err(Error::SinkClosed) => return Ok(summary),
+        other => other?,
+    }
     summary.malformed = malformed.count;
     summary.first_malformed = malformed.first;
     let (unfinished, stats) = assembler.finish();
     for span in &unfinished {
         batch.push(span);
         if batch.len() >= batch_size {
-            flush(&mut batch, &mut summary)?;
+            flush(&mut batch, &mut sink_gone);
         }
     }
-    flush(&mut batch, &mut summary)?;
+    flush(&mut batch, &mut sink_gone);
     summary.assembly = stats;
-    sink.finish()?;
     Ok(summary)
 }
 
@@ -165,10 +200,12 @@ impl<W: Write> JsonLinesSink<W> {
     }
 }
 
-impl<W: Write> BatchSink for JsonLinesSink<W> {
-    fn send(&mut self, request: &str, _spans: usize) -> Result<()> {
+impl<W: Write + Send> BatchSink for JsonLinesSink<W> {
+    fn send(&mut self, request: &Request) -> Result<()> {
         let io = |e| Error::io("<output>", e);
-        self.out.write_all(request.as_bytes()).map_err(io)?;
+        for part in request.parts() {
+            self.out.write_all(part.as_bytes()).map_err(io)?;
+        }
         self.out.write_all(b"\n").map_err(io)
     }
 
@@ -195,17 +232,21 @@ impl OtlpFileSink {
 }
 
 impl BatchSink for OtlpFileSink {
-    fn send(&mut self, request: &str, _spans: usize) -> Result<()> {
+    fn send(&mut self, request: &Request) -> Result<()> {
         let out = self.out.as_mut().expect("send after finish");
         let io = |e| Error::io(&self.tmp, e);
-        out.write_all(request.as_bytes()).map_err(io)?;
+        for part in request.parts() {
+            out.write_all(part.as_bytes()).map_err(io)?;
+        }
         out.write_all(b"\n").map_err(io)
     }
 
     fn finish(&mut self) -> Result<()> {
         if let Some(out) = self.out.take() {
-            let file = out.into_inner().map_err(|e| Error::io(&self.tmp, e.into_error()))?;
-            file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
+            // Not fsynced: the export can be made again from the events, and syncing 300 MB
+            // costs more than the whole conversion; the rename alone keeps readers from ever
+            // seeing a partial file.
+            out.into_inner().map_err(|e| Error::io(&self.tmp, e.into_error()))?;
             std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
         }
         Ok(())
@@ -254,7 +295,10 @@ mod tests {
         std::fs::create_dir_all(tree.join("logs")).unwrap();
         std::fs::write(tree.join("_teleforge_tel.cjs"), "").unwrap();
         assert_eq!(default_service_name(&tree.join("logs/events.jsonl")), "shop");
-        assert_eq!(default_service_name(&tmp.path().join("events.jsonl")), tmp.path().file_name().unwrap().to_str().unwrap());
+        assert_eq!(
+            default_service_name(&tmp.path().join("events.jsonl")),
+            tmp.path().file_name().unwrap().to_str().unwrap()
+        );
     }
 
     #[test]

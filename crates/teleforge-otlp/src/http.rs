@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::export::BatchSink;
+use crate::otlp_json::Request;
 
 /// The longest single wait between attempts.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -86,7 +87,8 @@ impl HttpSink {
 }
 
 impl BatchSink for HttpSink {
-    fn send(&mut self, request: &str, _spans: usize) -> Result<()> {
+    fn send(&mut self, request: &Request) -> Result<()> {
+        let request = request.to_json();
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
@@ -95,7 +97,7 @@ impl BatchSink for HttpSink {
             for (k, v) in &self.options.headers {
                 req = req.header(k.as_str(), v.as_str());
             }
-            let (detail, retry_after) = match req.send(request) {
+            let (detail, retry_after) = match req.send(request.as_str()) {
                 Ok(mut resp) => {
                     let status = resp.status().as_u16();
                     let retry_after = resp

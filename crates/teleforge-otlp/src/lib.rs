@@ -47,4 +47,4 @@ pub use export::{
     DEFAULT_BATCH_SIZE,
 };
 pub use http::{HttpOptions, HttpSink, HttpStats};
-pub use otlp_json::Span;
+pub use otlp_json::{Request, Span};

@@ -19,6 +19,12 @@ const STATUS_CODE_ERROR: u8 = 2;
 /// Appends `s` as a JSON string literal.
 pub fn push_str(out: &mut String, s: &str) {
     out.push('"');
+    push_escaped(out, s);
+    out.push('"');
+}
+
+/// Appends `s` escaped for the inside of a JSON string.
+fn push_escaped(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
@@ -40,7 +46,6 @@ pub fn push_str(out: &mut String, s: &str) {
         start = i + 1;
     }
     out.push_str(&s[start..]);
-    out.push('"');
 }
 
 /// Appends an unsigned 64-bit integer as a JSON string (`fixed64`, `int64` fields).
@@ -58,12 +63,26 @@ fn push_i64_str(out: &mut String, v: i64) {
 
 /// Appends a span id as 16 lowercase hex digits in quotes.
 pub fn push_span_id(out: &mut String, id: u64) {
-    let _ = write!(out, "\"{id:016x}\"");
+    out.push('"');
+    push_hex(out, id);
+    out.push('"');
 }
 
 /// Appends a trace id as 32 lowercase hex digits in quotes.
 pub fn push_trace_id(out: &mut String, id: u128) {
-    let _ = write!(out, "\"{id:032x}\"");
+    out.push('"');
+    push_hex(out, (id >> 64) as u64);
+    push_hex(out, id as u64);
+    out.push('"');
+}
+
+fn push_hex(out: &mut String, v: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 16];
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = DIGITS[((v >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
 }
 
 /// An OTLP `AnyValue` for a Tel value. `null` is the empty `AnyValue` (`{}`), which OTLP defines
@@ -148,11 +167,8 @@ impl KeyValues {
         self.len += 1;
         self.text.push_str("{\"key\":\"");
         self.text.push_str(prefix); // prefixes are ours: nothing to escape
-        let quoted_start = self.text.len();
-        push_str(&mut self.text, name);
-        // `push_str` opened a quote of its own: drop it so prefix and name form one string.
-        self.text.remove(quoted_start);
-        self.text.push_str(",\"value\":");
+        push_escaped(&mut self.text, name);
+        self.text.push_str("\",\"value\":");
     }
 
     pub fn str(&mut self, key: &str, v: &str) {
@@ -323,14 +339,14 @@ impl RequestBuilder {
         self.spans == 0
     }
 
-    /// The waiting spans as one `ExportTraceServiceRequest` (one JSON object, no newline); empties
-    /// the builder.
-    pub fn take_request(&mut self) -> String {
-        let mut out = String::with_capacity(self.by_pid.values().map(|(_, t)| t.len() + 400).sum::<usize>() + 32);
-        out.push_str("{\"resourceSpans\":[");
+    /// The waiting spans as one `ExportTraceServiceRequest`; empties the builder. The spans'
+    /// text is moved, not copied, into the request.
+    pub fn take_request(&mut self) -> Request {
+        let mut parts = Vec::with_capacity(self.by_pid.len() * 3 + 2);
+        let mut head = String::from("{\"resourceSpans\":[");
         for (i, (pid, (language, spans))) in std::mem::take(&mut self.by_pid).into_iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                head.push(',');
             }
             let mut attrs = KeyValues::new();
             attrs.str("service.name", &self.resource.service_name);
@@ -340,19 +356,46 @@ impl RequestBuilder {
                 attrs.str("telemetry.sdk.language", l);
             }
             attrs.str("telemetry.sdk.version", VERSION);
-            out.push_str("{\"resource\":{\"attributes\":[");
-            out.push_str(attrs.as_str());
-            out.push_str("]},\"scopeSpans\":[{\"scope\":{\"name\":");
-            push_str(&mut out, SCOPE_NAME);
-            out.push_str(",\"version\":");
-            push_str(&mut out, VERSION);
-            out.push_str("},\"spans\":[");
-            out.push_str(&spans);
-            out.push_str("]}]}");
+            head.push_str("{\"resource\":{\"attributes\":[");
+            head.push_str(attrs.as_str());
+            head.push_str("]},\"scopeSpans\":[{\"scope\":{\"name\":");
+            push_str(&mut head, SCOPE_NAME);
+            head.push_str(",\"version\":");
+            push_str(&mut head, VERSION);
+            head.push_str("},\"spans\":[");
+            parts.push(std::mem::take(&mut head));
+            parts.push(spans);
+            head.push_str("]}]}");
         }
-        out.push_str("]}");
-        self.spans = 0;
-        out
+        head.push_str("]}");
+        parts.push(head);
+        let spans = std::mem::take(&mut self.spans);
+        Request { parts, spans }
+    }
+}
+
+/// One `ExportTraceServiceRequest` as OTLP/JSON text in pieces (written one after the other, they
+/// are the request; no newline).
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    parts: Vec<String>,
+    spans: usize,
+}
+
+impl Request {
+    /// The text, in order.
+    pub fn parts(&self) -> &[String] {
+        &self.parts
+    }
+
+    /// The spans it holds.
+    pub fn spans(&self) -> usize {
+        self.spans
+    }
+
+    /// The whole text.
+    pub fn to_json(&self) -> String {
+        self.parts.concat()
     }
 }
 
@@ -361,6 +404,14 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
+
+    #[test]
+    fn ids_are_lowercase_hex() {
+        let mut out = String::new();
+        push_span_id(&mut out, 0x00ab_cdef_0123_4567);
+        push_trace_id(&mut out, 0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10);
+        assert_eq!(out, r#""00abcdef01234567""0102030405060708090a0b0c0d0e0f10""#);
+    }
 
     #[test]
     fn strings_are_escaped_as_json() {

@@ -123,7 +123,9 @@ fn render_tree(spans: &[Value]) -> String {
         let mut kids = children.get(s["spanId"].as_str().unwrap()).cloned().unwrap_or_default();
         kids.sort_by_key(|k| start(k));
         let mut lines = vec![label];
-        lines.extend(collapse(kids.iter().map(|k| render(k, children, start)).collect()).into_iter().map(|l| format!("  {l}")));
+        lines.extend(
+            collapse(kids.iter().map(|k| render(k, children, start)).collect()).into_iter().map(|l| format!("  {l}")),
+        );
         lines
     }
     fn collapse(subtrees: Vec<Vec<String>>) -> Vec<String> {
@@ -203,11 +205,7 @@ fn check_against_events(evs: &[Value], spans: &[Value], service: &str) {
 
 /// Instruments `example` into a temp dir, runs it with telemetry on, exports; returns the events,
 /// the spans and the OTLP file.
-fn instrument_run_export(
-    tmp: &Path,
-    example: &Path,
-    run: impl Fn(&Path, &Path),
-) -> (Vec<Value>, Vec<Value>, PathBuf) {
+fn instrument_run_export(tmp: &Path, example: &Path, run: impl Fn(&Path, &Path)) -> (Vec<Value>, Vec<Value>, PathBuf) {
     let name = example.file_name().unwrap().to_str().unwrap();
     let src = tmp.join(name);
     copy(example, &src);
@@ -264,7 +262,9 @@ fn go_example_spans_follow_the_program() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let (_, spans, _) = instrument_run_export(tmp.path(), &example("golang/telemetry_demo"), |dir, ev| {
-        run_ok(Command::new("go").args(["run", "."]).current_dir(dir).env("GOFLAGS", "-mod=mod").env("TELEMETRY_FILE", ev));
+        run_ok(
+            Command::new("go").args(["run", "."]).current_dir(dir).env("GOFLAGS", "-mod=mod").env("TELEMETRY_FILE", ev),
+        );
     });
     assert_eq!(render_tree(&spans), GO_TREE);
     let main = spans.iter().find(|s| s["name"] == "main.main").unwrap();
@@ -508,7 +508,14 @@ fn synthetic_events(path: &Path, calls: usize) -> usize {
         id += 1;
         let root = id;
         ts += 10;
-        line(&mut f, "func_entry", Some(root), None, r#","args":{"s":"é\n\t\"q\"","i":-7,"f":2.5,"b":true,"n":null,"big":18446744073709551615}"#.into(), ts);
+        line(
+            &mut f,
+            "func_entry",
+            Some(root),
+            None,
+            r#","args":{"s":"é\n\t\"q\"","i":-7,"f":2.5,"b":true,"n":null,"big":18446744073709551615}"#.into(),
+            ts,
+        );
         spans += 1;
         for _ in 0..2 {
             id += 1;
@@ -519,12 +526,26 @@ fn synthetic_events(path: &Path, calls: usize) -> usize {
             ts += 10;
             line(&mut f, "var_assign", Some(id), Some(root), r#","variable":"v","value":[1,{"k":"x"}]"#.into(), ts);
             ts += 10;
-            line(&mut f, "func_exit", Some(id), Some(root), r#","duration_ns":30,"results":["<Array len=2>"]"#.into(), ts);
+            line(
+                &mut f,
+                "func_exit",
+                Some(id),
+                Some(root),
+                r#","duration_ns":30,"results":["<Array len=2>"]"#.into(),
+                ts,
+            );
             spans += 1;
         }
         ts += 10;
         if c + 1 < calls {
-            line(&mut f, "func_exit", Some(root), None, r#","duration_ns":70,"results":[],"error":"TypeError: x is \"undefined\"""#.into(), ts);
+            line(
+                &mut f,
+                "func_exit",
+                Some(root),
+                None,
+                r#","duration_ns":70,"results":[],"error":"TypeError: x is \"undefined\"""#.into(),
+                ts,
+            );
         }
     }
     spans
@@ -556,7 +577,10 @@ fn output_parses_with_the_official_definitions_and_stdout_is_the_default() {
     assert_eq!(attr(a, "teleforge.args.b").unwrap()["boolValue"], true);
     assert_eq!(attr(a, "teleforge.args.n").unwrap(), &serde_json::json!({}));
     assert_eq!(attr(a, "teleforge.args.big").unwrap()["stringValue"], "18446744073709551615");
-    assert_eq!(attr(&root["resource"], "service.name").unwrap()["stringValue"], tmp.path().file_name().unwrap().to_str().unwrap());
+    assert_eq!(
+        attr(&root["resource"], "service.name").unwrap()["stringValue"],
+        tmp.path().file_name().unwrap().to_str().unwrap()
+    );
 
     // Without --out or --endpoint the same requests go to stdout.
     let o = export(&store, &[ev.to_str().unwrap(), "--batch-size", "7", "--service-name", "svc"]);
@@ -608,7 +632,10 @@ fn malformed_lines_stop_with_file_and_line_or_are_skipped_when_asked() {
 
 /// A tiny OTLP/HTTP receiver: answers `statuses` in order (then 200), keeps the bodies it
 /// accepted with their path and content type.
-fn receiver(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<(String, String, String)>>>, Arc<Mutex<u32>>) {
+/// (path, content type, body) of each accepted request.
+type Accepted = Arc<Mutex<Vec<(String, String, String)>>>;
+
+fn receiver(statuses: Vec<u16>) -> (String, Accepted, Arc<Mutex<u32>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let accepted = Arc::new(Mutex::new(Vec::new()));
@@ -668,7 +695,8 @@ fn an_otlp_http_receiver_gets_every_span_once_after_a_503() {
     let ev = tmp.path().join("events.jsonl");
     let n = synthetic_events(&ev, 50);
     let (url, accepted, requests) = receiver(vec![503, 200, 503]);
-    let o = export(&store, &[ev.to_str().unwrap(), "--endpoint", &url, "--batch-size", "16", "--header", "x-token=abc"]);
+    let o =
+        export(&store, &[ev.to_str().unwrap(), "--endpoint", &url, "--batch-size", "16", "--header", "x-token=abc"]);
     assert!(o.status.success(), "{}", text(&o));
     let accepted = accepted.lock().unwrap().clone();
     assert_eq!(accepted.len(), n.div_ceil(16), "one accepted request per batch");

@@ -126,8 +126,7 @@ fn run_export(args: &ExportArgs) -> Result<i32> {
             r
         }
         (None, None) => {
-            let stdout = std::io::stdout();
-            let mut sink = JsonLinesSink::new(std::io::BufWriter::with_capacity(1 << 20, stdout.lock()));
+            let mut sink = JsonLinesSink::new(std::io::BufWriter::with_capacity(1 << 20, std::io::stdout()));
             let r = export(&args.events, &options, &mut sink as &mut dyn BatchSink);
             if let Ok(s) = &r {
                 report(args, s, "stdout", "");
@@ -164,6 +163,7 @@ fn fail(e: &Error) -> i32 {
         }
         Error::Unavailable { .. } | Error::Refused { .. } => exit::UNAVAILABLE,
         Error::BadEndpoint { .. } => exit::USAGE,
+        _ => exit::FAILURE,
     }
 }
 
@@ -193,7 +193,10 @@ fn report(args: &ExportArgs, s: &ExportSummary, to: &str, extra: &str) {
         );
     }
     if a.entry_missing > 0 {
-        eprintln!("teleforge: note: {} calls had an exit but no entry (marked teleforge.entry_missing)", a.entry_missing);
+        eprintln!(
+            "teleforge: note: {} calls had an exit but no entry (marked teleforge.entry_missing)",
+            a.entry_missing
+        );
     }
     if a.detached > 0 {
         eprintln!(
