@@ -105,6 +105,7 @@ function lineChart(points, yMax, yLabel, name) {
   f.root.append(svg("text", { x: f.pad.l, y: f.height - 6, text: points.length ? points[0].label : "" }));
   if (points.length > 1) f.root.append(svg("text", { x: f.pad.l + f.w - 60, y: f.height - 6, text: points[points.length - 1].label }));
   f.root.dataset.chart = name;
+  f.root.setAttribute("aria-label", `${name}: ${drawn.length} runs`);
   return f.root;
 }
 
@@ -132,6 +133,7 @@ function stackedBars(columns, name) {
     if (columns.length > 1) f.root.append(svg("text", { x: f.pad.l + f.w - 70, y: f.height - 6, text: columns[columns.length - 1].label }));
   }
   f.root.dataset.chart = name;
+  f.root.setAttribute("aria-label", `${name}: ${columns.length} columns`);
   return f.root;
 }
 
