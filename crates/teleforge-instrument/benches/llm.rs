@@ -103,6 +103,8 @@ struct Seen {
     retries_asked: u64,
     /// Snippets written without values because the code gave no parameters/target to read.
     bare_snippets: u64,
+    /// The first lines of the code of the first few of those.
+    bare_examples: Vec<String>,
     /// Time spent answering, summed over requests (what one request at a time would wait).
     busy: Duration,
 }
@@ -238,6 +240,8 @@ fn respond(server: &Server, req: &serde_json::Value) -> (u16, String) {
         s.constructs_asked += model.asked;
         s.retries_asked += model.retries;
         s.bare_snippets += model.bare;
+        let room = 5usize.saturating_sub(s.bare_examples.len());
+        s.bare_examples.extend(model.bare_examples.into_iter().take(room));
         s.busy += latency;
     }
     let body = serde_json::json!({
@@ -256,6 +260,7 @@ struct Answer {
     asked: u64,
     retries: u64,
     bare: u64,
+    bare_examples: Vec<String>,
 }
 
 /// Reads the prompt as a model would and writes one snippet per construct id.
@@ -266,7 +271,7 @@ fn read_prompt(system: &str, user: &str) -> Answer {
         .unwrap_or("")
         .to_string();
     let file = user.strip_prefix("File: ").and_then(|r| r.lines().next()).unwrap_or("").to_string();
-    let mut answer = Answer { snippets: Vec::new(), asked: 0, retries: 0, bare: 0 };
+    let mut answer = Answer { snippets: Vec::new(), asked: 0, retries: 0, bare: 0, bare_examples: Vec::new() };
     let Some(start) = user.find("Constructs:\n\n- id: ") else { return answer };
     for block in user[start..].split("\n- id: ").skip(1) {
         let Some(id) = block.split_whitespace().next() else { continue };
@@ -281,10 +286,13 @@ fn read_prompt(system: &str, user: &str) -> Answer {
         answer.asked += 1;
         answer.retries += u64::from(retry);
         let site = format!("{}, {}, {}", lit(&name), lit(&file), line.parse::<u64>().unwrap_or(0));
-        let (code, bare) = snippet(&language, kind, &site, &code, retry);
+        let (snip, bare) = snippet(&language, kind, &site, &code, retry);
         answer.bare += u64::from(bare);
+        if bare {
+            answer.bare_examples.push(format!("{kind} {}", code.lines().next().unwrap_or("")));
+        }
         let fix = if retry { "recorded the call without values" } else { "" };
-        answer.snippets.push(serde_json::json!({ "id": id, "code": code, "fix": fix }));
+        answer.snippets.push(serde_json::json!({ "id": id, "code": snip, "fix": fix }));
     }
     answer
 }
@@ -316,7 +324,7 @@ fn snippet(language: &str, kind: &str, site: &str, code: &str, retry: bool) -> (
             (format!("_teleforge.func_call({site}, {{{}}})", dict.join(", ")), false)
         }
         ("python", "loop") => (format!("_teleforge.loop_iter({site})"), false),
-        ("python", _) => match first_target(code, &["del"]).filter(|_| !retry) {
+        ("python", _) => match first_target(code, &[], true).filter(|_| !retry) {
             Some(t) => (format!("_teleforge.var_assign({site}, {}, {t})", lit(&t)), false),
             None => (format!("_teleforge.var_assign({site}, \"?\", None)"), !retry),
         },
@@ -326,7 +334,7 @@ fn snippet(language: &str, kind: &str, site: &str, code: &str, retry: bool) -> (
             (format!("defer Tel.FuncExit(Tel.FuncEntry({site}{kv}))"), false)
         }
         ("go", "loop") => (format!("Tel.LoopIter({site})"), false),
-        ("go", _) => match first_target(code, &["var"]).filter(|_| !retry) {
+        ("go", _) => match first_target(code, &["var"], true).filter(|_| !retry) {
             Some(t) => (format!("Tel.VarAssign({site}, {}, {t})", lit(&t)), false),
             None => (format!("Tel.VarAssign({site}, \"?\", nil)"), !retry),
         },
@@ -336,7 +344,7 @@ fn snippet(language: &str, kind: &str, site: &str, code: &str, retry: bool) -> (
             (format!("__teleforgeTel.funcEntry({site}, {obj})"), false)
         }
         ("javascript", "loop") => (format!("__teleforgeTel.loopIter({site})"), false),
-        ("javascript", _) => match first_target(code, &["var", "let", "const"]).filter(|_| !retry) {
+        ("javascript", _) => match first_target(code, &["var", "let", "const"], false).filter(|_| !retry) {
             Some(t) => (format!("__teleforgeTel.varAssign({site}, {}, {t})", lit(&t)), false),
             None => (format!("__teleforgeTel.varAssign({site}, \"?\", undefined)"), !retry),
         },
@@ -528,8 +536,9 @@ fn js_params(code: &str) -> Vec<String> {
 }
 
 /// The first assigned name of an assignment or declaration (`a, b := …`, `var (x = 1)`,
-/// `const x = …`, `x += 1`, `(a, b) = …`), skipping `_` and the leading `keywords`.
-fn first_target(code: &str, keywords: &[&str]) -> Option<String> {
+/// `const x = …`, `x += 1`, `(a, b) = …`), after the leading `keywords`; `_` is skipped where it
+/// is the blank identifier (Go, and Python by convention), not in JavaScript (lodash is `_`).
+fn first_target(code: &str, keywords: &[&str], skip_blank: bool) -> Option<String> {
     let mut text = code.trim_start();
     for k in keywords {
         if let Some(r) = text.strip_prefix(k) {
@@ -546,7 +555,7 @@ fn first_target(code: &str, keywords: &[&str]) -> Option<String> {
             continue;
         }
         if !name.is_empty() {
-            if name != "_" && is_ident(&name) {
+            if !(skip_blank && name == "_") && is_ident(&name) {
                 return Some(name);
             }
             name.clear();
@@ -891,6 +900,9 @@ fn print_table(rows: &[Row]) {
             x.retries_asked,
             x.bare_snippets
         );
+        for e in &x.bare_examples {
+            println!("      without values: {e}");
+        }
     }
 }
 
@@ -1086,11 +1098,12 @@ fn self_check() {
         assert_eq!(js_params("x => { f(x) }"), ["x"]);
         assert_eq!(js_params("async ({ a }, b) => {"), ["b"]);
         assert_eq!(js_params("[Symbol.iterator](n) {"), ["n"]);
-        assert_eq!(first_target("a, b := f()", &["var"]), Some("a".into()));
-        assert_eq!(first_target("_, err = f()", &["var"]), Some("err".into()));
-        assert_eq!(first_target("var (\n\tx = 1\n)", &["var"]), Some("x".into()));
-        assert_eq!(first_target("const { a } = o;", &["var", "let", "const"]), Some("a".into()));
-        assert_eq!(first_target("x: int = 3", &["del"]), Some("x".into()));
-        assert_eq!(first_target("(a, b) = c", &["del"]), Some("a".into()));
+        assert_eq!(first_target("a, b := f()", &["var"], true), Some("a".into()));
+        assert_eq!(first_target("_, err = f()", &["var"], true), Some("err".into()));
+        assert_eq!(first_target("var (\n\tx = 1\n)", &["var"], true), Some("x".into()));
+        assert_eq!(first_target("const { a } = o;", &["var", "let", "const"], false), Some("a".into()));
+        assert_eq!(first_target("x: int = 3", &["del"], true), Some("x".into()));
+        assert_eq!(first_target("(a, b) = c", &["del"], true), Some("a".into()));
+        assert_eq!(first_target("var _ = runInContext();", &["var", "let", "const"], false), Some("_".into()));
     }
 }
