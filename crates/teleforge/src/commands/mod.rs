@@ -39,7 +39,19 @@ pub fn run(cli: Cli) -> Result<i32> {
             strip::run(args)
         }
         Command::Trust(args) => trust::run(args),
-        Command::Dashboard(args) => dashboard::run(open()?, args),
+        Command::Dashboard(args) => {
+            // Read-only: a folder without a store is not turned into an empty one.
+            let dir = resolve_storage_dir(cli.storage_dir.as_deref());
+            let db = dir.join(teleforge_learning::DATABASE_FILE);
+            if !db.is_file() {
+                return Err(NoInput(format!(
+                    "no learning store in {}: run `teleforge instrument` first, or pass --storage-dir",
+                    dir.display()
+                ))
+                .into());
+            }
+            dashboard::run(open()?, args)
+        }
         Command::Telemetry(cmd) => telemetry::run(cmd),
     }
 }
