@@ -348,3 +348,59 @@ fn a_language_without_a_category_borrows_one_pattern_and_retires_it_when_it_does
     let go = c.prompt_injection("go", "function", &opts).unwrap();
     assert!(go.pattern_ids.contains(&"go/go_import_error".to_string()), "{:?}", go.pattern_ids);
 }
+
+#[test]
+fn a_lesson_that_does_not_help_is_retired_and_then_neither_injected_nor_ordering() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = LearningEngine::open(dir.path()).unwrap();
+    let c = LearningConsolidator::new(&engine);
+    // Two runs in two files saw form F fail in context S with go_undefined_tel: a lesson.
+    let mut history = Vec::new();
+    for run in ["r1", "r2"] {
+        let mut l = failure("go", "loop", "Tel.LoopIter(i)", "main.go:3:2: undefined: Tel", run, "main.go:3:loop:f");
+        l.context.insert("signature".into(), "kind=loop".into());
+        l.context.insert("form".into(), "go.loop.full".into());
+        l.context.insert("file".into(), format!("{run}.go"));
+        history.push(l);
+    }
+    engine.capture_batch(history).unwrap();
+    c.consolidate_language("go", 2).unwrap();
+    assert_eq!(engine.variant_lessons("go", 2).unwrap().len(), 1, "the lesson acts while its pattern is active");
+    let opts = InjectionOptions { max_patterns: 10, char_budget: 100_000, ..Default::default() };
+    assert!(c.prompt_injection("go", "loop", &opts).unwrap().pattern_ids.contains(&"go/go_undefined_tel".to_string()));
+
+    // Then first attempts it was applied to succeed far less often than the others.
+    let mut runs = Vec::new();
+    for i in 0..200 {
+        let applied = i < 40;
+        let success = if applied { i % 5 == 0 } else { i % 20 != 0 };
+        let mut l = Learning {
+            language: "go".into(),
+            construct_type: "loop".into(),
+            attempt_number: 1,
+            success,
+            generated_code: format!("Tel.LoopIter({i})"),
+            validation_errors: if success { vec![] } else { vec!["main.go:9:2: syntax error".into()] },
+            run_id: Some("r3".into()),
+            ..Default::default()
+        };
+        if applied {
+            l.context.insert("applied".into(), r#"["go/go_undefined_tel"]"#.into());
+        }
+        runs.push(l);
+    }
+    engine.capture_batch(runs).unwrap();
+    let patterns = c.consolidate_language("go", 2).unwrap();
+    let p = patterns.iter().find(|p| p.pattern_name == "go_undefined_tel").unwrap();
+    assert_eq!(p.status, teleforge_learning::PatternStatus::Retired, "{p:?}");
+    // The baseline: every other first attempt of loops, the two history failures included.
+    assert_eq!((p.evidence.applied, p.evidence.baseline), (40, 162));
+    assert!(p.lift.unwrap() < -0.5 && p.status_reason.starts_with("no lift"), "{p:?}");
+    // Retired: no longer injected, and its variant lessons no longer reorder anything.
+    assert!(!c.prompt_injection("go", "loop", &opts).unwrap().pattern_ids.contains(&"go/go_undefined_tel".to_string()));
+    assert!(engine.variant_lessons("go", 2).unwrap().is_empty());
+    // The seed's file still lists it, with its status beside the seed's fields.
+    let file: serde_json::Value = serde_json::from_slice(&std::fs::read(engine.patterns_file("go")).unwrap()).unwrap();
+    let entry = file.as_array().unwrap().iter().find(|p| p["pattern_name"] == "go_undefined_tel").unwrap();
+    assert_eq!(entry["status"], "retired");
+}
