@@ -107,6 +107,21 @@ fn main() {
         })
     });
 
+    // The command's peak memory, where /usr/bin/time can tell it.
+    let command_rss = bin.as_ref().and_then(|bin| {
+        let o = Command::new("/usr/bin/time")
+            .args(["-f", "%M"])
+            .arg(bin)
+            .args(["telemetry", "export"])
+            .arg(&events)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .ok()?;
+        let kb: u64 = String::from_utf8_lossy(&o.stderr).lines().last()?.trim().parse().ok()?;
+        Some(format!("{:.1} MiB", kb as f64 / 1024.0))
+    });
+
     println!(
         "\n== telemetry export: {written} events, {spans} spans, {:.1} MiB in, {:.1} MiB OTLP/JSON out ==",
         size as f64 / 1048576.0,
@@ -134,8 +149,9 @@ fn main() {
         _ => println!("command not timed: build it first (cargo build --release -p teleforge) or set TELEFORGE_BIN"),
     }
     println!(
-        "spans open at most at one time: {}; peak RSS of this bench process (generator, baseline, library): {}",
+        "spans open at most at one time: {}; peak RSS of the command: {}; of this bench process (generator, baseline, library): {}",
         summary.assembly.max_open,
+        command_rss.unwrap_or_else(|| "n/a".into()),
         peak_rss().unwrap_or_else(|| "n/a".into())
     );
 }
