@@ -301,6 +301,45 @@ mod tests {
         );
     }
 
+    /// Fails its second request.
+    struct FailingSink(u32, bool);
+
+    impl BatchSink for FailingSink {
+        fn send(&mut self, _request: &Request) -> Result<()> {
+            self.0 += 1;
+            if self.0 == 2 {
+                return Err(Error::Refused { url: "u".into(), status: 400, detail: "no".into() });
+            }
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<()> {
+            self.1 = true;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failing_sink_stops_the_export_with_its_own_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let events = tmp.path().join("events.jsonl");
+        let mut text = String::new();
+        for i in 1..=5000u64 {
+            for kind in ["func_entry", "func_exit"] {
+                text.push_str(&format!(
+                    r#"{{"ts_unix_nano":{i},"kind":"{kind}","span_id":"{i:016x}","parent_span_id":null,"thread":"main","pid":1,"code.function.name":"f","code.file.path":"a.go","code.line.number":1}}"#
+                ));
+                text.push('\n');
+            }
+        }
+        std::fs::write(&events, text).unwrap();
+        let mut sink = FailingSink(0, false);
+        let opts = ExportOptions { batch_size: 10, ..ExportOptions::new("s") };
+        let err = export(&events, &opts, &mut sink).unwrap_err();
+        assert!(matches!(err, Error::Refused { status: 400, .. }), "{err}");
+        assert_eq!(sink.0, 2, "nothing is sent after the failure");
+        assert!(!sink.1, "a failed export is not finished");
+    }
+
     #[test]
     fn a_malformed_line_is_named_and_publishes_nothing() {
         let tmp = tempfile::tempdir().unwrap();
