@@ -406,6 +406,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn one_resource_per_process() {
+        let span = |pid, id, language| Span {
+            pid,
+            language,
+            trace_id: 7,
+            span_id: id,
+            parent_span_id: None,
+            name: "f".into(),
+            start_unix_nano: 1,
+            end_unix_nano: 2,
+            attributes: KeyValues::new(),
+            events: String::new(),
+            event_count: 0,
+            error: None,
+            unfinished: false,
+        };
+        let mut b = RequestBuilder::new(Resource { service_name: "svc".into() });
+        b.push(&span(20, 1, Some("python")));
+        b.push(&span(10, 2, None));
+        b.push(&span(20, 3, None));
+        let r = b.take_request();
+        assert_eq!((r.spans(), b.len()), (3, 0));
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        let rs = v["resourceSpans"].as_array().unwrap();
+        assert_eq!(rs.len(), 2);
+        let pid = |i: usize| rs[i]["resource"]["attributes"][1]["value"]["intValue"].clone();
+        assert_eq!((pid(0), pid(1)), ("10".into(), "20".into()));
+        assert_eq!(rs[1]["scopeSpans"][0]["spans"].as_array().unwrap().len(), 2);
+        assert_eq!(rs[1]["resource"]["attributes"][3]["value"]["stringValue"], "python");
+        assert_eq!(rs[0]["resource"]["attributes"][0]["value"]["stringValue"], "svc");
+    }
+
+    #[test]
     fn ids_are_lowercase_hex() {
         let mut out = String::new();
         push_span_id(&mut out, 0x00ab_cdef_0123_4567);
