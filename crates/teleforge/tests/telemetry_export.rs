@@ -744,3 +744,34 @@ fn an_endpoint_that_stays_down_fails_with_69_and_a_malformed_file_sends_nothing(
     assert_eq!(*requests.lock().unwrap(), 0, "checked before the first request");
     assert!(accepted.lock().unwrap().is_empty());
 }
+
+/// A forked child's calls keep their caller in the parent process: one trace, two resources.
+#[test]
+fn a_forked_childs_calls_stay_in_their_callers_trace() {
+    if !have("python3") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let src = tmp.path().join("fork");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("main.py"),
+        "import os\n\n\ndef child_work(n):\n    return n * 2\n\n\ndef main():\n    pid = os.fork()\n    if pid == 0:\n        child_work(1)\n        os._exit(0)\n    os.waitpid(pid, 0)\n    child_work(2)\n\n\nmain()\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("fork-out");
+    let o = tf(&store, &["instrument", src.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let ev = out.join("events.jsonl");
+    run_ok(Command::new("python3").arg("main.py").current_dir(&out).env("TELEMETRY_FILE", &ev));
+    let otlp = tmp.path().join("otlp.json");
+    let o = export(&store, &[ev.to_str().unwrap(), "--out", otlp.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let spans = otlp_spans(&otlp);
+    assert_eq!(render_tree(&spans), "main.main\n  main.child_work ×2\n");
+    check_against_events(&events(&ev), &spans, "fork-out");
+    let pids: HashSet<String> =
+        spans.iter().map(|s| attr(&s["resource"], "process.pid").unwrap()["intValue"].to_string()).collect();
+    assert_eq!(pids.len(), 2, "the child's call is under the child's resource");
+}
