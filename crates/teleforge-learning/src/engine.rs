@@ -157,6 +157,19 @@ impl LearningEngine {
         self.store.learnings(&q)
     }
 
+    /// Calls `f` with each learning matching `query`, oldest first when `oldest_first`, one at a
+    /// time (an export of any size in flat memory).
+    pub fn for_each_learning(
+        &self,
+        query: &LearningQuery,
+        oldest_first: bool,
+        f: &mut dyn FnMut(Learning) -> Result<()>,
+    ) -> Result<()> {
+        let mut q = query.clone();
+        q.language = q.language.map(|l| canonical_language(&l));
+        self.store.for_each_learning(&q, oldest_first, f)
+    }
+
     /// The seed's statistics for one language.
     pub fn statistics(&self, language: &str) -> Result<Statistics> {
         let language = canonical_language(language);

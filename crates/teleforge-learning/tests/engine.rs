@@ -404,3 +404,39 @@ fn a_lesson_that_does_not_help_is_retired_and_then_neither_injected_nor_ordering
     let entry = file.as_array().unwrap().iter().find(|p| p["pattern_name"] == "go_undefined_tel").unwrap();
     assert_eq!(entry["status"], "retired");
 }
+
+#[test]
+fn learnings_stream_one_at_a_time_in_either_order_and_stop_at_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = LearningEngine::open(dir.path()).unwrap();
+    let batch: Vec<Learning> = (0..500)
+        .map(|i| {
+            let mut l = failure("go", "loop", &format!("x{i}"), "main.go:1:1: undefined: Tel", "r", "s");
+            l.timestamp = format!("2026-01-01T00:{:02}:{:02}", i / 60, i % 60);
+            l
+        })
+        .collect();
+    engine.capture_batch(batch).unwrap();
+    let q = LearningQuery { language: Some("golang".into()), ..Default::default() };
+    let mut seen = Vec::new();
+    engine.for_each_learning(&q, true, &mut |l| Ok(seen.push(l.generated_code))).unwrap();
+    assert_eq!(seen.len(), 500);
+    assert_eq!((seen[0].as_str(), seen[499].as_str()), ("x0", "x499"), "oldest first");
+    let mut newest = None;
+    engine
+        .for_each_learning(&LearningQuery { limit: Some(1), ..q.clone() }, false, &mut |l| {
+            Ok(newest = Some(l.generated_code))
+        })
+        .unwrap();
+    assert_eq!(newest.as_deref(), Some("x499"));
+    let mut n = 0;
+    let err = engine.for_each_learning(&q, true, &mut |_| {
+        n += 1;
+        if n == 10 {
+            Err(teleforge_learning::Error::InvalidRecord { origin: "test".into(), problem: "stop".into() })
+        } else {
+            Ok(())
+        }
+    });
+    assert!(err.is_err() && n == 10, "stops at the first error");
+}

@@ -116,6 +116,15 @@ pub trait LearningStore: Send + Sync {
     fn capture(&self, learnings: &[Learning]) -> Result<CaptureReport>;
     /// Learnings matching `query`, newest first.
     fn learnings(&self, query: &LearningQuery) -> Result<Vec<Learning>>;
+    /// Calls `f` with each learning matching `query` (its `limit` honoured), oldest first when
+    /// `oldest_first`, else newest first, one at a time: memory stays flat whatever the count.
+    /// Stops at the first error `f` returns.
+    fn for_each_learning(
+        &self,
+        query: &LearningQuery,
+        oldest_first: bool,
+        f: &mut dyn FnMut(Learning) -> Result<()>,
+    ) -> Result<()>;
     /// The learnings whose hash starts with `prefix`.
     fn find(&self, prefix: &str) -> Result<Vec<Learning>>;
     /// Counts per (construct type, error pattern, outcome) for one language.

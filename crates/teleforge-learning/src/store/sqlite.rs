@@ -387,34 +387,28 @@ impl LearningStore for SqliteStore {
         })
     }
 
+    fn for_each_learning(
+        &self,
+        q: &LearningQuery,
+        oldest_first: bool,
+        f: &mut dyn FnMut(Learning) -> Result<()>,
+    ) -> Result<()> {
+        let (sql, args) = select_learnings(q, oldest_first);
+        let conn = self.lock();
+        let fail = |e| classify(&self.path, "reading learnings", e);
+        let mut stmt = conn.prepare(&sql).map_err(fail)?;
+        let mut rows = stmt.query(params_from_iter(args.iter())).map_err(fail)?;
+        while let Some(row) = rows.next().map_err(fail)? {
+            f(row_to_learning(row).map_err(fail)?)?;
+        }
+        Ok(())
+    }
+
     fn learnings(&self, q: &LearningQuery) -> Result<Vec<Learning>> {
-        let mut sql = format!("SELECT {COLUMNS} FROM learnings WHERE 1 = 1");
-        let mut args: Vec<&dyn rusqlite::ToSql> = Vec::new();
-        if let Some(l) = &q.language {
-            sql.push_str(" AND language = ?");
-            args.push(l);
-        }
-        if let Some(c) = &q.construct_type {
-            sql.push_str(" AND construct_type = ?");
-            args.push(c);
-        }
-        if let Some(p) = &q.error_pattern {
-            sql.push_str(" AND error_pattern = ?");
-            args.push(p);
-        }
-        if q.only_failures {
-            sql.push_str(" AND success = 0");
-        }
-        if q.only_successes {
-            sql.push_str(" AND success = 1");
-        }
-        sql.push_str(" ORDER BY ts_ms DESC, id DESC");
-        let limit = q.limit.map(|n| n as i64).unwrap_or(-1);
-        sql.push_str(" LIMIT ?");
-        args.push(&limit);
+        let (sql, args) = select_learnings(q, false);
         self.read("listing learnings", |conn| {
             let mut stmt = conn.prepare(&sql)?;
-            let rows = stmt.query_map(params_from_iter(args), row_to_learning)?;
+            let rows = stmt.query_map(params_from_iter(args.iter()), row_to_learning)?;
             rows.collect()
         })
     }
@@ -636,6 +630,31 @@ impl LearningStore for SqliteStore {
             })
             .collect()
     }
+}
+
+/// The SELECT for a learnings query and its arguments, newest first unless `oldest_first`.
+fn select_learnings(q: &LearningQuery, oldest_first: bool) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut sql = format!("SELECT {COLUMNS} FROM learnings WHERE 1 = 1");
+    let mut args: Vec<Value> = Vec::new();
+    for (column, value) in
+        [("language", &q.language), ("construct_type", &q.construct_type), ("error_pattern", &q.error_pattern)]
+    {
+        if let Some(v) = value {
+            sql.push_str(&format!(" AND {column} = ?"));
+            args.push(Value::Text(v.clone()));
+        }
+    }
+    if q.only_failures {
+        sql.push_str(" AND success = 0");
+    }
+    if q.only_successes {
+        sql.push_str(" AND success = 1");
+    }
+    sql.push_str(if oldest_first { " ORDER BY ts_ms ASC, id ASC" } else { " ORDER BY ts_ms DESC, id DESC" });
+    sql.push_str(" LIMIT ?");
+    args.push(Value::Integer(q.limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX))));
+    (sql, args)
 }
 
 /// The `meta` key of a language's consolidation mark.

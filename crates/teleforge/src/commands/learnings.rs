@@ -79,17 +79,42 @@ fn export(engine: &LearningEngine, language: Option<&str>, out: &Path, full: boo
     };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for l in &languages {
-        let learnings = engine.learnings(&LearningQuery { language: Some(l.clone()), ..Default::default() })?;
         let path = out.join(format!("{l}_learnings.json"));
-        // The seed appends as it captures: oldest first.
-        let n = stream_to_file(&path, learnings.into_iter().rev(), full)?;
+        let query = LearningQuery { language: Some(l.clone()), ..Default::default() };
+        // Rows go from the store to the file through a small bounded channel, so an export of
+        // any size holds a few hundred learnings in memory at most. The seed appends as it
+        // captures: oldest first.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Learning>(256);
+        let n = std::thread::scope(|scope| -> Result<usize> {
+            let reader = scope.spawn(move || {
+                engine.for_each_learning(&query, true, &mut |learning| {
+                    // A closed channel means the writer failed; it reports why.
+                    tx.send(learning).map_err(|_| teleforge_learning::Error::Io {
+                        action: "writing",
+                        path: "the learnings export".into(),
+                        source: std::io::Error::other("the export stopped"),
+                    })
+                })
+            });
+            // Replaced only when every row was read: a store error mid-way leaves the old file.
+            let written = stream_to_file(&path, rx.into_iter(), full, || {
+                reader.join().map_err(|_| anyhow::anyhow!("the export's reader panicked"))?.map_err(Into::into)
+            });
+            written
+        })?;
         print(&format!("{n}\t{}\n", path.display()))?;
     }
     Ok(0)
 }
 
-/// Writes the export through a buffered sibling temporary file, then renames it over `path`.
-fn stream_to_file(path: &Path, learnings: impl Iterator<Item = Learning>, full: bool) -> Result<usize> {
+/// Writes the export through a buffered sibling temporary file, then, if `complete` says every
+/// learning arrived, renames it over `path`.
+fn stream_to_file(
+    path: &Path,
+    learnings: impl Iterator<Item = Learning>,
+    full: bool,
+    complete: impl FnOnce() -> Result<()>,
+) -> Result<usize> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| -> Result<usize> {
@@ -99,6 +124,7 @@ fn stream_to_file(path: &Path, learnings: impl Iterator<Item = Learning>, full: 
         let file =
             writer.into_inner().map_err(|e| e.into_error()).with_context(|| format!("writing {}", tmp.display()))?;
         file.sync_all().with_context(|| format!("syncing {}", tmp.display()))?;
+        complete()?;
         std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
         Ok(n)
     })();
