@@ -419,13 +419,19 @@ fn learnings_stream_one_at_a_time_in_either_order_and_stop_at_an_error() {
     engine.capture_batch(batch).unwrap();
     let q = LearningQuery { language: Some("golang".into()), ..Default::default() };
     let mut seen = Vec::new();
-    engine.for_each_learning(&q, true, &mut |l| Ok(seen.push(l.generated_code))).unwrap();
+    engine
+        .for_each_learning(&q, true, &mut |l| {
+            seen.push(l.generated_code);
+            Ok(())
+        })
+        .unwrap();
     assert_eq!(seen.len(), 500);
     assert_eq!((seen[0].as_str(), seen[499].as_str()), ("x0", "x499"), "oldest first");
     let mut newest = None;
     engine
         .for_each_learning(&LearningQuery { limit: Some(1), ..q.clone() }, false, &mut |l| {
-            Ok(newest = Some(l.generated_code))
+            newest = Some(l.generated_code);
+            Ok(())
         })
         .unwrap();
     assert_eq!(newest.as_deref(), Some("x499"));
