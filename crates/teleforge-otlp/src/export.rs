@@ -28,16 +28,29 @@ pub struct ExportOptions {
     pub batch_size: usize,
     /// Leave malformed lines out (counted, the first one named) instead of failing.
     pub skip_malformed: bool,
+    /// A request is sent once its spans' text reaches this size, even with fewer than
+    /// `batch_size` spans (a span larger than this goes alone).
+    pub max_request_bytes: usize,
 }
 
 impl ExportOptions {
     pub fn new(service_name: impl Into<String>) -> Self {
-        ExportOptions { service_name: service_name.into(), batch_size: DEFAULT_BATCH_SIZE, skip_malformed: false }
+        ExportOptions {
+            service_name: service_name.into(),
+            batch_size: DEFAULT_BATCH_SIZE,
+            skip_malformed: false,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+        }
     }
 }
 
 /// The OpenTelemetry SDKs' default export batch (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`).
 pub const DEFAULT_BATCH_SIZE: usize = 512;
+
+/// 512 KiB: half the line length the collector's `otlpjsonfile` receiver reads whole by default
+/// (its file reader's `max_log_size`, 1 MiB; a longer line is cut and fails to parse), and far
+/// below OTLP/HTTP receivers' body limits.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 512 * 1024;
 
 /// What an export did.
 #[derive(Debug, Default, Clone)]
@@ -88,6 +101,7 @@ fn assemble(path: &Path, options: &ExportOptions, tx: &std::sync::mpsc::SyncSend
     let mut assembler = Assembler::new();
     let mut batch = RequestBuilder::new(Resource { service_name: options.service_name.clone() });
     let batch_size = options.batch_size.max(1);
+    let full = |b: &RequestBuilder| b.len() >= batch_size || b.bytes() >= options.max_request_bytes;
     let mut sink_gone = false;
     let flush = |batch: &mut RequestBuilder, sink_gone: &mut bool| {
         if !batch.is_empty() && !*sink_gone && tx.send(batch.take_request()).is_err() {
@@ -98,7 +112,7 @@ fn assemble(path: &Path, options: &ExportOptions, tx: &std::sync::mpsc::SyncSend
     let read = for_each_event(path, options.skip_malformed, &mut malformed, |ev| {
         if let Some(span) = assembler.push(ev) {
             batch.push(&span);
-            if batch.len() >= batch_size {
+            if full(&batch) {
                 flush(&mut batch, &mut sink_gone);
                 if sink_gone {
                     return Err(Error::SinkClosed);
@@ -116,7 +130,7 @@ fn assemble(path: &Path, options: &ExportOptions, tx: &std::sync::mpsc::SyncSend
     let (unfinished, stats) = assembler.finish();
     for span in &unfinished {
         batch.push(span);
-        if batch.len() >= batch_size {
+        if full(&batch) {
             flush(&mut batch, &mut sink_gone);
         }
     }
@@ -338,6 +352,30 @@ mod tests {
         assert!(matches!(err, Error::Refused { status: 400, .. }), "{err}");
         assert_eq!(sink.0, 2, "nothing is sent after the failure");
         assert!(!sink.1, "a failed export is not finished");
+    }
+
+    #[test]
+    fn requests_stay_under_the_size_limit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let events = tmp.path().join("events.jsonl");
+        let big = "x".repeat(10_000);
+        let mut text = String::new();
+        for i in 1..=300u64 {
+            text.push_str(&format!(
+                r#"{{"ts_unix_nano":{i},"kind":"func_entry","span_id":"{i:016x}","parent_span_id":null,"thread":"main","pid":1,"code.function.name":"f","code.file.path":"a.go","code.line.number":1,"args":{{"s":"{big}"}}}}"#
+            ));
+            text.push('\n');
+        }
+        std::fs::write(&events, text).unwrap();
+        let mut out = Vec::new();
+        let s = export(&events, &ExportOptions::new("s"), &mut JsonLinesSink::new(&mut out)).unwrap();
+        assert_eq!(s.assembly.unfinished, 300);
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.lines().count() >= 6, "{} lines", out.lines().count());
+        for line in out.lines() {
+            assert!(line.len() < DEFAULT_MAX_REQUEST_BYTES + 20_000, "{}", line.len());
+            serde_json::from_str::<serde_json::Value>(line).unwrap();
+        }
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub use error::{Error, Result};
 pub use event::{Event, Kind, Value};
 pub use export::{
     check, default_service_name, export, BatchSink, ExportOptions, ExportSummary, JsonLinesSink, OtlpFileSink,
-    DEFAULT_BATCH_SIZE,
+    DEFAULT_BATCH_SIZE, DEFAULT_MAX_REQUEST_BYTES,
 };
 pub use http::{HttpOptions, HttpSink, HttpStats};
 pub use otlp_json::{Request, Span};

@@ -307,6 +307,7 @@ pub struct RequestBuilder {
     resource: Resource,
     by_pid: BTreeMap<u64, (Option<&'static str>, String)>,
     spans: usize,
+    bytes: usize,
 }
 
 /// The instrumentation scope every span carries.
@@ -315,7 +316,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 impl RequestBuilder {
     pub fn new(resource: Resource) -> Self {
-        RequestBuilder { resource, by_pid: BTreeMap::new(), spans: 0 }
+        RequestBuilder { resource, by_pid: BTreeMap::new(), spans: 0, bytes: 0 }
     }
 
     pub fn push(&mut self, span: &Span) {
@@ -323,14 +324,21 @@ impl RequestBuilder {
         if language.is_none() {
             *language = span.language;
         }
+        let before = text.len();
         if !text.is_empty() {
             text.push(',');
         }
         span.encode(text);
+        self.bytes += text.len() - before;
         self.spans += 1;
     }
 
     /// Spans waiting.
+    /// The encoded size of the spans waiting, in bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     pub fn len(&self) -> usize {
         self.spans
     }
@@ -370,6 +378,7 @@ impl RequestBuilder {
         head.push_str("]}");
         parts.push(head);
         let spans = std::mem::take(&mut self.spans);
+        self.bytes = 0;
         Request { parts, spans }
     }
 }

@@ -86,8 +86,11 @@ fn run_export(args: &ExportArgs) -> Result<i32> {
         .clone()
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| default_service_name(&args.events));
-    let options =
-        ExportOptions { service_name, batch_size: args.batch_size as usize, skip_malformed: args.skip_malformed };
+    let options = ExportOptions {
+        batch_size: args.batch_size as usize,
+        skip_malformed: args.skip_malformed,
+        ..ExportOptions::new(service_name)
+    };
 
     let result = match (&args.out, &args.endpoint) {
         (_, Some(endpoint)) => {
