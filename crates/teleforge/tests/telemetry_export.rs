@@ -775,3 +775,107 @@ fn a_forked_childs_calls_stay_in_their_callers_trace() {
         spans.iter().map(|s| attr(&s["resource"], "process.pid").unwrap()["intValue"].to_string()).collect();
     assert_eq!(pids.len(), 2, "the child's call is under the child's resource");
 }
+
+/// The reader the collector itself uses: `ptrace.JSONUnmarshaler` of
+/// `go.opentelemetry.io/collector/pdata` (what its `otlpjsonfile` receiver, and Jaeger v2, which is
+/// built on the collector, decode OTLP/JSON with), at a pinned version from the Go module proxy.
+/// The download skips locally and fails in CI when it cannot be made.
+const PDATA: &str = "v1.20.0";
+const PDATA_READER: &str = r#"package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+func main() {
+	f, err := os.Open(os.Args[1])
+	if err != nil {
+		panic(err)
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 4<<20), 4<<20)
+	u := &ptrace.JSONUnmarshaler{}
+	spans, errors, withParent := 0, 0, 0
+	for line := 1; sc.Scan(); line++ {
+		t, err := u.UnmarshalTraces(sc.Bytes())
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "line %d: %v\n", line, err)
+			os.Exit(1)
+		}
+		rs := t.ResourceSpans()
+		for i := 0; i < rs.Len(); i++ {
+			ss := rs.At(i).ScopeSpans()
+			for j := 0; j < ss.Len(); j++ {
+				sp := ss.At(j).Spans()
+				for k := 0; k < sp.Len(); k++ {
+					s := sp.At(k)
+					if s.TraceID().IsEmpty() || s.SpanID().IsEmpty() || s.EndTimestamp() < s.StartTimestamp() {
+						fmt.Fprintf(os.Stderr, "line %d: bad span %s\n", line, s.Name())
+						os.Exit(1)
+					}
+					if !s.ParentSpanID().IsEmpty() {
+						withParent++
+					}
+					if s.Status().Code() == ptrace.StatusCodeError {
+						errors++
+					}
+					spans++
+				}
+			}
+		}
+	}
+	fmt.Println(spans, errors, withParent)
+}
+"#;
+
+#[test]
+fn the_collectors_own_otlp_json_reader_accepts_the_output() {
+    if !have("go") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let ev = tmp.path().join("events.jsonl");
+    let n = synthetic_events(&ev, 30);
+    let otlp = tmp.path().join("otlp.json");
+    let o = export(&store, &[ev.to_str().unwrap(), "--out", otlp.to_str().unwrap(), "--batch-size", "11"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let reader = tmp.path().join("reader");
+    std::fs::create_dir_all(&reader).unwrap();
+    std::fs::write(
+        reader.join("go.mod"),
+        format!("module pdatacheck\n\ngo 1.22\n\nrequire go.opentelemetry.io/collector/pdata {PDATA}\n"),
+    )
+    .unwrap();
+    std::fs::write(reader.join("main.go"), PDATA_READER).unwrap();
+    let go = |args: &[&str]| {
+        Command::new("go")
+            .args(args)
+            .current_dir(&reader)
+            .env("GOFLAGS", "-mod=mod")
+            .env("GOTOOLCHAIN", "local")
+            .env("GOWORK", "off")
+            .output()
+            .unwrap()
+    };
+    let tidy = go(&["mod", "tidy"]);
+    if !tidy.status.success() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "downloading go.opentelemetry.io/collector/pdata {PDATA} failed in CI:\n{}",
+            text(&tidy)
+        );
+        eprintln!("skipping: downloading go.opentelemetry.io/collector/pdata failed:\n{}", text(&tidy));
+        return;
+    }
+    let o = go(&["run", ".", otlp.to_str().unwrap()]);
+    assert!(o.status.success(), "the collector's reader refused the output:\n{}", text(&o));
+    let counts: Vec<usize> =
+        String::from_utf8_lossy(&o.stdout).split_whitespace().map(|w| w.parse().unwrap()).collect();
+    assert_eq!(counts, [n, 29, n - 30], "spans, spans with status ERROR, spans with a parent");
+}
