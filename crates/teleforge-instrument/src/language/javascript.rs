@@ -129,17 +129,7 @@ impl LanguageSupport for JavaScript {
         if is_minified_name(&file.rel) {
             return Vec::new();
         }
-        let module = module_system_of(file, tree);
-        let mut w = Walker {
-            src: &file.text,
-            file_lit: lit(&file.rel),
-            module,
-            ancestors: Vec::new(),
-            scopes: Vec::new(),
-            out: Vec::new(),
-        };
-        w.run(tree);
-        w.out
+        discover_with(file, tree, Dialect::JavaScript, module_system_of(file, tree))
     }
 
     fn file_edits(&self, file: &SourceFile, tree: &Tree) -> Vec<Edit> {
@@ -285,6 +275,22 @@ impl JavaScript {
     }
 }
 
+/// The constructs of a file parsed with `dialect`'s grammar, whose module system is `module`.
+pub(crate) fn discover_with(file: &SourceFile, tree: &Tree, dialect: Dialect, module: &'static str) -> Vec<Construct> {
+    let mut w = Walker {
+        t: dialect.tables(),
+        opaque: 0,
+        src: &file.text,
+        file_lit: lit(&file.rel),
+        module,
+        ancestors: Vec::new(),
+        scopes: Vec::new(),
+        out: Vec::new(),
+    };
+    w.run(tree);
+    w.out
+}
+
 /// The folder holding the file on disk, for the `package.json` lookup; without one (a file not
 /// read from disk) the module system falls back to the file's syntax.
 fn source_dir(file: &SourceFile) -> Option<PathBuf> {
@@ -297,7 +303,7 @@ static PACKAGE_TYPES: LazyLock<Mutex<HashMap<PathBuf, Option<&'static str>>>> =
 
 /// The module system of a parsed file: extension, `package.json`, top-level `import`/`export`,
 /// else CommonJS.
-fn module_system_of(file: &SourceFile, tree: &Tree) -> &'static str {
+pub(crate) fn module_system_of(file: &SourceFile, tree: &Tree) -> &'static str {
     if let Some(k) = JavaScript::module_by_extension(&file.rel) {
         return k;
     }
@@ -322,14 +328,14 @@ fn has_module_syntax(tree: &Tree) -> bool {
     esm
 }
 
-fn is_minified_name(rel: &str) -> bool {
+pub(crate) fn is_minified_name(rel: &str) -> bool {
     let name = rel.rsplit('/').next().unwrap_or(rel);
     [".min.js", ".min.mjs", ".min.cjs", "-min.js", ".bundle.js"].iter().any(|s| name.ends_with(s))
 }
 
 /// A JavaScript string literal that cannot end a block comment (inserted text sits inside
 /// `/*tf{*/ … /*}tf*/` markers).
-fn lit(s: &str) -> String {
+pub(crate) fn lit(s: &str) -> String {
     let q = quote(s);
     if q.contains("*/") {
         q.replace("*/", "*\\/")
@@ -347,9 +353,8 @@ fn itoa(n: usize) -> String {
 /// import it statically (bound before any code of the module runs, even in import cycles);
 /// CommonJS requires it as the first statement, falling back to no-ops when the runtime file is
 /// missing (a file copied away from its tree, as some test suites do).
-fn import_edit(src: &str, rel: &str, tree: &Tree, module: &str) -> Edit {
-    let depth = rel.matches('/').count();
-    let path = if depth == 0 { format!("./{RUNTIME_FILE}") } else { format!("{}{RUNTIME_FILE}", "../".repeat(depth)) };
+pub(crate) fn import_edit(src: &str, rel: &str, tree: &Tree, module: &str) -> Edit {
+    let path = runtime_path(rel);
     let import = if module == ESM {
         format!("import {BINDING} from {};", lit(&path))
     } else {
@@ -359,6 +364,22 @@ fn import_edit(src: &str, rel: &str, tree: &Tree, module: &str) -> Edit {
             lit(&path)
         )
     };
+    import_at(src, tree, &import)
+}
+
+/// The runtime's path relative to the file `rel` (both relative to the instrumented root).
+pub(crate) fn runtime_path(rel: &str) -> String {
+    let depth = rel.matches('/').count();
+    if depth == 0 {
+        format!("./{RUNTIME_FILE}")
+    } else {
+        format!("{}{RUNTIME_FILE}", "../".repeat(depth))
+    }
+}
+
+/// The edit that puts the statement `import` after the directive prologue, on the last
+/// directive's line, else before the first statement on its line.
+pub(crate) fn import_at(src: &str, tree: &Tree, import: &str) -> Edit {
     let root = tree.root_node();
     let stmts: Vec<Node<'_>> = {
         let mut c = root.walk();
@@ -420,11 +441,18 @@ struct Frame {
     /// Byte ranges of returned expressions, and whether each is a comma (sequence) expression.
     returns: Vec<(usize, usize, bool)>,
     derived_constructor: bool,
+    /// Left alone (a TypeScript derived constructor whose `super()` must stay a root-level
+    /// statement of its body); what is inside it is still instrumented.
+    skip: bool,
     /// Loops emitted after this function's construct (see [`Walker::loop_`]).
     deferred: Vec<Construct>,
 }
 
 struct Walker<'a> {
+    /// The grammar's kind and field ids.
+    t: &'static Tables,
+    /// How many [`Hot::Opaque`] nodes enclose the current one.
+    opaque: usize,
     src: &'a str,
     /// The file's path as a string literal.
     file_lit: String,
@@ -448,11 +476,53 @@ enum Hot {
     Loop,
     Declaration,
     ExpressionStatement,
+    /// TypeScript code that is left alone with everything inside it.
+    Opaque,
 }
 
-static HOT: LazyLock<Vec<Hot>> = LazyLock::new(|| {
-    let lang: tree_sitter::Language = tree_sitter_javascript::LANGUAGE.into();
-    (0..lang.node_kind_count() as u16)
+/// What one grammar's node kinds and fields are, by id.
+pub(crate) struct Tables {
+    hot: Vec<Hot>,
+    f: Fields,
+    /// The TypeScript grammars (type annotations, parameter properties, ambient code).
+    ts: bool,
+}
+
+/// The grammars this module walks: JavaScript (with JSX), TypeScript and TSX. Where the grammars
+/// agree (statements, expressions, functions, classes), one walker serves all three; what only
+/// TypeScript has is looked at only when [`Tables::ts`] is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    JavaScript,
+    TypeScript,
+    Tsx,
+}
+
+impl Dialect {
+    pub(crate) fn grammar(self) -> tree_sitter::Language {
+        match self {
+            Dialect::JavaScript => tree_sitter_javascript::LANGUAGE.into(),
+            Dialect::TypeScript => tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
+            Dialect::Tsx => tree_sitter_typescript::LANGUAGE_TSX.into(),
+        }
+    }
+
+    fn tables(self) -> &'static Tables {
+        static JS: LazyLock<Tables> = LazyLock::new(|| tables(Dialect::JavaScript));
+        static TS: LazyLock<Tables> = LazyLock::new(|| tables(Dialect::TypeScript));
+        static TSX: LazyLock<Tables> = LazyLock::new(|| tables(Dialect::Tsx));
+        match self {
+            Dialect::JavaScript => &JS,
+            Dialect::TypeScript => &TS,
+            Dialect::Tsx => &TSX,
+        }
+    }
+}
+
+fn tables(dialect: Dialect) -> Tables {
+    let lang = dialect.grammar();
+    let ts = dialect != Dialect::JavaScript;
+    let hot = (0..lang.node_kind_count() as u16)
         .map(|id| {
             if !lang.node_kind_is_named(id) {
                 return Hot::Other;
@@ -464,20 +534,38 @@ static HOT: LazyLock<Vec<Hot>> = LazyLock::new(|| {
                 | "generator_function"
                 | "arrow_function"
                 | "method_definition" => Hot::Function,
-                "class" | "class_declaration" => Hot::Class,
+                "class" | "class_declaration" | "abstract_class_declaration" => Hot::Class,
                 "object" => Hot::Object,
                 "class_static_block" => Hot::StaticBlock,
                 "return_statement" => Hot::Return,
                 "for_statement" | "for_in_statement" | "while_statement" | "do_statement" => Hot::Loop,
                 "lexical_declaration" | "variable_declaration" => Hot::Declaration,
                 "expression_statement" => Hot::ExpressionStatement,
+                // TypeScript: `declare …` (no code), enums and namespaces are left alone, and so
+                // is everything inside them.
+                "ambient_declaration" | "enum_declaration" | "internal_module" | "module" if ts => Hot::Opaque,
                 _ => Hot::Other,
             }
         })
-        .collect()
-});
+        .collect();
+    let id = |n: &str| lang.field_id_for_name(n).map_or(0, |f| f.get());
+    let f = Fields {
+        body: id("body"),
+        name: id("name"),
+        parameters: id("parameters"),
+        parameter: id("parameter"),
+        value: id("value"),
+        left: id("left"),
+        right: id("right"),
+        key: id("key"),
+        property: id("property"),
+        operator: id("operator"),
+        pattern: id("pattern"),
+    };
+    Tables { hot, f, ts }
+}
 
-/// Field ids of the grammar (`child_by_field_name` compares the name with every field's).
+/// Field ids of a grammar (`child_by_field_name` compares the name with every field's).
 struct Fields {
     body: u16,
     name: u16,
@@ -489,24 +577,9 @@ struct Fields {
     key: u16,
     property: u16,
     operator: u16,
+    /// TypeScript's `required_parameter`/`optional_parameter` (0 in JavaScript).
+    pattern: u16,
 }
-
-static FIELDS: LazyLock<Fields> = LazyLock::new(|| {
-    let lang: tree_sitter::Language = tree_sitter_javascript::LANGUAGE.into();
-    let id = |n: &str| lang.field_id_for_name(n).map_or(0, |f| f.get());
-    Fields {
-        body: id("body"),
-        name: id("name"),
-        parameters: id("parameters"),
-        parameter: id("parameter"),
-        value: id("value"),
-        left: id("left"),
-        right: id("right"),
-        key: id("key"),
-        property: id("property"),
-        operator: id("operator"),
-    }
-});
 
 /// The child of `node` in field `id` (see [`FIELDS`]).
 fn field(node: Node<'_>, id: u16) -> Option<Node<'_>> {
@@ -573,10 +646,6 @@ fn tokens(node: Node<'_>) -> Tokens {
     t
 }
 
-fn hot(node: Node<'_>) -> Hot {
-    HOT.get(node.kind_id() as usize).copied().unwrap_or(Hot::Other)
-}
-
 fn yes(b: bool) -> String {
     if b { "yes" } else { "no" }.to_string()
 }
@@ -589,6 +658,10 @@ fn has_token(node: Node<'_>, tok: &str) -> bool {
 }
 
 impl<'a> Walker<'a> {
+    fn hot(&self, node: Node<'_>) -> Hot {
+        self.t.hot.get(node.kind_id() as usize).copied().unwrap_or(Hot::Other)
+    }
+
     fn text(&self, n: Node<'_>) -> &'a str {
         &self.src[n.byte_range()]
     }
@@ -645,22 +718,24 @@ impl<'a> Walker<'a> {
     }
 
     fn enter(&mut self, node: Node<'a>) {
-        match hot(node) {
+        match self.hot(node) {
             Hot::Function => {
                 let tokens = tokens(node);
                 let name = self.function_name(node, tokens);
                 let derived_constructor =
                     node.kind() == "method_definition" && self.is_derived_constructor(node, tokens);
+                let skip = derived_constructor && self.t.ts && self.super_must_be_root(node);
                 self.scopes.push(Scope::Function(Frame {
                     name,
                     tokens,
                     returns: Vec::new(),
                     derived_constructor,
+                    skip,
                     deferred: Vec::new(),
                 }));
             }
             Hot::Class => {
-                let name = field(node, FIELDS.name)
+                let name = field(node, self.t.f.name)
                     .map(|n| self.text(n).to_string())
                     .or_else(|| self.inferred_name())
                     .unwrap_or_else(|| "<class>".to_string());
@@ -671,6 +746,7 @@ impl<'a> Walker<'a> {
                 self.scopes.push(Scope::Object(name));
             }
             Hot::StaticBlock => self.scopes.push(Scope::Static),
+            Hot::Opaque => self.opaque += 1,
             Hot::Return => {
                 let Some(expr) = node.named_children(&mut node.walk()).find(|n| n.kind() != "comment") else {
                     return;
@@ -685,14 +761,18 @@ impl<'a> Walker<'a> {
     }
 
     fn leave(&mut self, node: Node<'a>) {
-        match hot(node) {
+        match self.hot(node) {
             Hot::Function => {
                 if let Some(Scope::Function(mut frame)) = self.scopes.pop() {
                     let deferred = std::mem::take(&mut frame.deferred);
-                    self.function(node, frame);
+                    if self.opaque == 0 && !frame.skip {
+                        self.function(node, frame);
+                    }
                     self.out.extend(deferred);
                 }
             }
+            Hot::Opaque => self.opaque -= 1,
+            _ if self.opaque > 0 => {}
             Hot::Class | Hot::Object | Hot::StaticBlock => {
                 self.scopes.pop();
             }
@@ -709,14 +789,15 @@ impl<'a> Walker<'a> {
         let ctx = self.context()?;
         match ctx.kind() {
             "variable_declarator" => {
-                field(ctx, FIELDS.name).filter(|n| n.kind() == "identifier").map(|n| self.text(n).to_string())
+                field(ctx, self.t.f.name).filter(|n| n.kind() == "identifier").map(|n| self.text(n).to_string())
             }
-            "assignment_expression" => field(ctx, FIELDS.left)
+            "assignment_expression" => field(ctx, self.t.f.left)
                 .filter(|n| matches!(n.kind(), "identifier" | "member_expression"))
                 .map(|n| compact(self.text(n))),
-            "assignment_pattern" => field(ctx, FIELDS.left).map(|n| compact(self.text(n))),
-            "pair" => field(ctx, FIELDS.key).map(|k| self.qualified(&key_name(self.text(k)))),
-            "field_definition" => field(ctx, FIELDS.property).map(|k| self.qualified(&key_name(self.text(k)))),
+            "assignment_pattern" => field(ctx, self.t.f.left).map(|n| compact(self.text(n))),
+            "pair" => field(ctx, self.t.f.key).map(|k| self.qualified(&key_name(self.text(k)))),
+            "field_definition" => field(ctx, self.t.f.property).map(|k| self.qualified(&key_name(self.text(k)))),
+            "public_field_definition" => field(ctx, self.t.f.name).map(|k| self.qualified(&key_name(self.text(k)))),
             "export_statement" => Some("default".to_string()),
             _ => None,
         }
@@ -733,7 +814,7 @@ impl<'a> Walker<'a> {
 
     fn function_name(&self, node: Node<'a>, tokens: Tokens) -> String {
         if node.kind() == "method_definition" {
-            let key = field(node, FIELDS.name).map(|n| key_name(self.text(n))).unwrap_or_default();
+            let key = field(node, self.t.f.name).map(|n| key_name(self.text(n))).unwrap_or_default();
             let key = if tokens.get {
                 format!("get {key}")
             } else if tokens.set {
@@ -743,7 +824,7 @@ impl<'a> Walker<'a> {
             };
             return self.qualified(&key);
         }
-        if let Some(n) = field(node, FIELDS.name) {
+        if let Some(n) = field(node, self.t.f.name) {
             return self.text(n).to_string();
         }
         if let Some(n) = self.inferred_name() {
@@ -757,7 +838,7 @@ impl<'a> Walker<'a> {
 
     /// A `constructor` method of a class with an `extends` clause.
     fn is_derived_constructor(&self, node: Node<'a>, tokens: Tokens) -> bool {
-        let is_ctor = field(node, FIELDS.name).is_some_and(|n| self.text(n) == "constructor") && !tokens.is_static;
+        let is_ctor = field(node, self.t.f.name).is_some_and(|n| self.text(n) == "constructor") && !tokens.is_static;
         if !is_ctor {
             return false;
         }
@@ -767,8 +848,38 @@ impl<'a> Walker<'a> {
         }
         let class = self.ancestors[n - 2];
         let mut c = class.walk();
-        let derived = class.children(&mut c).any(|k| k.kind() == "class_heritage");
-        derived
+        let heritage = class.children(&mut c).find(|k| k.kind() == "class_heritage");
+        // JavaScript: `extends X`; TypeScript: an `extends_clause` (an `implements_clause` alone
+        // does not make a derived class).
+        heritage.is_some_and(|h| h.child(0).is_some_and(|k| matches!(k.kind(), "extends" | "extends_clause")))
+    }
+
+    /// TypeScript requires `super(…)` to be a root-level statement of a derived constructor when
+    /// its class has parameter properties, initialised properties or `#private` members; wrapping
+    /// the body in `try` would break that.
+    fn super_must_be_root(&self, ctor: Node<'a>) -> bool {
+        let params = field(ctor, self.t.f.parameters);
+        let mut c = ctor.walk();
+        let param_props = params.is_some_and(|list| {
+            list.named_children(&mut c).any(|p| {
+                let mut c2 = p.walk();
+                let found = p
+                    .children(&mut c2)
+                    .any(|k| matches!(k.kind(), "accessibility_modifier" | "override_modifier" | "readonly"));
+                found
+            })
+        });
+        if param_props {
+            return true;
+        }
+        let Some(body) = self.ancestors.last().copied() else { return false };
+        let mut c = body.walk();
+        let members = body.named_children(&mut c).any(|m| {
+            let initialised = m.kind() == "public_field_definition" && field(m, self.t.f.value).is_some();
+            let private = field(m, self.t.f.name).is_some_and(|n| n.kind() == "private_property_identifier");
+            initialised || private
+        });
+        members
     }
 
     /// Statement-level: a statement of a block or a `switch` case inside a function.
@@ -783,7 +894,7 @@ impl<'a> Walker<'a> {
     }
 
     fn function(&mut self, node: Node<'a>, frame: Frame) {
-        let Some(body) = field(node, FIELDS.body) else { return };
+        let Some(body) = field(node, self.t.f.body) else { return };
         let kind = node.kind();
         let is_arrow = kind == "arrow_function";
         let expression_body = body.kind() != "statement_block";
@@ -798,7 +909,7 @@ impl<'a> Walker<'a> {
             "get"
         } else if t.set {
             "set"
-        } else if field(node, FIELDS.name).is_some_and(|n| self.text(n) == "constructor")
+        } else if field(node, self.t.f.name).is_some_and(|n| self.text(n) == "constructor")
             && !t.is_static
             && self.parent().is_some_and(|p| p.kind() == "class_body")
         {
@@ -806,20 +917,25 @@ impl<'a> Walker<'a> {
         } else {
             "method"
         };
-        let line_node = field(node, FIELDS.name).unwrap_or(node);
+        let line_node = field(node, self.t.f.name).unwrap_or(node);
         let line = line_node.start_position().row + 1;
 
         let mut params = Vec::new();
         let mut patterns = false;
-        if let Some(p) = field(node, FIELDS.parameter) {
+        if let Some(p) = field(node, self.t.f.parameter) {
             params.push(self.text(p).to_string());
-        } else if let Some(list) = field(node, FIELDS.parameters) {
+        } else if let Some(list) = field(node, self.t.f.parameters) {
             let mut c = list.walk();
             for p in list.named_children(&mut c) {
                 if p.kind() == "comment" {
                     continue;
                 }
-                if p.kind() != "identifier" {
+                let simple = match field(p, self.t.f.pattern) {
+                    // TypeScript: `a: T`, `a?: T`, `private a: T`; `this: T` binds nothing.
+                    Some(pat) => matches!(pat.kind(), "identifier" | "this"),
+                    None => p.kind() == "identifier",
+                };
+                if !simple {
                     patterns = true;
                 }
                 self.bound_names(p, &mut params);
@@ -980,14 +1096,19 @@ impl<'a> Walker<'a> {
     fn bound_names(&self, p: Node<'_>, out: &mut Vec<String>) {
         match p.kind() {
             "identifier" => out.push(self.text(p).to_string()),
+            "required_parameter" | "optional_parameter" => {
+                if let Some(pat) = field(p, self.t.f.pattern) {
+                    self.bound_names(pat, out);
+                }
+            }
             "shorthand_property_identifier_pattern" => out.push(self.text(p).to_string()),
             "assignment_pattern" | "object_assignment_pattern" => {
-                if let Some(l) = field(p, FIELDS.left) {
+                if let Some(l) = field(p, self.t.f.left) {
                     self.bound_names(l, out);
                 }
             }
             "pair_pattern" => {
-                if let Some(v) = field(p, FIELDS.value) {
+                if let Some(v) = field(p, self.t.f.value) {
                     self.bound_names(v, out);
                 }
             }
@@ -1003,7 +1124,7 @@ impl<'a> Walker<'a> {
 
     fn loop_(&mut self, node: Node<'a>) {
         let Some(func) = self.function_frame().map(|f| f.name.clone()) else { return };
-        let Some(body) = field(node, FIELDS.body) else { return };
+        let Some(body) = field(node, self.t.f.body) else { return };
         let line = node.start_position().row + 1;
         let depth = self
             .ancestors
@@ -1015,7 +1136,7 @@ impl<'a> Walker<'a> {
             "for_in_statement" => {
                 if has_token(node, "await") {
                     "for_await"
-                } else if field(node, FIELDS.operator).is_some_and(|o| o.kind() == "of") {
+                } else if field(node, self.t.f.operator).is_some_and(|o| o.kind() == "of") {
                     "for_of"
                 } else {
                     "for_in"
@@ -1039,9 +1160,9 @@ impl<'a> Walker<'a> {
             let end = body.end_byte();
             let ends_a_return = self.function_frame().is_some_and(|f| f.returns.iter().any(|r| r.1 == end));
             if ends_a_return {
-                let function = self.ancestors.iter().rev().copied().find(|a| hot(*a) == Hot::Function);
+                let function = self.ancestors.iter().rev().copied().find(|a| self.hot(*a) == Hot::Function);
                 let closes_at = function
-                    .and_then(|f| field(f, FIELDS.body))
+                    .and_then(|f| field(f, self.t.f.body))
                     .and_then(|b| b.child(b.child_count().saturating_sub(1)))
                     .map(|c| c.start_byte());
                 if closes_at == Some(end) {
@@ -1096,10 +1217,10 @@ impl<'a> Walker<'a> {
         let mut names = Vec::new();
         let mut c = node.walk();
         for d in node.named_children(&mut c) {
-            if d.kind() != "variable_declarator" || field(d, FIELDS.value).is_none() {
+            if d.kind() != "variable_declarator" || field(d, self.t.f.value).is_none() {
                 continue;
             }
-            if let Some(n) = field(d, FIELDS.name).filter(|n| n.kind() == "identifier") {
+            if let Some(n) = field(d, self.t.f.name).filter(|n| n.kind() == "identifier") {
                 names.push(self.text(n).to_string());
             }
         }
@@ -1115,12 +1236,12 @@ impl<'a> Walker<'a> {
         let mut names = Vec::new();
         let mut op = "";
         while matches!(e.kind(), "assignment_expression" | "augmented_assignment_expression") {
-            let Some(left) = field(e, FIELDS.left).filter(|l| l.kind() == "identifier") else { break };
+            let Some(left) = field(e, self.t.f.left).filter(|l| l.kind() == "identifier") else { break };
             if op.is_empty() {
                 op = if e.kind() == "assignment_expression" { "assign" } else { "augmented" };
             }
             names.push(self.text(left).to_string());
-            match field(e, FIELDS.right) {
+            match field(e, self.t.f.right) {
                 Some(r) => e = r,
                 None => break,
             }

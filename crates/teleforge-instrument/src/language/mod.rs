@@ -6,6 +6,7 @@
 mod go;
 mod javascript;
 mod python;
+mod typescript;
 
 use std::path::Path;
 
@@ -14,6 +15,7 @@ use crate::construct::Construct;
 pub use go::Go;
 pub use javascript::JavaScript;
 pub use python::Python;
+pub use typescript::TypeScript;
 
 /// A source file as discovery sees it.
 #[derive(Debug, Clone)]
@@ -84,7 +86,7 @@ pub trait LanguageSupport: Send + Sync {
 
 /// Every supported language.
 pub fn all() -> Vec<&'static dyn LanguageSupport> {
-    vec![&Go, &Python, &JavaScript]
+    vec![&Go, &Python, &JavaScript, &TypeScript::TS, &TypeScript::TSX, &TypeScript::JSX]
 }
 
 /// The language owning a file, by extension.

@@ -1,9 +1,11 @@
 //! Validators: one per toolchain, each checking a whole tree (with instrumented files overlaid)
-//! in as few compiler runs as it can: once per round, never once per construct.
+//! in as few compiler runs as it can: once per round, never once per construct. TypeScript and
+//! JSX are checked by the project's own TypeScript compiler (`typescript.rs`).
 
 mod go;
 mod javascript;
 mod python;
+mod typescript;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -12,6 +14,7 @@ use std::time::Duration;
 pub use go::GoValidator;
 pub use javascript::JavaScriptValidator;
 pub use python::PythonValidator;
+pub use typescript::TypeScriptValidator;
 
 use crate::error::Result;
 
@@ -92,6 +95,7 @@ pub fn for_language_with(language: &str, timeout: Duration) -> Option<Box<dyn Va
         "go" => Some(Box::new(GoValidator::with_timeout(timeout))),
         "python" => Some(Box::new(PythonValidator::with_timeout(timeout))),
         "javascript" => Some(Box::new(JavaScriptValidator::with_timeout(timeout))),
+        "typescript" => Some(Box::new(TypeScriptValidator::with_timeout(timeout))),
         _ => None,
     }
 }
