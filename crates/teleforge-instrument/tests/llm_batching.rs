@@ -604,3 +604,28 @@ fn requests_grow_to_what_the_models_answers_use() {
     assert!(sizes.len() >= 2 && sizes[1] > sizes[0] * 3 / 2, "{sizes:?}");
     assert!(s.answered < 30, "{} requests for 600 constructs", s.answered);
 }
+
+/// A call that records every parameter of a wide function is long (the template forms write the
+/// same call): it is a snippet like any other, not "more than one line".
+#[test]
+fn a_long_call_for_a_wide_function_is_accepted() {
+    fn all_params(_: &str, _: &str, name: &str, line: &str) -> String {
+        let kv: Vec<String> = (0..24).map(|i| format!("\"parameter_{i:02}\": parameter_{i:02}")).collect();
+        format!("_teleforge.func_call(\"{name}\", \"wide.py\", {line}, {{{}}})", kv.join(", "))
+    }
+    let mut model = Model::new(Protocol::OpenAi, 16_384);
+    model.snippet = all_params;
+    let (url, _) = serve(model);
+    let params: Vec<String> = (0..24).map(|i| format!("parameter_{i:02}")).collect();
+    let text = format!("def wide({}):\n    return parameter_00\n", params.join(", "));
+    let lang = for_path(std::path::Path::new("wide.py")).unwrap();
+    let file = SourceFile { rel: "wide.py".into(), text, path: None };
+    let mut p = tree_sitter::Parser::new();
+    p.set_language(&lang.grammar()).unwrap();
+    let tree = p.parse(&file.text, None).unwrap();
+    let constructs: Vec<Construct> =
+        lang.discover(&file, &tree).into_iter().filter(|c| c.kind.as_str() == "function").collect();
+    let g = generator(Protocol::OpenAi, &url, LlmOptions::default());
+    let answer = g.propose_file(None, lang, &file, &asks(lang, &constructs)).unwrap();
+    assert_eq!(tally(&answer.outcomes).get("snippet"), Some(&1), "{:?}", tally(&answer.outcomes));
+}

@@ -226,6 +226,9 @@ struct Calibration {
     max_ratio: Option<f64>,
 }
 
+/// Longest snippet accepted, in characters.
+const MAX_SNIPPET_CHARS: usize = 4000;
+
 /// Bytes per token assumed when estimating (pessimistic for English and code).
 const BYTES_PER_TOKEN: u64 = 3;
 
@@ -653,8 +656,19 @@ impl LlmGenerator {
         if code.is_empty() {
             return bad("the snippet is empty".into(), "llm_empty_snippet");
         }
-        if code.contains(['\n', '\r']) || code.len() > 600 {
+        if code.contains(['\n', '\r']) {
             return bad("the snippet is not one line".into(), "llm_snippet_not_one_line");
+        }
+        // Long enough for a call that records every parameter of a wide function (the template
+        // forms write such calls: 800 characters for 24 parameters); a bound all the same.
+        if code.chars().count() > MAX_SNIPPET_CHARS {
+            return bad(
+                format!(
+                    "the snippet is {} characters long, more than the {MAX_SNIPPET_CHARS} allowed: record fewer values",
+                    code.chars().count()
+                ),
+                "llm_snippet_too_long",
+            );
         }
         if code.contains("/*") || code.contains("*/") {
             return bad(
