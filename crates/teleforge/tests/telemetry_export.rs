@@ -624,6 +624,9 @@ fn malformed_lines_stop_with_file_and_line_or_are_skipped_when_asked() {
 
     let o = export(&store, &[tmp.path().join("missing.jsonl").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(66), "{}", text(&o));
+    let nowhere = tmp.path().join("no/such/dir/otlp.json");
+    let o = export(&store, &[ev.to_str().unwrap(), "--out", nowhere.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(74), "an output that cannot be written: {}", text(&o));
     let o = export(&store, &[ev.to_str().unwrap(), "--endpoint", "localhost:4318"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let o = export(&store, &[ev.to_str().unwrap(), "--endpoint", "http://127.0.0.1:9", "--out", "x"]);

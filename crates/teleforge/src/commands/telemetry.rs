@@ -120,7 +120,7 @@ fn run_export(args: &ExportArgs) -> Result<i32> {
         (Some(out), None) => {
             let mut sink = match OtlpFileSink::create(out) {
                 Ok(s) => s,
-                Err(e) => return Ok(fail(&e)),
+                Err(e) => return Ok(fail(&e, &args.events)),
             };
             let r = export(&args.events, &options, &mut sink);
             if let Ok(s) = &r {
@@ -139,12 +139,12 @@ fn run_export(args: &ExportArgs) -> Result<i32> {
     };
     match result {
         Ok(_) => Ok(0),
-        Err(e) => Ok(fail(&e)),
+        Err(e) => Ok(fail(&e, &args.events)),
     }
 }
 
 /// Prints one error line and returns its exit code.
-fn fail(e: &Error) -> i32 {
+fn fail(e: &Error, events: &Path) -> i32 {
     // A closed stdout (`… | head`) is the reader's choice, not a failure.
     if let Error::Io { source, .. } = e {
         if source.kind() == std::io::ErrorKind::BrokenPipe {
@@ -154,16 +154,12 @@ fn fail(e: &Error) -> i32 {
     eprintln!("teleforge: error: {e}");
     match e {
         Error::Malformed { .. } => exit::DATA,
-        Error::Io { path, source } => {
-            if path.as_path() == Path::new("<output>") {
-                exit::IO
-            } else {
-                match source.kind() {
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => exit::NO_INPUT,
-                    _ => exit::IO,
-                }
-            }
-        }
+        // Reading the events: 66; anything written (the output file, stdout): 74.
+        Error::Io { path, source } if path.as_path() == events => match source.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => exit::NO_INPUT,
+            _ => exit::IO,
+        },
+        Error::Io { .. } => exit::IO,
         Error::Unavailable { .. } | Error::Refused { .. } => exit::UNAVAILABLE,
         Error::BadEndpoint { .. } => exit::USAGE,
         _ => exit::FAILURE,
