@@ -1,6 +1,6 @@
 //! The classifier: (language, diagnostic text) → an error pattern name and its category.
 //!
-//! Each language has one table ([`go`], [`python`], [`javascript`]) whose rows read like
+//! Each language has one table ([`go`], [`python`], [`javascript`], [`typescript`]) whose rows read like
 //! documentation: a name, a category shared across languages, a regex, why code with that error
 //! fails, and how to fix it. A diagnostic that no row matches is never dropped: it gets a name made
 //! from its masked message template (see [`template`]), stable across runs and processes.
@@ -8,6 +8,7 @@
 mod go;
 mod javascript;
 mod python;
+mod typescript;
 pub mod template;
 
 use std::sync::LazyLock;
@@ -87,6 +88,7 @@ impl Table {
 static GO: LazyLock<Table> = LazyLock::new(|| Table::new("go", go::RULES));
 static PYTHON: LazyLock<Table> = LazyLock::new(|| Table::new("python", python::RULES));
 static JAVASCRIPT: LazyLock<Table> = LazyLock::new(|| Table::new("js", javascript::RULES));
+static TYPESCRIPT: LazyLock<Table> = LazyLock::new(|| Table::new("ts", typescript::RULES));
 
 /// The canonical name for a language or one of its common aliases (`golang`, `py`, `js`, `node`).
 pub fn canonical_language(language: &str) -> String {
@@ -95,6 +97,7 @@ pub fn canonical_language(language: &str) -> String {
         "golang" => "go".into(),
         "py" | "python3" => "python".into(),
         "js" | "node" | "nodejs" | "ecmascript" => "javascript".into(),
+        "ts" | "tsx" | "tsc" => "typescript".into(),
         _ => lower,
     }
 }
@@ -104,6 +107,7 @@ fn table(language: &str) -> Option<&'static Table> {
         "go" => Some(&GO),
         "python" => Some(&PYTHON),
         "javascript" => Some(&JAVASCRIPT),
+        "typescript" => Some(&TYPESCRIPT),
         _ => None,
     }
 }
@@ -120,7 +124,7 @@ pub fn rules(language: &str) -> &'static [Rule] {
 
 /// The table row named `pattern`, in any language.
 pub fn rule(pattern: &str) -> Option<&'static Rule> {
-    [&*GO, &*PYTHON, &*JAVASCRIPT].into_iter().flat_map(|t| t.rules).find(|r| r.name == pattern)
+    [&*GO, &*PYTHON, &*JAVASCRIPT, &*TYPESCRIPT].into_iter().flat_map(|t| t.rules).find(|r| r.name == pattern)
 }
 
 /// The category of any pattern name: the table's for known names; for template names, the one
@@ -232,7 +236,7 @@ mod tests {
     #[test]
     fn names_are_unique_and_prefixed() {
         let mut seen = std::collections::HashSet::new();
-        for lang in ["go", "python", "javascript"] {
+        for lang in ["go", "python", "javascript", "typescript"] {
             for r in rules(lang) {
                 assert!(seen.insert(r.name), "duplicate {}", r.name);
                 assert!(r.name.starts_with(&format!("{}_", pattern_prefix(lang))), "{}", r.name);

@@ -1,0 +1,2 @@
+function g(n: number) { return n }
+export const x = g();

@@ -1,0 +1,2 @@
+import * as t from "./_teleforge_tel.cjs";
+export const x = t;

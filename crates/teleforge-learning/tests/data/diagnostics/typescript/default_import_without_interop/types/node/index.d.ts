@@ -1,0 +1,1 @@
+declare module "fs" { const x: number; export = x; }

@@ -1,0 +1,2 @@
+import * as path from "path";
+export const x = path;

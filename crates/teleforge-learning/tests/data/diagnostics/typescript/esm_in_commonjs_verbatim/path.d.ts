@@ -1,0 +1,1 @@
+declare module "path" { export const sep: string; }

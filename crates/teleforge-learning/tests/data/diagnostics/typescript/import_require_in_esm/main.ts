@@ -1,0 +1,2 @@
+import t = require("./other.js");
+export const x = t;

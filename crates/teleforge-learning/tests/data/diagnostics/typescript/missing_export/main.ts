@@ -1,0 +1,2 @@
+import { nope } from "./other.js";
+export const x = nope;

@@ -1,0 +1,1 @@
+export function f(a: number): number { if (a) { return 1 } }

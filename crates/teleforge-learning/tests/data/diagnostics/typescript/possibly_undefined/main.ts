@@ -1,0 +1,1 @@
+export function f(a?: { n: number }) { return a.n }

@@ -1,0 +1,1 @@
+export function f(a: number) { const s = 1; const s = 2; return a + s }

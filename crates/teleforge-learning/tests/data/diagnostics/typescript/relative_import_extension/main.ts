@@ -1,0 +1,2 @@
+import { y } from "./other";
+export const x = y;

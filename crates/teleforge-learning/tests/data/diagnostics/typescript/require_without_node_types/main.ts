@@ -1,0 +1,2 @@
+const t = require("./x.cjs");
+export default t;

@@ -1,0 +1,2 @@
+import { T } from "./other.js";
+export const x: T = 1;

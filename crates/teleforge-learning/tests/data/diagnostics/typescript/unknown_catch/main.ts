@@ -1,0 +1,1 @@
+export function f() { try { return 1 } catch (e) { return e.message } }

@@ -1,0 +1,1 @@
+export function f() { let a: number; return a }
