@@ -1,56 +1,69 @@
-//! Instrument benchmark: each of our costs against a baseline measured in the same run.
+//! Instrument benchmark: every row of issue 10's table as a ratio against its floor, both measured
+//! in the same run, with the commands a user runs.
 //!
 //! ```text
 //! cargo bench -p teleforge-instrument --bench instrument
 //! TELEFORGE_BENCH_QUICK=1 cargo bench -p teleforge-instrument --bench instrument
 //! ```
 //!
-//! 1. Throughput: `discover` + applying every construct's first form (`rewrite::apply`), against
-//!    tree-sitter parsing alone (read + parse, no tree walk) of exactly the files discovery parses.
-//!    Both rates use the same byte count (the parsed files); discovery's extra work (walking the
-//!    folders, reading files it then skips) is its own cost. Also printed: the same with the
-//!    per-file edits the pipeline adds when it renders (the runtime import; Python's parses the
-//!    file again), and a per-phase breakdown from a replica of discovery's loop.
-//! 2. Validation: `instrument` with validation on, `validation_seconds` against one plain compiler
-//!    pass over the instrumented output tree (Go: `go build -o /dev/null ./...`; Python: one
-//!    `python3` process that `compile()`s every `.py` file of the output). Go runs in two
-//!    regimes: "warm" (as asked: after one untimed warm-up of both, everything is in the build
-//!    cache) and "module cold" (std and dependencies cached, the module's own packages not: each
-//!    sample uses a fresh copy at a new path, and the go command keys packages on their folder).
-//!    Also timed: one plain pass over the original tree (what the baseline check compiles), and
-//!    for Python the validator's script on its own, with and without pyflakes.
-//! 3. Compiler runs against one run per construct.
+//! The command measured is the release `teleforge` binary. The bench builds it first with
+//! `cargo build --release -p teleforge --bin teleforge` into the bench's own target folder (a no-op
+//! when it is up to date); `TELEFORGE_BIN=/path/to/teleforge` uses that binary instead.
 //!
-//! Trees: the Python standard library of `python3` (throughput) and a subset of it (validation:
-//! the top-level `*.py` files plus `json`, `email`, `asyncio`), and a Go module downloaded
-//! through the module proxy at a pinned version into a temporary GOMODCACHE (default
-//! `golang.org/x/text@v0.21.0`). The go command uses a temporary GOCACHE, so its state is known.
+//! 1. Throughput: `teleforge instrument TREE --no-validate --out FRESH --storage-dir STORE --json`
+//!    (a spawned process, whole command: start-up, store, walk, parse, rewrite, copy of the tree,
+//!    writes) against a single-threaded tree-sitter pass in this process that reads and parses,
+//!    with one parser and no walk of the syntax tree, exactly the files the command parses (those
+//!    `discover` does not skip before parsing). Same files, so the ratio is
+//!    floor seconds / command seconds (target ≥ 0.8). Floor and command alternate; the ratio of
+//!    each adjacent pair is taken, then the median.
+//! 2. Validation: per sample, a fresh copy of the tree at a new path (Go: built once with a plain
+//!    `go build ./...`, untimed, as a user's module has been; the standard library and the
+//!    dependencies are in the build cache, the module's own packages at that path are not), then
+//!    the same command with `--no-validate` and with validation (each with a fresh store and a
+//!    fresh output folder), then one plain compiler pass over the instrumented output: Go
+//!    `go build ./...`; Python one `python3` process that `compile()`s every `.py` file; JavaScript
+//!    one `node` process that parses every `.js`/`.mjs`/`.cjs` file (`vm.compileFunction` for
+//!    CommonJS, `vm.SourceTextModule` for ES modules). Validation time is the summary's
+//!    `validation_seconds` (toolchain processes only) and, as a user sees it, the validated
+//!    command's wall time minus the `--no-validate` command's (that also holds capturing every
+//!    attempt as a learning and the automatic consolidation). Target ≤ 1.25× the plain pass.
+//! 3. Compiler runs against constructs (from the validated runs): runs must stay bounded by
+//!    rounds (at most `--max-attempts` + 1), one preparation run, baselines, and isolation
+//!    (log2 of the constructs per round), never grow with constructs.
 //!
-//! Environment: `TELEFORGE_BENCH_QUICK=1` (a few hundred files: the Python subset and
-//! `golang.org/x/sync@v0.10.0`), `TELEFORGE_BENCH_GO_MODULE=path@version`,
-//! `TELEFORGE_BENCH_SAMPLES=N` (default 3). Progress goes to stderr, tables to stdout; times are
-//! medians; nothing asserts on time.
+//! Trees: the Python standard library of `python3` (its folders and `.py` files, without
+//! `site-packages`), lodash 4.17.21 (`npm pack`), `golang.org/x/text@v0.21.0` from the module proxy
+//! (throughput: its non-generated files, i.e. the module without the `.go` files that carry
+//! "Code generated … DO NOT EDIT"; validation: the whole module, which needs them to build).
+//! Quick: the stdlib's `json`, `email`, `asyncio` packages, lodash, `golang.org/x/sync@v0.10.0`.
+//!
+//! The go command uses a module cache and a build cache under the Cargo target's tmp folder
+//! (`instrument-bench/`), kept between runs (downloads once; the first run also compiles the
+//! standard library). Outputs are only removed at the end: on this ext4 (no journal) every file
+//! created within seconds of many deletions pays for a scan of recently deleted inodes.
+//!
+//! Environment: `TELEFORGE_BENCH_QUICK=1`, `TELEFORGE_BENCH_SAMPLES=N` (default 3; throughput takes
+//! at least 5), `TELEFORGE_BENCH_ONLY=throughput|validation`, `TELEFORGE_BENCH_LANGUAGES=python,go,javascript`,
+//! `TELEFORGE_BIN`. Progress on stderr, tables on stdout; nothing asserts on time.
 
-use std::collections::BTreeMap;
-use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use teleforge_instrument::discover::DiscoveredFile;
-use teleforge_instrument::language::{self, LanguageSupport, SourceFile, GENERATED_MARK};
-use teleforge_instrument::rewrite::apply;
-use teleforge_instrument::{discover, DiscoverOptions, Edit, InstrumentOptions, OutputMode, Summary};
+use teleforge_instrument::language::LanguageSupport;
+use teleforge_instrument::{discover, DiscoverOptions};
 
-const PY_SUBSET_PACKAGES: &[&str] = &["json", "email", "asyncio"];
-const GO_MODULE_FULL: &str = "golang.org/x/text@v0.21.0";
-const GO_MODULE_QUICK: &str = "golang.org/x/sync@v0.10.0";
-/// The Python validator's script, run here on its own to split its cost.
-const PY_CHECK_SCRIPT: &str = include_str!("../validators/python_check.py");
 const TARGET_THROUGHPUT: f64 = 0.8;
 const TARGET_VALIDATION: f64 = 1.25;
+const MAX_ATTEMPTS: usize = 3;
+const PY_QUICK_PACKAGES: &[&str] = &["json", "email", "asyncio"];
+const NPM_PACKAGE: &str = "lodash@4.17.21";
+const GO_MODULE_FULL: &str = "golang.org/x/text@v0.21.0";
+const GO_MODULE_QUICK: &str = "golang.org/x/sync@v0.10.0";
+const GENERATED: &str = "DO NOT EDIT";
 
-/// A Python program: `compile()` every `.py` file under argv[1] in this one process.
+/// Python's plain pass: `compile()` every `.py` file under argv[1] in this one process.
 const PY_PLAIN_PASS: &str = r#"
 import os, sys, warnings
 warnings.simplefilter("ignore")
@@ -67,78 +80,162 @@ for d, dirs, files in os.walk(sys.argv[1]):
             except (SyntaxError, ValueError):
                 bad += 1
             n += 1
-print(n, bad)
+print(n, "files,", bad, "with errors")
 "#;
+
+/// JavaScript's plain pass: one node process parses every file under argv[2] as node loads it.
+const JS_PLAIN_PASS: &str = r#"
+const fs = require('fs'), path = require('path'), vm = require('vm');
+const P = ['exports', 'require', 'module', '__filename', '__dirname'];
+const types = new Map();
+function type(dir) {
+  if (types.has(dir)) return types.get(dir);
+  let t;
+  try { t = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).type === 'module' ? 'esm' : 'cjs'; }
+  catch { t = path.dirname(dir) === dir ? 'cjs' : type(path.dirname(dir)); }
+  types.set(dir, t);
+  return t;
+}
+let n = 0, bad = 0;
+function walk(d) {
+  for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+    const p = path.join(d, e.name);
+    if (e.isDirectory()) { if (e.name !== 'node_modules') walk(p); continue; }
+    if (!/\.[cm]?js$/.test(e.name)) continue;
+    let src = fs.readFileSync(p, 'utf8');
+    if (src.charCodeAt(0) === 0xfeff) src = src.slice(1);
+    const k = p.endsWith('.mjs') ? 'esm' : p.endsWith('.cjs') ? 'cjs' : type(path.dirname(p));
+    try {
+      if (k === 'esm') new vm.SourceTextModule(src, { identifier: p });
+      else vm.compileFunction(src, P, { filename: p });
+    } catch { bad++; }
+    n++;
+  }
+}
+walk(process.argv[2]);
+console.log(n, 'files,', bad, 'with errors');
+"#;
+
+#[derive(Clone)]
+struct Tree {
+    lang: &'static str,
+    label: String,
+    /// The tree the throughput row instruments.
+    throughput: PathBuf,
+    /// The tree the validation row instruments.
+    validation: PathBuf,
+}
 
 fn main() {
     let started = Instant::now();
     let quick = std::env::var("TELEFORGE_BENCH_QUICK").is_ok_and(|v| v == "1");
     let samples: usize =
         std::env::var("TELEFORGE_BENCH_SAMPLES").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(3);
-    let go_module = std::env::var("TELEFORGE_BENCH_GO_MODULE")
-        .unwrap_or_else(|_| if quick { GO_MODULE_QUICK } else { GO_MODULE_FULL }.to_string());
+    let only = std::env::var("TELEFORGE_BENCH_ONLY").unwrap_or_default();
+    let languages = std::env::var("TELEFORGE_BENCH_LANGUAGES").unwrap_or_else(|_| "python,javascript,go".into());
+    let wanted = |l: &str| languages.split(',').any(|x| x.trim() == l);
     let work = tempfile::Builder::new().prefix("teleforge-bench-").tempdir().expect("creating a temp dir");
     let work = work.path().canonicalize().expect("temp dir").to_path_buf();
     let _cleanup = Cleanup(work.clone());
-    eprintln!("[bench] work dir {}", work.display());
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("instrument-bench");
+    std::fs::create_dir_all(&cache).unwrap();
+    eprintln!("[bench] work dir {}, caches in {}", work.display(), cache.display());
 
-    // The go command: its own module and build caches, so the state of both is known.
-    let goflags = format!("{} -modcacherw", go_output(&["env", "GOFLAGS"]).trim());
-    std::env::set_var("GOMODCACHE", work.join("gomod"));
-    std::env::set_var("GOCACHE", work.join("gocache"));
-    std::env::set_var("GOFLAGS", goflags.trim());
+    std::env::set_var("GOMODCACHE", cache.join("gomod"));
+    std::env::set_var("GOCACHE", cache.join("gocache"));
+    std::env::set_var("GOFLAGS", "-modcacherw -buildvcs=false");
     std::env::set_var("GOTOOLCHAIN", "local");
     std::env::set_var("PYTHONDONTWRITEBYTECODE", "1");
+    std::env::remove_var("TELEMETRY_FILE");
 
-    let stdlib = PathBuf::from(
-        String::from_utf8(
-            Command::new("python3")
-                .args(["-c", "import sysconfig;print(sysconfig.get_paths()['stdlib'])"])
-                .output()
-                .expect("python3 on PATH")
-                .stdout,
-        )
-        .unwrap()
-        .trim(),
+    let bin = teleforge_binary();
+    let load_start = loadavg();
+    let versions = format!(
+        "{}; {}; node {}",
+        command_output("python3", &["--version"]).trim(),
+        command_output("go", &["version"]).trim(),
+        command_output("node", &["--version"]).trim()
     );
-    let py_version = String::from_utf8(Command::new("python3").arg("--version").output().unwrap().stdout)
-        .unwrap()
-        .trim()
-        .to_string();
-    let go_version = go_output(&["version"]).trim().to_string();
-    // Quick: the packages only; full: the top-level modules too.
-    let py_subset = work.join("py-subset");
-    copy_python_subset(&stdlib, &py_subset, !quick);
-    eprintln!("[bench] downloading {go_module} through the module proxy");
-    let go_src = download_go_module(&go_module, &work);
+
+    // Trees.
+    let mut trees = Vec::new();
+    if wanted("python") {
+        let stdlib = PathBuf::from(
+            command_output("python3", &["-c", "import sysconfig;print(sysconfig.get_paths()['stdlib'])"]).trim(),
+        );
+        let t = work.join("trees/py");
+        let label = if quick {
+            for pkg in PY_QUICK_PACKAGES {
+                copy_dir(&stdlib.join(pkg), &t.join(pkg), &|p| p.file_name().is_none_or(|n| n != "__pycache__"));
+            }
+            format!("Python stdlib: {}", PY_QUICK_PACKAGES.join(","))
+        } else {
+            copy_dir(&stdlib, &t, &|p| {
+                let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                if p.is_dir() {
+                    name != "__pycache__" && name != "site-packages"
+                } else {
+                    name.ends_with(".py")
+                }
+            });
+            "Python stdlib".to_string()
+        };
+        trees.push(Tree { lang: "python", label, throughput: t.clone(), validation: t });
+    }
+    if wanted("javascript") {
+        eprintln!("[bench] npm pack {NPM_PACKAGE}");
+        let t = npm_pack(NPM_PACKAGE, &work);
+        trees.push(Tree { lang: "javascript", label: format!("npm {NPM_PACKAGE}"), throughput: t.clone(), validation: t });
+    }
+    if wanted("go") {
+        let module = if quick { GO_MODULE_QUICK } else { GO_MODULE_FULL };
+        eprintln!("[bench] go mod download {module}");
+        let full = download_go_module(module, &work);
+        let ng = work.join("trees/go-non-generated");
+        copy_dir(&full, &ng, &|p| !(p.extension().is_some_and(|e| e == "go") && is_generated(p)));
+        trees.push(Tree {
+            lang: "go",
+            label: module.to_string(),
+            throughput: if quick { full.clone() } else { ng },
+            validation: full,
+        });
+    }
 
     println!(
-        "teleforge-instrument benchmark ({}; {py_version}; {go_version}; {} cores; medians of {samples})",
+        "teleforge-instrument benchmark ({}; {versions}; {} cores; load average at start {load_start}; binary {})",
         if quick { "QUICK" } else { "full" },
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        bin.display()
     );
-    let py_subset_label = format!("py {}{}", if quick { "" } else { "top-level+" }, PY_SUBSET_PACKAGES.join(","));
-    let trees: Vec<(String, PathBuf)> = if quick {
-        vec![(py_subset_label.clone(), py_subset.clone()), (go_module.clone(), go_src.clone())]
-    } else {
-        vec![("python stdlib".to_string(), stdlib.clone()), (go_module.clone(), go_src.clone())]
-    };
 
-    // 1. Throughput.
     let mut tp = Vec::new();
-    for (label, root) in &trees {
-        tp.push(throughput(label, root, samples));
+    if only.is_empty() || only == "throughput" {
+        for t in &trees {
+            tp.push(throughput(&bin, t, &work, samples.max(5)));
+        }
     }
-    print_throughput(&tp);
-
-    // 2 and 3. Validation and compiler runs.
     let mut vals = Vec::new();
-    vals.push(validate_python(&py_subset_label, &py_subset, &work, samples));
-    vals.extend(validate_go(&go_module, &go_src, &work, samples));
-    print_validation(&vals);
-
+    if only.is_empty() || only == "validation" {
+        if trees.iter().any(|t| t.lang == "go") {
+            // The standard library and the dependencies, into the build cache (untimed).
+            let t = trees.iter().find(|t| t.lang == "go").unwrap();
+            let warm = work.join("go-warm");
+            copy_dir(&t.validation, &warm, &|_| true);
+            let s = Instant::now();
+            let (ok, _) = run_quiet(Command::new("go").args(["build", "./..."]).current_dir(&warm));
+            eprintln!("[bench] go warm-up build: {:.1} s (ok: {ok})", s.elapsed().as_secs_f64());
+        }
+        for t in &trees {
+            vals.push(validation(&bin, t, &work, samples));
+        }
+    }
+    print_tables(&tp, &vals);
     let total = started.elapsed();
-    println!("\ntotal runtime {:.1} s", total.as_secs_f64());
+    println!(
+        "\ntotal runtime {:.1} s; load average at start {load_start}, at end {}",
+        total.as_secs_f64(),
+        loadavg()
+    );
     eprintln!("[bench] done in {:.1} s", total.as_secs_f64());
 }
 
@@ -152,106 +249,149 @@ impl Drop for Cleanup {
     }
 }
 
+/// The release binary: `TELEFORGE_BIN`, else built now into the bench's own target folder.
+fn teleforge_binary() -> PathBuf {
+    if let Some(b) = std::env::var_os("TELEFORGE_BIN") {
+        return PathBuf::from(b);
+    }
+    // target/release/deps/instrument-HASH → target
+    let exe = std::env::current_exe().expect("current exe");
+    let target = exe.ancestors().nth(3).expect("target folder").to_path_buf();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+    eprintln!("[bench] cargo build --release -p teleforge --bin teleforge (target {})", target.display());
+    let t = Instant::now();
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "-p", "teleforge", "--bin", "teleforge", "--manifest-path"])
+        .arg(&manifest)
+        .env("CARGO_TARGET_DIR", &target)
+        .stdout(Stdio::null())
+        .status()
+        .expect("cargo");
+    assert!(status.success(), "building the release teleforge binary failed");
+    eprintln!("[bench] built in {:.1} s", t.elapsed().as_secs_f64());
+    target.join("release/teleforge")
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command
+
+struct Run {
+    wall: f64,
+    /// User + system CPU seconds of the process and its children.
+    cpu: f64,
+    summary: serde_json::Value,
+}
+
+/// `teleforge instrument ROOT [--no-validate] --out OUT --storage-dir STORE --json`.
+fn instrument(bin: &Path, root: &Path, out: &Path, store: &Path, validate: bool) -> Run {
+    let mut cmd = Command::new(bin);
+    cmd.arg("instrument").arg(root).arg("--out").arg(out).arg("--storage-dir").arg(store).arg("--json");
+    if !validate {
+        cmd.arg("--no-validate");
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let before = children_cpu();
+    let t = Instant::now();
+    let o = cmd.output().expect("running teleforge");
+    let wall = t.elapsed().as_secs_f64();
+    let cpu = children_cpu() - before;
+    // Exit 1: done, some constructs left out (still a measurement).
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "teleforge instrument {} failed ({:?}): {}",
+        root.display(),
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let summary = serde_json::from_slice(&o.stdout).expect("teleforge --json summary");
+    Run { wall, cpu, summary }
+}
+
+fn children_cpu() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
+    let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    s(u.ru_utime) + s(u.ru_stime)
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. Throughput
 
 struct Throughput {
-    label: String,
+    tree: Tree,
     files_walked: usize,
     files_parsed: usize,
     bytes_parsed: usize,
-    bytes_read: usize,
-    constructs: usize,
-    files_with_constructs: usize,
-    skipped: BTreeMap<String, usize>,
-    parse_only: Duration,
-    discover_apply: Duration,
-    discover_apply_file_edits: Duration,
-    discover_alone: Duration,
-    breakdown: Breakdown,
+    constructs: u64,
+    floor: f64,
+    command: f64,
+    command_cpu: f64,
+    discover_in_process: f64,
+    ratio: f64,
+    ratios: Vec<f64>,
 }
 
-#[derive(Default, Clone)]
-struct Breakdown {
-    walk: Duration,
-    read: Duration,
-    checks: Duration,
-    parse: Duration,
-    lang_discover: Duration,
-    apply: Duration,
-    file_edits: Duration,
-}
-
-fn is_parsed(f: &DiscoveredFile) -> bool {
+fn is_parsed(f: &teleforge_instrument::discover::DiscoveredFile) -> bool {
     f.skipped.is_none() || f.skipped.as_deref() == Some("has syntax errors")
 }
 
-fn throughput(label: &str, root: &Path, samples: usize) -> Throughput {
-    let opts = DiscoverOptions::default();
-    eprintln!("[bench] 1. {label}: warm-up discovery of {}", root.display());
-    let files = discover(root, &opts).expect("discover");
+fn throughput(bin: &Path, tree: &Tree, work: &Path, samples: usize) -> Throughput {
+    let root = &tree.throughput;
+    let label = &tree.label;
+    let files = discover(root, &DiscoverOptions::default()).expect("discover");
     let parsed: Vec<(PathBuf, &'static dyn LanguageSupport)> =
         files.iter().filter(|f| is_parsed(f)).map(|f| (f.path.clone(), f.language)).collect();
     let bytes_parsed: usize = files.iter().filter(|f| is_parsed(f)).map(|f| f.source.text.len()).sum();
-    let bytes_read: usize =
-        files.iter().map(|f| std::fs::metadata(&f.path).map(|m| m.len() as usize).unwrap_or(0)).sum();
-    let mut skipped = BTreeMap::new();
-    for f in &files {
-        if let Some(why) = &f.skipped {
-            *skipped.entry(why.clone()).or_insert(0) += 1;
-        }
-    }
-    let constructs = files.iter().map(|f| f.constructs.len()).sum();
-    let files_with_constructs = files.iter().filter(|f| !f.constructs.is_empty()).count();
     let files_walked = files.len();
     drop(files);
-    let _ = parse_only(&parsed); // warm the page cache for both
-
-    let (mut a, mut b, mut bf, mut d) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut bd: Vec<Breakdown> = Vec::new();
+    let store = work.join(format!("store-tp-{}", tree.lang));
+    let out = |k: &str| work.join(format!("out/tp-{}-{k}", tree.lang));
+    eprintln!("[bench] 1. {label}: warm-up");
+    let warm = instrument(bin, root, &out("warm"), &store, false);
+    let _ = parse_only(&parsed);
+    let (mut floor, mut cmd, mut cpu, mut disc, mut ratios) = (vec![], vec![], vec![], vec![], vec![]);
     for i in 0..samples {
         eprintln!("[bench] 1. {label}: sample {}/{samples}", i + 1);
-        // Alternate the order so that drift on a shared machine falls on both sides.
-        let mut run = |k: usize| match k {
-            0 => a.push(parse_only(&parsed)),
-            1 => b.push(discover_apply(root, false)),
-            2 => bf.push(discover_apply(root, true)),
-            3 => d.push(discover_alone(root)),
-            _ => bd.push(breakdown(root)),
+        let (f, r) = if i % 2 == 0 {
+            let f = parse_only(&parsed);
+            (f, instrument(bin, root, &out(&i.to_string()), &store, false))
+        } else {
+            let r = instrument(bin, root, &out(&i.to_string()), &store, false);
+            (parse_only(&parsed), r)
         };
-        let order: &[usize] = if i % 2 == 0 { &[0, 1, 2, 3, 4] } else { &[4, 3, 2, 1, 0] };
-        for &k in order {
-            run(k);
-        }
+        let t = Instant::now();
+        let d = discover(root, &DiscoverOptions::default()).expect("discover");
+        disc.push(t.elapsed().as_secs_f64());
+        drop(d);
+        ratios.push(f / r.wall);
+        floor.push(f);
+        cmd.push(r.wall);
+        cpu.push(r.cpu);
     }
-    let med = |f: fn(&Breakdown) -> Duration| median(bd.iter().map(f).collect());
     Throughput {
-        label: label.to_string(),
+        tree: tree.clone(),
         files_walked,
         files_parsed: parsed.len(),
         bytes_parsed,
-        bytes_read,
-        constructs,
-        files_with_constructs,
-        skipped,
-        parse_only: median(a),
-        discover_apply: median(b),
-        discover_apply_file_edits: median(bf),
-        discover_alone: median(d),
-        breakdown: Breakdown {
-            walk: med(|b| b.walk),
-            read: med(|b| b.read),
-            checks: med(|b| b.checks),
-            parse: med(|b| b.parse),
-            lang_discover: med(|b| b.lang_discover),
-            apply: med(|b| b.apply),
-            file_edits: med(|b| b.file_edits),
-        },
+        constructs: warm.summary["constructs_found"].as_u64().unwrap_or(0),
+        floor: median(floor),
+        command: median(cmd),
+        command_cpu: median(cpu),
+        discover_in_process: median(disc),
+        ratio: median(ratios.clone()),
+        ratios,
     }
 }
 
-/// Reads and parses every file discovery parses; no walk of the syntax tree.
-fn parse_only(files: &[(PathBuf, &'static dyn LanguageSupport)]) -> Duration {
+/// Reads and parses every file, one thread, one parser; no walk of the syntax tree.
+fn parse_only(files: &[(PathBuf, &'static dyn LanguageSupport)]) -> f64 {
     let t = Instant::now();
     let mut parser = tree_sitter::Parser::new();
     let mut errors = 0usize;
@@ -261,578 +401,289 @@ fn parse_only(files: &[(PathBuf, &'static dyn LanguageSupport)]) -> Duration {
         let tree = parser.parse(&text, None).expect("parse");
         errors += usize::from(tree.root_node().has_error());
     }
-    black_box(errors);
-    t.elapsed()
-}
-
-/// `discover` plus every construct's first form applied (plus the file's own edits if asked).
-fn discover_apply(root: &Path, file_edits: bool) -> Duration {
-    let t = Instant::now();
-    let files = discover(root, &DiscoverOptions::default()).expect("discover");
-    let mut out = 0usize;
-    for f in &files {
-        if f.constructs.is_empty() {
-            continue;
-        }
-        let fe: Vec<Edit> = if file_edits { f.file_edits.clone() } else { Vec::new() };
-        let mut edits: Vec<&Edit> = fe.iter().collect();
-        for c in &f.constructs {
-            if let Some(form) = c.forms.first() {
-                edits.extend(form.edits.iter());
-            }
-        }
-        out += apply(&f.source.text, &edits).len();
-    }
-    black_box(out);
-    let d = t.elapsed();
-    drop(files);
-    d
-}
-
-fn discover_alone(root: &Path) -> Duration {
-    let t = Instant::now();
-    let files = discover(root, &DiscoverOptions::default()).expect("discover");
-    black_box(files.len());
-    let d = t.elapsed();
-    drop(files);
-    d
-}
-
-/// A replica of `discover`'s loop with a timer per phase (the library's own code is not touched).
-fn breakdown(root: &Path) -> Breakdown {
-    const SKIPPED_DIRS: &[&str] =
-        &["vendor", "node_modules", "__pycache__", "site-packages", "testdata", "bower_components", "jspm_packages"];
-    let mut b = Breakdown::default();
-    let t = Instant::now();
-    let mut paths = Vec::new();
-    let walker = ignore::WalkBuilder::new(root)
-        .hidden(true)
-        .parents(true)
-        .git_ignore(true)
-        .git_global(false)
-        .git_exclude(true)
-        .require_git(false)
-        .sort_by_file_name(|a, b| a.cmp(b))
-        .filter_entry(|e| {
-            let name = e.file_name().to_string_lossy();
-            let is_dir = e.file_type().is_some_and(|t| t.is_dir());
-            !(is_dir
-                && e.depth() > 0
-                && (SKIPPED_DIRS.contains(&name.as_ref()) || e.path().join("pyvenv.cfg").is_file()))
-        })
-        .build();
-    for entry in walker.flatten() {
-        if entry.file_type().is_some_and(|t| t.is_file()) {
-            paths.push(entry.into_path());
-        }
-    }
-    b.walk = t.elapsed();
-    let mut parser = tree_sitter::Parser::new();
-    let mut sink = 0usize;
-    for path in paths {
-        let Some(lang) = language::for_path(&path) else { continue };
-        let rel = teleforge_instrument::discover::relative(root, &path);
-        if lang.is_runtime_file(&rel) {
-            continue;
-        }
-        let t = Instant::now();
-        let text = std::fs::read(&path).ok().and_then(|v| String::from_utf8(v).ok());
-        b.read += t.elapsed();
-        let Some(text) = text else { continue };
-        let t = Instant::now();
-        let skip = lang.is_test_file(&rel)
-            || text.lines().take(3).any(|l| l.contains(GENERATED_MARK))
-            || lang.is_instrumented(&text)
-            || lang.skip_file(&text).is_some();
-        b.checks += t.elapsed();
-        if skip {
-            continue;
-        }
-        let t = Instant::now();
-        parser.set_language(&lang.grammar()).expect("grammar");
-        let tree = parser.parse(&text, None).expect("parse");
-        let broken = tree.root_node().has_error();
-        b.parse += t.elapsed();
-        if broken {
-            continue;
-        }
-        let source = SourceFile { rel, text, path: None };
-        let t = Instant::now();
-        let constructs = lang.discover(&source, &tree);
-        b.lang_discover += t.elapsed();
-        if constructs.is_empty() {
-            continue;
-        }
-        let t = Instant::now();
-        let edits: Vec<&Edit> =
-            constructs.iter().filter_map(|c| c.forms.first()).flat_map(|f| f.edits.iter()).collect();
-        sink += apply(&source.text, &edits).len();
-        b.apply += t.elapsed();
-        let t = Instant::now();
-        sink += lang.file_edits(&source, &tree).len();
-        b.file_edits += t.elapsed();
-        drop(tree);
-    }
-    black_box(sink);
-    b
-}
-
-fn print_throughput(rows: &[Throughput]) {
-    println!("\n1. discovery + rewriting vs tree-sitter parse alone (same bytes: the files discovery parses)");
-    println!(
-        "{:<34} {:>13} {:>9} {:>10} {:>10} {:>12} {:>12} {:>7} {:>12} {:>7}",
-        "tree",
-        "files walk/prs",
-        "MB parsed",
-        "MB read",
-        "constructs",
-        "parse MB/s",
-        "disc+rw MB/s",
-        "ratio",
-        "+file_edits",
-        "ratio"
-    );
-    for r in rows {
-        let mb = r.bytes_parsed as f64 / 1e6;
-        let a = mb / r.parse_only.as_secs_f64();
-        let b = mb / r.discover_apply.as_secs_f64();
-        let bf = mb / r.discover_apply_file_edits.as_secs_f64();
-        println!(
-            "{:<34} {:>13} {:>9.2} {:>10.2} {:>10} {:>12.2} {:>12.2} {:>6.2}x {:>12.2} {:>6.2}x",
-            r.label,
-            format!("{}/{}", r.files_walked, r.files_parsed),
-            mb,
-            r.bytes_read as f64 / 1e6,
-            r.constructs,
-            a,
-            b,
-            b / a,
-            bf,
-            bf / a
-        );
-    }
-    println!("target: disc+rw ≥ {TARGET_THROUGHPUT}× parse-only. '+file_edits' adds the per-file edits the pipeline's render makes (runtime import).");
-    for r in rows {
-        let k = &r.breakdown;
-        let sum = k.walk + k.read + k.checks + k.parse + k.lang_discover + k.apply;
-        println!("  {}: {} files with constructs; skipped {:?}", r.label, r.files_with_constructs, r.skipped);
-        println!(
-            "    seconds: parse-only {:.3} | discover() {:.3} | discover()+apply {:.3} | +file_edits {:.3}",
-            r.parse_only.as_secs_f64(),
-            r.discover_alone.as_secs_f64(),
-            r.discover_apply.as_secs_f64(),
-            r.discover_apply_file_edits.as_secs_f64()
-        );
-        let pct = |d: Duration| 100.0 * d.as_secs_f64() / sum.as_secs_f64();
-        println!(
-            "    phases (replica of discover's loop, sum {:.3} s): walk {:.3} ({:.0}%) read {:.3} ({:.0}%) skip-checks {:.3} ({:.0}%) parse {:.3} ({:.0}%) language walk {:.3} ({:.0}%) apply {:.3} ({:.0}%); file_edits would add {:.3}",
-            sum.as_secs_f64(),
-            k.walk.as_secs_f64(), pct(k.walk),
-            k.read.as_secs_f64(), pct(k.read),
-            k.checks.as_secs_f64(), pct(k.checks),
-            k.parse.as_secs_f64(), pct(k.parse),
-            k.lang_discover.as_secs_f64(), pct(k.lang_discover),
-            k.apply.as_secs_f64(), pct(k.apply),
-            k.file_edits.as_secs_f64()
-        );
-    }
+    std::hint::black_box(errors);
+    t.elapsed().as_secs_f64()
 }
 
 // ---------------------------------------------------------------------------------------------
-// 2 and 3. Validation and compiler runs
+// 2. Validation
 
 struct Validation {
-    label: String,
-    regime: &'static str,
-    summary: Summary,
-    runs: Vec<usize>,
-    validation: f64,
+    tree: Tree,
+    validation_seconds: f64,
+    difference: f64,
     plain: f64,
-    /// One plain pass over the original (uninstrumented) tree, what the baseline check compiles.
-    plain_original: f64,
-    instrument_wall: f64,
+    no_validate: f64,
+    validated: f64,
+    ratio_seconds: f64,
+    ratio_difference: f64,
+    summary: serde_json::Value,
+    runs: Vec<u64>,
     plain_note: String,
-    /// Further single-process timings over the same output tree: (what, seconds).
-    extra: Vec<(String, f64)>,
 }
 
-fn instrument_once(src: &Path, out: &Path) -> (Summary, f64) {
-    let _ = std::fs::remove_dir_all(out);
-    let opts = InstrumentOptions {
-        root: src.to_path_buf(),
-        discover: DiscoverOptions::default(),
-        validate: true,
-        max_attempts: 3,
-        output: OutputMode::Copy(out.to_path_buf()),
-        validate_cmd: None,
-        run_id: "bench".into(),
-        learning: Default::default(),
-        check_timeout: teleforge_instrument::pipeline::DEFAULT_CHECK_TIMEOUT,
-        allow_dirty: false,
+fn plain_pass(lang: &str, out: &Path, work: &Path) -> (f64, String) {
+    let mut cmd = match lang {
+        "go" => {
+            let mut c = Command::new("go");
+            c.args(["build", "./..."]).current_dir(out);
+            c
+        }
+        "python" => {
+            let mut c = Command::new("python3");
+            c.arg("-c").arg(PY_PLAIN_PASS).arg(out);
+            c
+        }
+        _ => {
+            let script = work.join("js_plain_pass.cjs");
+            if !script.exists() {
+                std::fs::write(&script, JS_PLAIN_PASS).unwrap();
+            }
+            let mut c = Command::new("node");
+            c.args(["--experimental-vm-modules", "--no-warnings"]).arg(&script).arg(out);
+            c
+        }
     };
     let t = Instant::now();
-    let s = teleforge_instrument::instrument(None, &opts, &mut |_| {}).expect("instrument");
-    (s, t.elapsed().as_secs_f64())
-}
-
-/// Wall time of a command, its status and the first line of its stderr.
-fn timed(cmd: &mut Command) -> (f64, String) {
-    let t = Instant::now();
-    let out = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).output().expect("running the toolchain");
+    let (ok, text) = run_quiet(&mut cmd);
     let d = t.elapsed().as_secs_f64();
-    let err = String::from_utf8_lossy(&out.stderr);
-    let first = err.lines().find(|l| !l.starts_with('#')).unwrap_or("").to_string();
-    let note = if out.status.success() {
-        let o = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if o.is_empty() {
-            "exit 0".to_string()
+    let note = if lang == "go" {
+        if ok {
+            "builds".to_string()
         } else {
-            o
+            format!("fails: {}", text.lines().find(|l| l.contains(".go:")).unwrap_or("").trim())
         }
     } else {
-        format!("exit {}: {}", out.status.code().unwrap_or(-1), first)
+        text.trim().to_string()
     };
     (d, note)
 }
 
-fn plain_python(out: &Path) -> (f64, String) {
-    timed(Command::new("python3").arg("-c").arg(PY_PLAIN_PASS).arg(out))
-}
-
-fn plain_go(out: &Path) -> (f64, String) {
-    timed(Command::new("go").args(["build", "-o", "/dev/null", "./..."]).current_dir(out))
-}
-
-/// The validator's own script over every `.py` file of `out`, in one process: with `-S`
-/// (site-packages hidden, so neither pyflakes nor ruff: compile only) or as the validator runs it.
-fn python_check(out: &Path, compile_only: bool) -> f64 {
-    let mut files = Vec::new();
-    collect_py(out, out, &mut files);
-    let request = serde_json::json!({
-        "root": out.to_string_lossy(),
-        "files": files.iter().map(|f| serde_json::json!({ "path": f })).collect::<Vec<_>>(),
-    });
-    let mut cmd = Command::new("python3");
-    if compile_only {
-        cmd.arg("-S");
-    }
-    let t = Instant::now();
-    let mut child = cmd
-        .arg("-c")
-        .arg(PY_CHECK_SCRIPT)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    {
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(request.to_string().as_bytes()).unwrap();
-    }
-    let o = child.wait_with_output().unwrap();
-    let d = t.elapsed().as_secs_f64();
-    assert!(o.status.success(), "python_check.py: {}", String::from_utf8_lossy(&o.stderr));
-    d
-}
-
-fn collect_py(root: &Path, dir: &Path, out: &mut Vec<String>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            if p.file_name().is_none_or(|n| n != "__pycache__") {
-                collect_py(root, &p, out);
-            }
-        } else if p.extension().is_some_and(|x| x == "py") {
-            out.push(teleforge_instrument::discover::relative(root, &p));
-        }
-    }
-}
-
-fn validate_python(label: &str, src: &Path, work: &Path, samples: usize) -> Validation {
-    let out = work.join("py-out");
-    eprintln!("[bench] 2. {label}: warm-up instrument + plain pass");
-    instrument_once(src, &out);
-    plain_python(&out);
-    let (mut v, mut p, mut w, mut runs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut c1, mut c2, mut p0) = (Vec::new(), Vec::new(), Vec::new());
-    let mut last = None;
+fn validation(bin: &Path, tree: &Tree, work: &Path, samples: usize) -> Validation {
+    let label = &tree.label;
+    let (mut vs, mut diff, mut plain, mut nv, mut v, mut runs) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut r_s, mut r_d) = (vec![], vec![]);
+    let mut summary = serde_json::Value::Null;
     let mut note = String::new();
     for i in 0..samples {
         eprintln!("[bench] 2. {label}: sample {}/{samples}", i + 1);
-        p0.push(plain_python(src).0);
-        let (s, wall) = instrument_once(src, &out);
-        let (plain, n) = plain_python(&out);
-        c1.push(python_check(&out, true));
-        c2.push(python_check(&out, false));
-        v.push(s.validation_seconds);
-        runs.push(s.compiler_runs);
-        w.push(wall);
-        p.push(plain);
-        note = format!("files compiled, with errors: {n}");
-        last = Some(s);
+        let dir = work.join(format!("val/{}-{i}", tree.lang));
+        let src = dir.join("src");
+        copy_dir(&tree.validation, &src, &|_| true);
+        if tree.lang == "go" {
+            // The user's own build of their module (untimed).
+            run_quiet(Command::new("go").args(["build", "./..."]).current_dir(&src));
+        }
+        let a = instrument(bin, &src, &dir.join("out-nv"), &dir.join("store-nv"), false);
+        let b = instrument(bin, &src, &dir.join("out"), &dir.join("store"), true);
+        let (p, n) = plain_pass(tree.lang, &dir.join("out"), work);
+        let secs = b.summary["validation_seconds"].as_f64().unwrap_or(f64::NAN);
+        vs.push(secs);
+        diff.push(b.wall - a.wall);
+        plain.push(p);
+        nv.push(a.wall);
+        v.push(b.wall);
+        r_s.push(secs / p);
+        r_d.push((b.wall - a.wall) / p);
+        runs.push(b.summary["compiler_runs"].as_u64().unwrap_or(0));
+        note = n;
+        summary = b.summary;
+        eprintln!(
+            "[bench]    validation_seconds {secs:.2}, command {:.2} - {:.2} (no-validate), plain pass {p:.2} s",
+            b.wall, a.wall
+        );
     }
     Validation {
-        extra: vec![
-            ("python_check.py, compile only (python3 -S)".into(), median_f(c1)),
-            ("python_check.py as the validator runs it (compile + pyflakes if importable)".into(), median_f(c2)),
-        ],
-        label: label.to_string(),
-        regime: "(no build cache)",
-        summary: last.unwrap(),
+        tree: tree.clone(),
+        validation_seconds: median(vs),
+        difference: median(diff),
+        plain: median(plain),
+        no_validate: median(nv),
+        validated: median(v),
+        ratio_seconds: median(r_s),
+        ratio_difference: median(r_d),
+        summary,
         runs,
-        validation: median_f(v),
-        plain: median_f(p),
-        plain_original: median_f(p0),
-        instrument_wall: median_f(w),
         plain_note: note,
     }
 }
 
-/// Two regimes. "warm": as asked, one untimed warm-up of both, then everything the go command
-/// needs is in its cache (same paths, same contents). "module cold": the std library and the
-/// dependencies are cached but none of the module's own packages: each sample instruments a fresh
-/// copy at a new path (the go command keys compiled packages on their folder), so the baseline,
-/// every round, and the plain pass all compile the module's packages.
-fn validate_go(label: &str, src: &Path, work: &Path, samples: usize) -> Vec<Validation> {
-    let out = work.join("go-out");
-    eprintln!("[bench] 2. {label}: warm-up (first build of std and dependencies into the temp GOCACHE)");
-    let t = Instant::now();
-    let (first, first_note) = plain_go(src);
-    eprintln!(
-        "[bench]    first go build of the original: {first:.1} s ({first_note}); total {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
-    instrument_once(src, &out);
-    plain_go(&out);
-    let mut result = Vec::new();
-    for regime in ["warm", "module cold"] {
-        let (mut v, mut p, mut w, mut runs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut p0 = Vec::new();
-        let mut last = None;
-        let mut note = String::new();
-        for i in 0..samples {
-            eprintln!("[bench] 2. {label} ({regime}): sample {}/{samples}", i + 1);
-            // The validator compiles with -gcflags=-e, so these plain builds of the original never
-            // serve its baseline from the cache.
-            let (s, wall, plain, n) = if regime == "warm" {
-                p0.push(plain_go(src).0);
-                let (s, wall) = instrument_once(src, &out);
-                let (plain, n) = plain_go(&out);
-                (s, wall, plain, n)
-            } else {
-                let dir = work.join(format!("go-cold-{i}"));
-                copy_dir(src, &dir.join("src"), &|_| true);
-                p0.push(plain_go(&dir.join("src")).0);
-                let (s, wall) = instrument_once(&dir.join("src"), &dir.join("out"));
-                let (plain, n) = plain_go(&dir.join("out"));
-                let _ = std::fs::remove_dir_all(&dir);
-                (s, wall, plain, n)
-            };
-            v.push(s.validation_seconds);
-            runs.push(s.compiler_runs);
-            w.push(wall);
-            p.push(plain);
-            note = n;
-            last = Some(s);
-        }
-        result.push(Validation {
-            extra: Vec::new(),
-            label: label.to_string(),
-            regime,
-            summary: last.unwrap(),
-            runs,
-            validation: median_f(v),
-            plain: median_f(p),
-            plain_original: median_f(p0),
-            instrument_wall: median_f(w),
-            plain_note: note,
-        });
+// ---------------------------------------------------------------------------------------------
+// Tables
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "PASS"
+    } else {
+        "MISS"
     }
-    result
 }
 
-fn print_validation(rows: &[Validation]) {
-    println!("\n2. validation vs one plain compiler pass over the instrumented output tree");
-    println!(
-        "{:<34} {:<18} {:>5} {:>9} {:>8} {:>14} {:>8} {:>12} {:>15} {:>13}",
-        "tree",
-        "regime",
-        "runs",
-        "valid. s",
-        "plain s",
-        "v/(runs×plain)",
-        "v/plain",
-        "plain orig s",
-        "v/(orig+plain)",
-        "instrument s"
-    );
-    for r in rows {
-        let runs = r.summary.compiler_runs;
+fn print_tables(tp: &[Throughput], vals: &[Validation]) {
+    if !tp.is_empty() {
+        println!("\n1. instrument --no-validate (whole command) vs single-threaded tree-sitter parse-only, same files");
         println!(
-            "{:<34} {:<18} {:>5} {:>9.2} {:>8.2} {:>13.2}x {:>7.2}x {:>12.2} {:>14.2}x {:>13.2}",
-            r.label,
-            r.regime,
-            runs,
-            r.validation,
-            r.plain,
-            r.validation / (runs as f64 * r.plain),
-            r.validation / r.plain,
-            r.plain_original,
-            r.validation / (r.plain_original + r.plain),
-            r.instrument_wall
+            "{:<30} {:>11} {:>8} {:>10} {:>10} {:>9} {:>9} {:>8} {:>7}  {}",
+            "tree", "files w/p", "MB", "constructs", "command s", "cpu s", "floor s", "ratio", "target", "verdict"
         );
-    }
-    println!(
-        "target: ≤ {TARGET_VALIDATION}× one plain pass per round (v/(runs×plain)). valid. s = summary.validation_seconds \
-         (toolchain processes only: baseline + every round); plain = wall time of one process over the output; \
-         plain orig = the same over the original tree (what the baseline check compiles), so v/(orig+plain) compares \
-         baseline + one round with two plain passes; instrument s = whole instrument() call (discovery, go list, \
-         rendering, writing the copy)."
-    );
-    for r in rows {
-        let runs_list: Vec<String> = r.runs.iter().map(|n| n.to_string()).collect();
-        println!(
-            "  {} / {}: runs per sample [{}]; plain pass: {}",
-            r.label,
-            r.regime,
-            runs_list.join(","),
-            r.plain_note
-        );
-        for (what, secs) in &r.extra {
-            println!("    one process over the whole output: {what}: {secs:.2} s ({:.2}x plain)", secs / r.plain);
-        }
-    }
-
-    println!("\n3. compiler runs vs one run per construct");
-    println!(
-        "{:<34} {:<18} {:>10} {:>12} {:>9} {:>9} {:>6} {:>12}",
-        "tree", "regime", "found", "instrumented", "left out", "attempts", "runs", "runs/constr."
-    );
-    for r in rows {
-        let s = &r.summary;
-        println!(
-            "{:<34} {:<18} {:>10} {:>12} {:>9} {:>9} {:>6} {:>12.5}",
-            r.label,
-            r.regime,
-            s.constructs_found,
-            s.constructs_instrumented,
-            s.left_out.len(),
-            s.attempts,
-            s.compiler_runs,
-            s.compiler_runs as f64 / s.constructs_found.max(1) as f64
-        );
-    }
-    println!("baseline 'one run per construct' = found.");
-    let mut seen = std::collections::BTreeSet::new();
-    for r in rows {
-        let s = &r.summary;
-        if !seen.insert(r.label.clone()) {
-            continue;
-        }
-        println!(
-            "  {}: files seen {}, instrumented {}, skipped {:?}",
-            r.label, s.files_seen, s.files_instrumented, s.files_skipped
-        );
-        if s.left_out.is_empty() {
-            continue;
-        }
-        let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
-        for l in &s.left_out {
-            *by_reason.entry(reason_template(&l.reason)).or_insert(0) += 1;
-        }
-        let mut by_reason: Vec<(String, usize)> = by_reason.into_iter().collect();
-        by_reason.sort_by_key(|r| std::cmp::Reverse(r.1));
-        let files: std::collections::BTreeSet<&str> = s.left_out.iter().map(|l| l.file.as_str()).collect();
-        println!("    left out {} in {} files; by reason:", s.left_out.len(), files.len());
-        for (reason, n) in by_reason.iter().take(6) {
-            println!("      {n:>5}  {}", clip(reason, 150));
-        }
-        println!("    first ones:");
-        for l in s.left_out.iter().take(4) {
+        for r in tp {
             println!(
-                "      {}:{} {} {}: {}",
-                l.file,
-                l.line,
-                l.construct_type,
-                l.function,
-                clip(&l.reason.replace('\n', " | "), 200)
+                "{:<30} {:>11} {:>8.2} {:>10} {:>10.3} {:>9.3} {:>9.3} {:>7.2}x {:>6}x  {}",
+                r.tree.label,
+                format!("{}/{}", r.files_walked, r.files_parsed),
+                r.bytes_parsed as f64 / 1e6,
+                r.constructs,
+                r.command,
+                r.command_cpu,
+                r.floor,
+                r.ratio,
+                format!("≥{TARGET_THROUGHPUT}"),
+                verdict(r.ratio >= TARGET_THROUGHPUT)
+            );
+        }
+        println!(
+            "ratio = floor s / command s per adjacent pair, median; files w/p = files discovery walked / parsed; \
+             cpu s = the command's user+system CPU."
+        );
+        for r in tp {
+            let rs: Vec<String> = r.ratios.iter().map(|x| format!("{x:.2}")).collect();
+            println!(
+                "  {}: pair ratios [{}]; discover() in this process (all cores, no output) {:.3} s; floor {:.1} MB/s",
+                r.tree.label,
+                rs.join(", "),
+                r.discover_in_process,
+                r.bytes_parsed as f64 / 1e6 / r.floor
+            );
+        }
+    }
+    if !vals.is_empty() {
+        println!("\n2. validation vs one plain compiler pass over the instrumented output");
+        println!(
+            "{:<30} {:>9} {:>9} {:>8} {:>10} {:>10} {:>8}  {:>8} {:>8}  {}",
+            "tree", "valid. s", "cmd diff", "plain s", "v.s/plain", "diff/plain", "target", "verdict", "(diff)", "plain pass"
+        );
+        for r in vals {
+            println!(
+                "{:<30} {:>9.2} {:>9.2} {:>8.2} {:>9.2}x {:>9.2}x {:>7}x  {:>8} {:>8}  {}",
+                r.tree.label,
+                r.validation_seconds,
+                r.difference,
+                r.plain,
+                r.ratio_seconds,
+                r.ratio_difference,
+                format!("≤{TARGET_VALIDATION}"),
+                verdict(r.ratio_seconds <= TARGET_VALIDATION),
+                verdict(r.ratio_difference <= TARGET_VALIDATION),
+                r.plain_note
+            );
+        }
+        println!(
+            "valid. s = summary validation_seconds (toolchain processes); cmd diff = validated command − --no-validate \
+             command (wall; medians {}); ratios are medians of per-sample ratios.",
+            vals.iter()
+                .map(|r| format!("{}: {:.2} − {:.2}", r.tree.lang, r.validated, r.no_validate))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+
+        println!("\n3. compiler runs vs constructs (validated runs)");
+        println!(
+            "{:<30} {:>10} {:>12} {:>9} {:>6} {:>9} {:>9} {:>10} {:>9} {:>6}  {}",
+            "tree", "found", "instrumented", "left out", "runs", "baseline", "isolation", "runs/constr", "bound", "per sample", "verdict"
+        );
+        for r in vals {
+            let s = &r.summary;
+            let n = |k: &str| s[k].as_u64().unwrap_or(0);
+            let found = n("constructs_found");
+            let rounds = MAX_ATTEMPTS as u64 + 1;
+            let log2 = (found.max(2) as f64).log2().ceil() as u64;
+            // Rounds, one preparation run, one baseline per round, isolation by halving per round.
+            let bound = rounds + 1 + rounds + rounds * log2;
+            let runs = n("compiler_runs");
+            let per: Vec<String> = r.runs.iter().map(|x| x.to_string()).collect();
+            println!(
+                "{:<30} {:>10} {:>12} {:>9} {:>6} {:>9} {:>9} {:>10.6} {:>9} {:>6}  {}",
+                r.tree.label,
+                found,
+                n("constructs_instrumented"),
+                s["left_out"].as_array().map_or(0, |a| a.len()),
+                runs,
+                n("baseline_runs"),
+                n("isolation_runs"),
+                runs as f64 / found.max(1) as f64,
+                bound,
+                per.join(","),
+                verdict(runs <= bound)
+            );
+        }
+        println!(
+            "bound = (max_attempts+1) rounds + 1 preparation + 1 baseline per round + ⌈log2 constructs⌉ isolation \
+             checks per round: it grows with log2(constructs), never with constructs."
+        );
+        for r in vals {
+            let s = &r.summary;
+            println!(
+                "  {}: files seen {}, instrumented {}, skipped {}",
+                r.tree.label, s["files_seen"], s["files_instrumented"], s["files_skipped"]
             );
         }
     }
 }
 
-/// A reason without its location and with numbers and quoted text masked, to group like ones.
-fn reason_template(reason: &str) -> String {
-    let first = reason.lines().next().unwrap_or("");
-    let msg = match first.find(".go:").or_else(|| first.find(".py:")) {
-        Some(i) => first[i + 4..].splitn(3, ':').last().unwrap_or(first).trim().to_string(),
-        None => first.to_string(),
-    };
-    let mut out = String::new();
-    let mut in_quote = None;
-    for c in msg.chars() {
-        match in_quote {
-            Some(q) if c == q => {
-                in_quote = None;
-                out.push(c);
-            }
-            Some(_) => {}
-            None if c == '"' || c == '\'' || c == '`' => {
-                in_quote = Some(c);
-                out.push(c);
-                out.push('…');
-            }
-            None if c.is_ascii_digit() => {
-                if !out.ends_with('N') {
-                    out.push('N');
-                }
-            }
-            None => out.push(c),
-        }
-    }
-    out
-}
-
-fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(n).collect::<String>())
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
-// Trees
+// Trees and helpers
 
-fn go_output(args: &[&str]) -> String {
-    let out = Command::new("go").args(args).output().expect("go on PATH");
+fn command_output(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("{program} on PATH: {e}"));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `go mod download -json path@version` into the temp GOMODCACHE; a writable copy of the module.
+/// Runs `cmd` with output captured; whether it succeeded and its stdout + stderr.
+fn run_quiet(cmd: &mut Command) -> (bool, String) {
+    let o = cmd.output().expect("starting a toolchain");
+    (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+}
+
+fn is_generated(p: &Path) -> bool {
+    let text = std::fs::read_to_string(p).unwrap_or_default();
+    text.lines().take(3).any(|l| l.contains("Code generated") && l.contains(GENERATED))
+}
+
+/// `go mod download -json path@version`; a writable copy of the module.
 fn download_go_module(module: &str, work: &Path) -> PathBuf {
     let out = Command::new("go").args(["mod", "download", "-json", module]).output().expect("go on PATH");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!("go mod download {module}: {e}: {}", String::from_utf8_lossy(&out.stderr));
     });
     let dir = PathBuf::from(json["Dir"].as_str().unwrap_or_else(|| panic!("go mod download {module}: {json}")));
-    let dest = work.join("go-src");
+    let dest = work.join("trees/go");
     copy_dir(&dir, &dest, &|_| true);
     dest
 }
 
-/// A few packages of the standard library, and its top-level `*.py` files if asked.
-fn copy_python_subset(stdlib: &Path, dest: &Path, top_level: bool) {
-    std::fs::create_dir_all(dest).unwrap();
-    for e in std::fs::read_dir(stdlib).unwrap().flatten() {
-        let p = e.path();
-        if top_level && p.is_file() && p.extension().is_some_and(|x| x == "py") {
-            copy_file(&p, &dest.join(e.file_name()));
-        }
-    }
-    for pkg in PY_SUBSET_PACKAGES {
-        copy_dir(&stdlib.join(pkg), &dest.join(pkg), &|p| p.file_name().is_none_or(|n| n != "__pycache__"));
-    }
+/// `npm pack name@version` and the extracted `package/` folder.
+fn npm_pack(package: &str, work: &Path) -> PathBuf {
+    let dl = work.join("npm");
+    std::fs::create_dir_all(&dl).unwrap();
+    let o = Command::new("npm")
+        .args(["pack", "--silent", package, "--pack-destination"])
+        .arg(&dl)
+        .current_dir(&dl)
+        .output()
+        .expect("npm on PATH");
+    assert!(o.status.success(), "npm pack {package}: {}", String::from_utf8_lossy(&o.stderr));
+    let tgz: Vec<PathBuf> = std::fs::read_dir(&dl)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".tgz"))
+        .collect();
+    assert_eq!(tgz.len(), 1, "npm pack {package}: {tgz:?}");
+    let into = work.join("trees/npm");
+    std::fs::create_dir_all(&into).unwrap();
+    let o = Command::new("tar").arg("-xzf").arg(&tgz[0]).arg("-C").arg(&into).output().expect("tar on PATH");
+    assert!(o.status.success(), "tar -xzf: {}", String::from_utf8_lossy(&o.stderr));
+    into.join("package")
 }
 
 fn copy_file(from: &Path, to: &Path) {
@@ -845,7 +696,7 @@ fn copy_file(from: &Path, to: &Path) {
 
 fn copy_dir(from: &Path, to: &Path, keep: &dyn Fn(&Path) -> bool) {
     std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
+    for e in std::fs::read_dir(from).unwrap_or_else(|e| panic!("reading {}: {e}", from.display())).flatten() {
         let p = e.path();
         if !keep(&p) {
             continue;
@@ -859,14 +710,10 @@ fn copy_dir(from: &Path, to: &Path, keep: &dyn Fn(&Path) -> bool) {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn median_f(mut v: Vec<f64>) -> f64 {
+fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return f64::NAN;
+    }
     v[v.len() / 2]
 }
