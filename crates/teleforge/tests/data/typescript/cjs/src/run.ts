@@ -1,0 +1,2 @@
+import result = require('./index');
+console.log(result);

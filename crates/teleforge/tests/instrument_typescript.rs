@@ -1,0 +1,332 @@
+//! `teleforge instrument` and `strip` on real TypeScript trees, validated by the project's own
+//! TypeScript compiler (installed from npm into a temp folder), compiled with `tsc` and run with
+//! node: a strict ES module project (`strict`, `noUnusedLocals`, `noImplicitAny`,
+//! `exactOptionalPropertyTypes`, `verbatimModuleSyntax`, `isolatedModules`, ...) with the
+//! JavaScript tricky cases adapted, a `.tsx` React-like file and a `.jsx` file, and a CommonJS
+//! project (`import x = require`, `export =`, a `.cts` file) under `verbatimModuleSyntax`.
+//! Instrumented code must type-check first time, keep every declaration `tsc` emits (so no
+//! inferred type changed), print what the original prints with telemetry off and on, keep line
+//! numbers, strip back to the original bytes, and be left alone when instrumented again.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use support::{copy, events, files, have, text, tf};
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/typescript").join(name)
+}
+
+/// A folder holding `node_modules/typescript`, installed once per test process with npm. `None`
+/// (the test skips) only when node or npm is missing and `CI` is unset.
+fn typescript() -> Option<&'static Path> {
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if !have("node") || !have("npm") {
+            return None;
+        }
+        let dir = tempfile::Builder::new().prefix("teleforge-typescript-").tempdir().unwrap().keep();
+        std::fs::write(dir.join("package.json"), r#"{"name":"tf-ts","private":true}"#).unwrap();
+        let o = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error", "typescript@5"])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "npm install typescript failed:\n{}", text(&o));
+        Some(dir)
+    })
+    .as_deref()
+}
+
+/// A scratch folder whose `node_modules` is the installed TypeScript (found by the validator
+/// walking up from the trees inside it).
+fn scratch(ts: &Path) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(ts.join("node_modules"), tmp.path().join("node_modules")).unwrap();
+    tmp
+}
+
+fn tsc(ts: &Path, project: &Path) {
+    let o = Command::new("node")
+        .arg(ts.join("node_modules/typescript/bin/tsc"))
+        .args(["-p", "."])
+        .current_dir(project)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "tsc failed in {}:\n{}", project.display(), text(&o));
+}
+
+/// Runs `node script` in `dir` (telemetry to `events` when given) and returns its stdout.
+fn node_run(dir: &Path, script: &str, events: Option<&Path>) -> String {
+    let mut c = Command::new("node");
+    c.arg(script).current_dir(dir).env_remove("TELEMETRY_FILE").env_remove("TELEMETRY_SAMPLE_FIRST");
+    if let Some(e) = events {
+        c.env("TELEMETRY_FILE", e);
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "node {script} failed in {}:\n{}", dir.display(), text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn instrument(store: &Path, src: &Path, out: &Path) -> Value {
+    let o = tf(store, &["instrument", src.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn assert_clean_first_round(s: &Value) {
+    assert_eq!(s["left_out"].as_array().unwrap().len(), 0, "{s}");
+    assert_eq!(s["constructs_instrumented"], s["constructs_found"], "{s}");
+    assert_eq!(s["first_attempt_successes"], s["constructs_instrumented"], "{s}");
+    assert_eq!(s["compiler_runs"], 1, "{s}");
+    assert_eq!(s["runtime_files"], serde_json::json!(["_teleforge_tel.cjs", "_teleforge_tel.d.cts"]), "{s}");
+}
+
+fn is_source(name: &str) -> bool {
+    [".ts", ".tsx", ".mts", ".cts", ".jsx"].iter().any(|e| name.ends_with(e))
+}
+
+/// Every source file keeps its lines: only marked text is added, on the line it belongs to.
+fn assert_lines_kept(src: &Path, out: &Path) -> usize {
+    let mut changed = 0;
+    for (rel, bytes) in files(src) {
+        let name = rel.to_string_lossy();
+        if !is_source(&name) {
+            continue;
+        }
+        let orig = String::from_utf8(bytes).unwrap();
+        let new = std::fs::read_to_string(out.join(&rel)).unwrap();
+        assert_eq!(orig.lines().count(), new.lines().count(), "{name} gained or lost lines");
+        if orig != new {
+            changed += 1;
+            for (a, b) in orig.lines().zip(new.lines()) {
+                let stripped =
+                    b.split("/*tf{*/").map(|p| p.split_once("/*}tf*/").map_or(p, |(_, r)| r)).collect::<String>();
+                assert_eq!(a, stripped, "{name}: a line moved or changed");
+            }
+        }
+    }
+    changed
+}
+
+fn assert_strip_and_idempotence(tmp: &Path, store: &Path, src: &Path, out: &Path) {
+    let stripped = tmp.join("stripped");
+    let o = tf(store, &["strip", out.to_str().unwrap(), "--out", stripped.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(files(&stripped), files(src), "instrument then strip is not the original");
+    let again = tmp.join("again");
+    let s = instrument(store, out, &again);
+    assert_eq!(s["constructs_found"], 0, "{s}");
+    assert_eq!(files(&again), files(out), "instrumenting twice changed something");
+}
+
+/// The declaration files `tsc` emitted for a project (`dist/*.d.ts`), by name.
+fn declarations(project: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    files(&project.join("dist")).into_iter().filter(|(p, _)| p.to_string_lossy().ends_with(".d.ts")).collect()
+}
+
+fn find<'a>(evs: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
+    evs.iter().find(|e| e["kind"] == kind && e["code.function.name"] == name)
+}
+
+fn line_of(file: &Path, needle: &str) -> u64 {
+    let t = std::fs::read_to_string(file).unwrap();
+    t.lines().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle} not in {}", file.display())) as u64
+        + 1
+}
+
+#[test]
+fn strict_es_module_project_with_tsx_and_jsx_keeps_types_behaviour_and_lines() {
+    let Some(ts) = typescript() else { return };
+    let tmp = scratch(ts);
+    let src = tmp.path().join("strict");
+    copy(&data("strict"), &src);
+    let out = tmp.path().join("out");
+    let store = tmp.path().join("store");
+    let s = instrument(&store, &src, &out);
+    assert_clean_first_round(&s);
+    assert!(s["constructs_instrumented"].as_u64().unwrap() >= 60, "{s}");
+    assert_eq!(s["captured_by_language"]["typescript"], s["constructs_instrumented"], "{s}");
+    assert!(assert_lines_kept(&src, &out) >= 7);
+    assert_strip_and_idempotence(tmp.path(), &store, &src, &out);
+
+    // Both compile under the strict tsconfig, and every emitted declaration is the same: no
+    // inferred type changed.
+    tsc(ts, &src);
+    tsc(ts, &out);
+    assert_eq!(declarations(&out), declarations(&src), "instrumentation changed an inferred type");
+    let original = node_run(&src, "dist/main.js", None);
+    assert!(original.contains("<div><h1>T</h1><ul><li>[ ] a</li><li>[x] b</li></ul></div>\n<b>HI</b>\n"), "{original}");
+    assert!(original.ends_with("stack ok\ndone\n"), "{original}");
+    let ev_path = tmp.path().join("events.jsonl");
+    assert_eq!(node_run(&out, "dist/main.js", None), original, "output changed with telemetry off");
+    assert!(!ev_path.exists());
+    assert_eq!(node_run(&out, "dist/main.js", Some(&ev_path)), original, "output changed with telemetry on");
+    let evs = events(&ev_path);
+
+    for (name, rel, needle) in [
+        ("object", "src/arrows.ts", "export const object = "),
+        ("sequence", "src/arrows.ts", "export const sequence = "),
+        ("multiline", "src/arrows.ts", "export const multiline = "),
+        ("withDefault", "src/arrows.ts", "export function withDefault("),
+        ("generic", "src/arrows.ts", "export const generic = "),
+        ("Counter.increment", "src/arrows.ts", "readonly increment = "),
+        ("Circle.area", "src/classes.ts", "override area(): number { return Math.round"),
+        ("Square.constructor", "src/classes.ts", "constructor(side: number)"),
+        ("Shape.get label", "src/classes.ts", "get label()"),
+        ("Shape.set label", "src/classes.ts", "set label(v: string)"),
+        ("Shape.get count", "src/classes.ts", "static get count()"),
+        ("Shape.#reveal", "src/classes.ts", "#reveal(): string"),
+        ("Shape.[Symbol.iterator]", "src/classes.ts", "*[Symbol.iterator]()"),
+        ("Shape.later", "src/classes.ts", "async later(x: number)"),
+        ("point.get sum", "src/classes.ts", "get sum()"),
+        ("point.quoted key", "src/classes.ts", "'quoted key'()"),
+        ("overloaded", "src/classes.ts", "export function overloaded(a: string | number)"),
+        ("definite", "src/classes.ts", "export function definite()"),
+        ("countUp", "src/flow.ts", "export function* countUp("),
+        ("ticks", "src/flow.ts", "export async function* ticks("),
+        ("loops", "src/flow.ts", "export async function loops("),
+        ("report", "src/own_tel.ts", "export function report("),
+        ("Item", "src/App.tsx", "export function Item("),
+        ("List", "src/App.tsx", "export const List = "),
+        ("App", "src/App.tsx", "export function App("),
+        ("Badge", "src/legacy.jsx", "export function Badge("),
+        ("render", "src/h.ts", "export function render("),
+    ] {
+        let e = find(&evs, "func_entry", name).unwrap_or_else(|| panic!("no func_entry for {name}"));
+        assert_eq!(e["code.file.path"], rel, "{e}");
+        assert_eq!(e["code.line.number"], line_of(&src.join(rel), needle), "{name}: {e}");
+    }
+    // Parameter properties are arguments; `this` parameters and types are not.
+    assert_eq!(find(&evs, "func_entry", "Item").unwrap()["args"], serde_json::json!({ "name": "a", "done": false }));
+    assert_eq!(find(&evs, "func_exit", "sequence").unwrap()["results"], serde_json::json!([6]));
+    assert_eq!(find(&evs, "func_exit", "overloaded").unwrap()["results"], serde_json::json!(["A"]));
+    assert_eq!(find(&evs, "func_exit", "thrower").unwrap()["error"], "Error: arrow threw");
+    // Bodiless and ambient code got nothing: the abstract method, overload signatures, the
+    // namespace's function, the enum; a derived constructor with a parameter property is left
+    // alone (its `super()` must stay a root statement), one without is instrumented.
+    for name in ["Shape.area", "Geometry.unit", "unit", "Circle.constructor"] {
+        assert!(find(&evs, "func_entry", name).is_none(), "{name} was instrumented");
+    }
+    let flow = std::fs::read_to_string(out.join("src/flow.ts")).unwrap();
+    assert!(flow.starts_with("/*tf{*/import * as __teleforgeTel from \"../_teleforge_tel.cjs\"; /*}tf*/"), "{flow}");
+    let classes = std::fs::read_to_string(out.join("src/classes.ts")).unwrap();
+    assert!(classes.contains("export namespace Geometry { export function unit(): number { return 1 } }\n"));
+    // Loops of every kind, the hot one sampled; assignments recorded.
+    let hot_line = line_of(&src.join("src/flow.ts"), "i < 100000");
+    let hot = evs.iter().filter(|e| e["kind"] == "loop_iter" && e["code.line.number"] == hot_line).count();
+    assert!(hot > 0 && hot < 200, "hot loop wrote {hot} events");
+    for needle in ["for (const k in o)", "for (const x of xs)", "while (n < 3)", "do n--", "for await"] {
+        let line = line_of(&src.join("src/flow.ts"), needle);
+        assert!(
+            evs.iter().any(|e| e["kind"] == "loop_iter" && e["code.line.number"] == line),
+            "no loop_iter for {needle}"
+        );
+    }
+    let chained: Vec<&Value> =
+        evs.iter().filter(|e| e["kind"] == "var_assign" && e["code.function.name"] == "chained").collect();
+    assert!(chained.iter().any(|e| e["variable"] == "a" && e["value"] == 5), "{chained:?}");
+}
+
+#[test]
+fn commonjs_project_under_verbatim_module_syntax() {
+    let Some(ts) = typescript() else { return };
+    let tmp = scratch(ts);
+    let src = tmp.path().join("cjs");
+    copy(&data("cjs"), &src);
+    let out = tmp.path().join("out");
+    let store = tmp.path().join("store");
+    let s = instrument(&store, &src, &out);
+    assert_clean_first_round(&s);
+    assert!(s["constructs_instrumented"].as_u64().unwrap() >= 8, "{s}");
+    assert_eq!(assert_lines_kept(&src, &out), 2);
+    // `import x = require(…)`: the only form verbatimModuleSyntax allows in CommonJS; the `.cts`
+    // file's directive stays first.
+    let index = std::fs::read_to_string(out.join("src/index.ts")).unwrap();
+    assert!(index.starts_with("/*tf{*/import __teleforgeTel = require(\"../_teleforge_tel.cjs\"); /*}tf*/"), "{index}");
+    let util = std::fs::read_to_string(out.join("src/util.cts")).unwrap();
+    assert!(util.starts_with("'use strict';/*tf{*/ import __teleforgeTel = require("), "{util}");
+    assert_strip_and_idempotence(tmp.path(), &store, &src, &out);
+    tsc(ts, &src);
+    tsc(ts, &out);
+    assert_eq!(declarations(&out), declarations(&src));
+    let original = node_run(&src, "dist/run.js", None);
+    assert_eq!(original, "6 4 A-B\n");
+    assert_eq!(node_run(&out, "dist/run.js", None), original);
+    let ev_path = tmp.path().join("events.jsonl");
+    assert_eq!(node_run(&out, "dist/run.js", Some(&ev_path)), original);
+    let evs = events(&ev_path);
+    let main = find(&evs, "func_entry", "main").unwrap();
+    assert_eq!(main["args"]["args"], "<Array len=2>");
+    assert_eq!(main["code.line.number"], 2);
+    assert_eq!(find(&evs, "func_exit", "sum").unwrap()["results"], serde_json::json!([6]));
+    assert!(find(&evs, "func_entry", "Derived.constructor").is_some());
+}
+
+#[test]
+fn a_type_error_the_original_has_blames_nobody() {
+    let Some(ts) = typescript() else { return };
+    let tmp = scratch(ts);
+    let src = tmp.path().join("p");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("tsconfig.json"),
+        r#"{"compilerOptions":{"strict":true,"noEmit":true,"module":"esnext","moduleResolution":"bundler"}}"#,
+    )
+    .unwrap();
+    // A baseline error on line 3, and a file whose own code is fine.
+    std::fs::write(src.join("a.ts"), "export function f(a: number): number {\n  const b = a * 2;\n  const c: string = b;\n  return b + c.length;\n}\n").unwrap();
+    std::fs::write(src.join("b.ts"), "export const g = (xs: number[]) => xs.map((x) => x + 1);\n").unwrap();
+    let out = tmp.path().join("out");
+    let s = instrument(&tmp.path().join("store"), &src, &out);
+    assert_eq!(s["left_out"].as_array().unwrap().len(), 0, "{s}");
+    assert_eq!(s["constructs_instrumented"], s["constructs_found"], "{s}");
+    let a = std::fs::read_to_string(out.join("a.ts")).unwrap();
+    assert!(a.contains("const c: string = b;/*tf{*/ __teleforgeTel.varAssign("), "{a}");
+}
+
+#[test]
+fn without_typescript_the_error_names_the_fix_and_no_validate_works() {
+    if !have("node") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("x");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("main.ts"), "export function f(a: number): number {\n  return a\n}\n").unwrap();
+    // PATH holds node only: no project TypeScript, no tsc.
+    let node = which("node").unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(node, bin.join("node")).unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_teleforge"))
+            .arg("--storage-dir")
+            .arg(tmp.path().join("store"))
+            .args(["instrument", src.to_str().unwrap(), "--diff"])
+            .args(extra)
+            .env("PATH", &bin)
+            .output()
+            .unwrap()
+    };
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(69), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("npm install --save-dev typescript") && err.contains("--no-validate"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let o = run(&["--no-validate"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("__teleforgeTel.funcEntry(\"f\", \"main.ts\", 1, { a })"),
+        "{}",
+        text(&o)
+    );
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(tool)).find(|p| p.is_file())
+}
