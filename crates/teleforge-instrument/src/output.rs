@@ -54,9 +54,11 @@ pub fn write_output(
                 std::fs::create_dir_all(out).map_err(|e| Error::io("creating", out, e))?;
             } else {
                 // Files about to be written are not copied first.
-                check_output_path(root, out)?;
                 std::fs::create_dir_all(out).map_err(|e| Error::io("creating", out, e))?;
-                copy_dir(root, out, Path::new(""), &|rel: &str| files.contains_key(rel))?;
+            }
+            let mut plan = CopyPlan::default();
+            if !single_file {
+                copy_dir(root, out, Path::new(""), &|rel: &str| files.contains_key(rel), &mut plan)?;
             }
             // Each file is replaced atomically (temporary file, rename), so no file of the copy is
             // ever half written; the copy is not fsynced, as `cp` does not: the user's tree is
@@ -66,11 +68,15 @@ pub fn write_output(
             for (rel, text) in files {
                 let target = out.join(rel);
                 if let Some(parent) = target.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
+                    if !plan.dirs.contains(parent) {
+                        std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
+                        plan.dirs.insert(parent.to_path_buf());
+                    }
                 }
                 // The file was not copied first: it takes the original's mode.
-                write_file_with(&target, text.as_bytes(), false, Some(&base.join(rel)))?;
+                plan.jobs.push(Job::Write { target, text: text.as_bytes(), like: base.join(rel) });
             }
+            plan.run()?;
             Ok(None)
         }
     }
@@ -422,12 +428,85 @@ pub fn unified(rel: &str, old: &str, new: &str) -> String {
 pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     check_output_path(from, to)?;
     std::fs::create_dir_all(to).map_err(|e| Error::io("creating", to, e))?;
-    copy_dir(from, to, Path::new(""), &|_: &str| false)
+    let mut plan = CopyPlan::default();
+    copy_dir(from, to, Path::new(""), &|_: &str| false, &mut plan)?;
+    plan.run()
 }
 
-/// Copies the folder `from` (at `rel` under the tree's root) into `to`, leaving out the files
-/// whose relative path `skip` names.
-fn copy_dir(from: &Path, to: &Path, rel: &Path, skip: &dyn Fn(&str) -> bool) -> Result<()> {
+/// The file work of a copy, done on every core once the folders exist: creating files costs the
+/// kernel more than anything else the command does per file.
+#[derive(Default)]
+struct CopyPlan<'a> {
+    /// Folders created (so a write into one is not preceded by another `create_dir_all`).
+    dirs: std::collections::HashSet<PathBuf>,
+    jobs: Vec<Job<'a>>,
+    /// Folder modes, set once their files are in (a read-only folder would refuse them).
+    modes: Vec<(PathBuf, std::fs::Permissions)>,
+}
+
+enum Job<'a> {
+    Copy { from: PathBuf, to: PathBuf },
+    /// A file written whole (atomically, not synced), taking the mode of `like`.
+    Write { target: PathBuf, text: &'a [u8], like: PathBuf },
+}
+
+impl Job<'_> {
+    fn run(&self) -> Result<()> {
+        match self {
+            // std::fs::copy keeps the permission bits.
+            Job::Copy { from, to } => std::fs::copy(from, to).map(|_| ()).map_err(|e| Error::io("copying", from, e)),
+            Job::Write { target, text, like } => write_file_with(target, text, false, Some(like)),
+        }
+    }
+}
+
+impl CopyPlan<'_> {
+    fn run(self) -> Result<()> {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8).min(self.jobs.len());
+        if workers <= 1 {
+            for j in &self.jobs {
+                j.run()?;
+            }
+        } else {
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let failed: std::sync::Mutex<Option<(usize, Error)>> = std::sync::Mutex::new(None);
+            std::thread::scope(|scope| {
+                for _ in 0..workers {
+                    scope.spawn(|| loop {
+                        let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(job) = self.jobs.get(n) else { break };
+                        if let Err(e) = job.run() {
+                            let mut f = failed.lock().unwrap_or_else(|e| e.into_inner());
+                            // The first failure in order is reported; the others stop.
+                            if f.as_ref().is_none_or(|(at, _)| n < *at) {
+                                *f = Some((n, e));
+                            }
+                            next.store(self.jobs.len(), std::sync::atomic::Ordering::Relaxed);
+                        }
+                    });
+                }
+            });
+            if let Some((_, e)) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                return Err(e);
+            }
+        }
+        for (dir, mode) in self.modes.iter().rev() {
+            std::fs::set_permissions(dir, mode.clone()).map_err(|e| Error::io("setting the mode of", dir, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Plans the copy of the folder `from` (at `rel` under the tree's root) into `to`, leaving out the
+/// files whose relative path `skip` names: folders and links are made now, files go to `plan`.
+fn copy_dir(
+    from: &Path,
+    to: &Path,
+    rel: &Path,
+    skip: &dyn Fn(&str) -> bool,
+    plan: &mut CopyPlan<'_>,
+) -> Result<()> {
+    plan.dirs.insert(to.to_path_buf());
     let entries = std::fs::read_dir(from).map_err(|e| Error::io("reading", from, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io("reading", from, e))?;
@@ -452,9 +531,9 @@ fn copy_dir(from: &Path, to: &Path, rel: &Path, skip: &dyn Fn(&str) -> bool) -> 
                 remove_any(&target)?;
             }
             std::fs::create_dir_all(&target).map_err(|e| Error::io("creating", &target, e))?;
-            copy_dir(&path, &target, &rel.join(entry.file_name()), skip)?;
+            copy_dir(&path, &target, &rel.join(entry.file_name()), skip, plan)?;
             let mode = entry.metadata().map_err(|e| Error::io("reading", &path, e))?.permissions();
-            std::fs::set_permissions(&target, mode).map_err(|e| Error::io("setting the mode of", &target, e))?;
+            plan.modes.push((target, mode));
         } else if ty.is_file() {
             let file_rel = rel.join(entry.file_name());
             if skip(&file_rel.to_string_lossy().replace('\\', "/")) {
@@ -463,8 +542,7 @@ fn copy_dir(from: &Path, to: &Path, rel: &Path, skip: &dyn Fn(&str) -> bool) -> 
             if std::fs::symlink_metadata(&target).is_ok_and(|m| !m.is_file()) {
                 remove_any(&target)?;
             }
-            // std::fs::copy keeps the permission bits.
-            std::fs::copy(&path, &target).map_err(|e| Error::io("copying", &path, e))?;
+            plan.jobs.push(Job::Copy { from: path, to: target });
         }
     }
     Ok(())

@@ -21,6 +21,9 @@
 //   experimental feature") and the internal-binding warning never reach stderr even without it.
 //
 // Request (stdin): {"root": "/abs/dir", "files": [{"path": "rel/x.js", "kind": "esm"|"cjs"}]}
+//   A file may carry its "text" (checked instead of what is on disk, which is not read); "added"
+//   (optional) lists relative paths that count as existing files for the import check (files
+//   the caller adds to the tree without writing them).
 // Answer (stdout): JSON Lines, one diagnostic per line
 //   {"file", "line" (1-based), "column" (1-based, UTF-16 code units, or null), "message", "source"}
 // then {"summary": {"files": N, "seconds": F, "checks": ["parse", "link"]}} ("link" only when the
@@ -549,6 +552,21 @@ function freeNameUses(toks) {
 // Import resolution
 
 const statCache = new Map();
+// Files given on stdin that are not on disk, and their folders.
+function addVirtual(abs) {
+  statCache.set(abs, 'file');
+  for (let d = path.dirname(abs); !statCache.has(d) && d !== path.dirname(d); d = path.dirname(d)) {
+    if (statKindOnDisk(d) === 'dir') break;
+    statCache.set(d, 'dir');
+  }
+}
+function statKindOnDisk(p) {
+  try {
+    return fs.statSync(p).isDirectory() ? 'dir' : 'file';
+  } catch {
+    return 'none';
+  }
+}
 function statKind(p) {
   let r = statCache.get(p);
   if (r === undefined) {
@@ -677,14 +695,24 @@ async function main() {
   if (files.some((f) => f.kind === 'esm') && typeof vm.SourceTextModule !== 'function') {
     throw new BadRequest('vm.SourceTextModule is unavailable: run node with --experimental-vm-modules');
   }
+  for (const rel of Array.isArray(req.added) ? req.added : []) {
+    if (typeof rel === 'string') addVirtual(path.resolve(root, rel));
+  }
+  for (const f of files) {
+    if (typeof f.text === 'string') addVirtual(path.resolve(root, f.path));
+  }
   const out = [];
   for (const f of files) {
     const abs = path.resolve(root, f.path);
     let src;
-    try {
-      src = fs.readFileSync(abs, 'utf8');
-    } catch (e) {
-      throw new BadRequest(`cannot read ${f.path}: ${e.message}`);
+    if (typeof f.text === 'string') {
+      src = f.text;
+    } else {
+      try {
+        src = fs.readFileSync(abs, 'utf8');
+      } catch (e) {
+        throw new BadRequest(`cannot read ${f.path}: ${e.message}`);
+      }
     }
     if (src.charCodeAt(0) === 0xfeff) src = src.slice(1); // node strips a BOM (CJS and ESM)
     checkFile(out, f.path, f.kind, abs, src);

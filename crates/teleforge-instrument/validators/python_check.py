@@ -11,6 +11,9 @@ the real modules. Do not use -I / -s: they hide a user-site pyflakes. The interp
 script is the Python whose grammar is checked: pick it to match the project.
 
 Request: {"root": "/abs/dir", "files": [{"path": "rel/x.py", "checks": "compile"|"full"}]}
+    A file may instead give "bytes": N: the request is then one line of JSON, and the files'
+    bytes follow its newline, concatenated in request order (nothing is read from disk for
+    them: the caller checks text it never writes).
     "checks" (default "full"): "compile" runs only the compile check on that file (the caller
     knows nothing inserted there can break a name); "full" adds pyflakes/ruff.
 Answer:  JSON Lines on stdout, one diagnostic per line
@@ -241,10 +244,21 @@ def run_ruff(out, ruff, items):
 
 
 def main():
-    try:
-        req = json.loads(sys.stdin.buffer.read() or b"null")
-    except ValueError as e:
-        raise BadRequest("bad request: stdin is not JSON: %s" % e)
+    raw = sys.stdin.buffer.read()
+    nl = raw.find(b"\n")
+    req = None
+    if nl >= 0:
+        try:
+            req = json.loads(raw[:nl])
+        except ValueError:
+            req = None
+    if not isinstance(req, dict):
+        try:
+            req = json.loads(raw or b"null")
+        except ValueError as e:
+            raise BadRequest("bad request: stdin is not JSON: %s" % e)
+        nl = len(raw)
+    pos = nl + 1
     if not isinstance(req, dict) or not isinstance(req.get("root"), str) \
             or not isinstance(req.get("files"), list):
         raise BadRequest('bad request: expected {"root": string, "files": [...]}')
@@ -263,11 +277,18 @@ def main():
     for f in files:
         rel = f["path"]
         path = os.path.join(root, rel)
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except OSError as e:
-            raise BadRequest("cannot read %s: %s" % (rel, e))
+        size = f.get("bytes")
+        if isinstance(size, int) and size >= 0:
+            if pos + size > len(raw):
+                raise BadRequest("bad request: %s: fewer bytes than announced" % rel)
+            data = raw[pos:pos + size]
+            pos += size
+        else:
+            try:
+                with open(path, "rb") as fh:
+                    data = fh.read()
+            except OSError as e:
+                raise BadRequest("cannot read %s: %s" % (rel, e))
         buf = []
         full = f.get("checks", "full") != "compile"
         res = compile_file(buf, rel, data, pf is not None and full)

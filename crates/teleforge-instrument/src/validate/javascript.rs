@@ -7,10 +7,14 @@
 //! Each file is checked as the module system node gives it: extension, nearest `package.json`
 //! `"type"`, else its syntax (as node 22.12+ detects it), else CommonJS.
 //!
-//! The tree on disk is never touched: with instrumented files overlaid, the check runs in a
-//! scratch folder that mirrors the tree (real folders on the way to each changed file, symbolic
-//! links for every other entry, the changed files written), so relative imports resolve exactly
-//! as they would in the tree. Paths in messages are mapped back to the tree.
+//! The tree on disk is never touched and nothing is written for a check: the instrumented files
+//! go to node on stdin with their paths in the tree, and the import check counts them as files
+//! that exist, so relative imports resolve exactly as they would in the tree.
+//!
+//! The first run over the original tree ([`Validator::compiled_files`]) is remembered: a check
+//! with files overlaid parses only those files and takes every other file's diagnostics from it
+//! (a file's parse and its free-name check depend on its text alone, and its imports on which files
+//! exist, which an overlay only adds to). Each file's module system is also taken from that run.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -34,6 +38,8 @@ const SKIPPED_DIRS: &[&str] = &["node_modules", "bower_components", "jspm_packag
 #[derive(Debug)]
 pub struct JavaScriptValidator {
     baseline: Mutex<Option<(PathBuf, Check)>>,
+    /// The last run over an original tree: its root, diagnostics, and each file's module system.
+    original: Mutex<Option<Original>>,
     /// Longest one node process may run.
     timeout: std::time::Duration,
 }
@@ -47,8 +53,15 @@ impl Default for JavaScriptValidator {
 impl JavaScriptValidator {
     /// A validator whose node processes are killed after `timeout`.
     pub fn with_timeout(timeout: std::time::Duration) -> Self {
-        JavaScriptValidator { baseline: Mutex::new(None), timeout }
+        JavaScriptValidator { baseline: Mutex::new(None), original: Mutex::new(None), timeout }
     }
+}
+
+#[derive(Debug, Clone)]
+struct Original {
+    root: PathBuf,
+    diagnostics: Vec<Diagnostic>,
+    kinds: HashMap<String, &'static str>,
 }
 
 fn missing(e: &std::io::Error) -> Error {
@@ -110,53 +123,6 @@ impl JavaScriptValidator {
     }
 }
 
-/// Builds the scratch mirror of `base` with `files` overlaid.
-fn mirror(base: &Path, scratch: &Path, files: &BTreeMap<String, String>) -> Result<()> {
-    let mut dirs: BTreeSet<String> = BTreeSet::new();
-    dirs.insert(String::new());
-    for rel in files.keys() {
-        let mut d = rel.as_str();
-        while let Some((parent, _)) = d.rsplit_once('/') {
-            dirs.insert(parent.to_string());
-            d = parent;
-        }
-    }
-    for d in &dirs {
-        let target = if d.is_empty() { scratch.to_path_buf() } else { scratch.join(d) };
-        std::fs::create_dir_all(&target).map_err(|e| Error::io("creating", &target, e))?;
-        let source = if d.is_empty() { base.to_path_buf() } else { base.join(d) };
-        let Ok(entries) = std::fs::read_dir(&source) else { continue };
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io("reading", &source, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let rel = if d.is_empty() { name.clone() } else { format!("{d}/{name}") };
-            if dirs.contains(&rel) || files.contains_key(&rel) {
-                continue;
-            }
-            link(&entry.path(), &target.join(&name))?;
-        }
-    }
-    for (rel, text) in files {
-        let p = scratch.join(rel);
-        std::fs::write(&p, text).map_err(|e| Error::io("writing", &p, e))?;
-    }
-    Ok(())
-}
-
-#[cfg(unix)]
-fn link(from: &Path, to: &Path) -> Result<()> {
-    std::os::unix::fs::symlink(from, to).map_err(|e| Error::io("linking", to, e))
-}
-
-#[cfg(not(unix))]
-fn link(from: &Path, to: &Path) -> Result<()> {
-    if from.is_dir() {
-        crate::output::copy_tree(from, to)
-    } else {
-        std::fs::copy(from, to).map(|_| ()).map_err(|e| Error::io("copying", from, e))
-    }
-}
-
 /// A 1-based column in UTF-16 code units (as node counts) as a 1-based column in bytes.
 fn byte_column(text: &str, line: usize, utf16_col: usize) -> usize {
     let Some(l) = text.split('\n').nth(line.saturating_sub(1)) else { return utf16_col };
@@ -212,37 +178,49 @@ impl Validator for JavaScriptValidator {
 }
 
 impl JavaScriptValidator {
-    /// One js_check run: the check, and the files with a parse error.
+    /// One js_check run: the check, and the files with a parse error. With nothing overlaid, every
+    /// JavaScript file of the tree (and the run is remembered); with files overlaid and the
+    /// original of this tree remembered, only the overlaid files.
     fn run(&self, root: &Path, files: &BTreeMap<String, String>) -> Result<(Check, BTreeSet<String>)> {
         let base =
             if root.is_file() { root.parent().unwrap_or(Path::new(".")).to_path_buf() } else { root.to_path_buf() };
-        let mut rels = self.tree_files(&base, root)?;
-        let known: BTreeSet<String> = rels.iter().cloned().collect();
-        rels.extend(files.keys().filter(|rel| is_js(rel) && !known.contains(*rel)).cloned());
-        let scratch = tempdir()?;
-        let scratch_path = scratch.path().canonicalize().map_err(|e| Error::io("resolving", scratch.path(), e))?;
-        let tree_root = scratch_path.join("tree");
-        let check_root = if files.is_empty() {
-            base.clone()
-        } else {
-            mirror(&base, &tree_root, files)?;
-            tree_root.clone()
+        let original =
+            self.original.lock().unwrap_or_else(|e| e.into_inner()).clone().filter(|o| !files.is_empty() && o.root == root);
+        let rels: Vec<String> = match &original {
+            Some(_) => files.keys().filter(|rel| is_js(rel)).cloned().collect(),
+            None => {
+                let mut rels = self.tree_files(&base, root)?;
+                let known: BTreeSet<String> = rels.iter().cloned().collect();
+                rels.extend(files.keys().filter(|rel| is_js(rel) && !known.contains(*rel)).cloned());
+                rels
+            }
         };
-
         let mut cache: HashMap<PathBuf, Option<&'static str>> = HashMap::new();
+        let mut kinds: HashMap<String, &'static str> = HashMap::new();
         let mut request = Vec::with_capacity(rels.len());
         for rel in &rels {
-            let kind = JavaScript::module_system(
-                &base.join(rel),
-                || match files.get(rel) {
-                    Some(t) => t.clone(),
-                    None => std::fs::read_to_string(base.join(rel)).unwrap_or_default(),
-                },
-                &mut cache,
-            );
-            request.push(serde_json::json!({ "path": rel, "kind": kind }));
+            let kind = match original.as_ref().and_then(|o| o.kinds.get(rel)) {
+                Some(k) => *k,
+                None => JavaScript::module_system(
+                    &base.join(rel),
+                    || match files.get(rel) {
+                        Some(t) => t.clone(),
+                        None => std::fs::read_to_string(base.join(rel)).unwrap_or_default(),
+                    },
+                    &mut cache,
+                ),
+            };
+            kinds.insert(rel.clone(), kind);
+            match files.get(rel) {
+                Some(text) => request.push(serde_json::json!({ "path": rel, "kind": kind, "text": text })),
+                None => request.push(serde_json::json!({ "path": rel, "kind": kind })),
+            }
         }
-        let body = serde_json::json!({ "root": check_root.to_string_lossy(), "files": request }).to_string();
+        // Files that exist for the import check besides the tree's (the runtime file).
+        let added: Vec<&String> = files.keys().filter(|rel| !base.join(rel).exists()).collect();
+        let body = serde_json::json!({ "root": base.to_string_lossy(), "files": request, "added": added }).to_string();
+        let scratch = tempdir()?;
+        let scratch_path = scratch.path().canonicalize().map_err(|e| Error::io("resolving", scratch.path(), e))?;
         let script = scratch_path.join("js_check.mjs");
         std::fs::write(&script, SCRIPT).map_err(|e| Error::io("writing", &script, e))?;
 
@@ -260,7 +238,18 @@ impl JavaScriptValidator {
                 detail: err.lines().next().unwrap_or("js_check.mjs failed without a message").to_string(),
             });
         }
-        let (diagnostics, failed) = parse(&String::from_utf8_lossy(&out.stdout), &check_root, &base, files);
+        let (mut diagnostics, failed) = parse(&String::from_utf8_lossy(&out.stdout), &base, &base, files);
+        match original {
+            Some(o) => {
+                // Every file not overlaid says what it said in the original tree.
+                diagnostics.extend(o.diagnostics.into_iter().filter(|d| !files.contains_key(&d.file)));
+            }
+            None if files.is_empty() => {
+                *self.original.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(Original { root: root.to_path_buf(), diagnostics: diagnostics.clone(), kinds });
+            }
+            None => {}
+        }
         Ok((Check { diagnostics, runs: 1, elapsed }, failed))
     }
 }

@@ -40,8 +40,8 @@ impl PythonValidator {
     }
 
     /// Runs the checker over `files` (relative to `root`, each with whether it needs the full
-    /// check or only the compiler).
-    fn run(&self, root: &Path, files: &[(String, bool)]) -> Result<Check> {
+    /// check or only the compiler, and its bytes when they are not on disk under `root`).
+    fn run(&self, root: &Path, files: &[(String, bool, Option<&[u8]>)]) -> Result<Check> {
         if files.is_empty() {
             return Ok(Check::default());
         }
@@ -49,13 +49,27 @@ impl PythonValidator {
             "root": root.to_string_lossy(),
             "files": files
                 .iter()
-                .map(|(f, full)| serde_json::json!({ "path": f, "checks": if *full { "full" } else { "compile" } }))
+                .map(|(f, full, bytes)| {
+                    let checks = if *full { "full" } else { "compile" };
+                    match bytes {
+                        Some(b) => serde_json::json!({ "path": f, "checks": checks, "bytes": b.len() }),
+                        None => serde_json::json!({ "path": f, "checks": checks }),
+                    }
+                })
                 .collect::<Vec<_>>(),
         });
+        // One line of JSON, then the bytes it announces.
+        let mut input = request.to_string().into_bytes();
+        input.push(b'\n');
+        for (_, _, bytes) in files {
+            if let Some(b) = bytes {
+                input.extend_from_slice(b);
+            }
+        }
         let start = Instant::now();
         let mut cmd = Command::new("python3");
         cmd.arg("-c").arg(SCRIPT).env("PYTHONDONTWRITEBYTECODE", "1");
-        let out = crate::process::run(&mut cmd, Some(request.to_string().as_bytes()), self.timeout)
+        let out = crate::process::run(&mut cmd, Some(&input), self.timeout)
             .map_err(|e| run_error(e, missing))?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
@@ -100,28 +114,42 @@ impl Validator for PythonValidator {
     /// The original files get the full check: an undefined name they already have must be
     /// known, whichever check their instrumented copy gets.
     fn baseline(&self, root: &Path, targets: &[String]) -> Result<Check> {
-        let files: Vec<(String, bool)> = targets.iter().map(|t| (t.clone(), true)).collect();
+        let files: Vec<(String, bool, Option<&[u8]>)> = targets.iter().map(|t| (t.clone(), true, None)).collect();
         self.run(root, &files)
     }
 
-    /// Checks exactly the changed files, in a scratch folder laid out like the tree.
+    /// Checks exactly the changed files. Their text goes to the checker on stdin; only the files
+    /// that get the undefined-name check are written, to a scratch folder laid out like the tree
+    /// (ruff, the fallback when pyflakes is missing, reads files from disk).
     fn check(&self, _root: &Path, files: &BTreeMap<String, String>) -> Result<Check> {
-        let scratch = tempfile::Builder::new()
-            .prefix("teleforge-py-")
-            .tempdir()
-            .map_err(|e| Error::io("creating", std::env::temp_dir(), e))?;
-        let mut rels = Vec::new();
+        let mut scratch: Option<tempfile::TempDir> = None;
+        let mut rels: Vec<(String, bool, Option<&[u8]>)> = Vec::new();
         for (rel, text) in files {
-            let path = scratch.path().join(rel);
+            if !rel.ends_with(".py") {
+                continue;
+            }
+            let full = needs_name_check(text);
+            if !full {
+                rels.push((rel.clone(), false, Some(text.as_bytes())));
+                continue;
+            }
+            if scratch.is_none() {
+                scratch = Some(
+                    tempfile::Builder::new()
+                        .prefix("teleforge-py-")
+                        .tempdir()
+                        .map_err(|e| Error::io("creating", std::env::temp_dir(), e))?,
+                );
+            }
+            let path = scratch.as_ref().map(|s| s.path().join(rel)).unwrap_or_default();
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
             }
             std::fs::write(&path, text).map_err(|e| Error::io("writing", &path, e))?;
-            if rel.ends_with(".py") {
-                rels.push((rel.clone(), needs_name_check(text)));
-            }
+            rels.push((rel.clone(), true, None));
         }
-        self.run(scratch.path(), &rels)
+        let root = scratch.as_ref().map_or_else(std::env::temp_dir, |s| s.path().to_path_buf());
+        self.run(&root, &rels)
     }
 }
 
