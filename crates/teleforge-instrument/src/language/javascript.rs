@@ -561,6 +561,7 @@ fn tables(dialect: Dialect) -> Tables {
         property: id("property"),
         operator: id("operator"),
         pattern: id("pattern"),
+        return_type: id("return_type"),
     };
     Tables { hot, f, ts }
 }
@@ -579,6 +580,8 @@ struct Fields {
     operator: u16,
     /// TypeScript's `required_parameter`/`optional_parameter` (0 in JavaScript).
     pattern: u16,
+    /// TypeScript's return type annotation (0 in JavaScript).
+    return_type: u16,
 }
 
 /// The child of `node` in field `id` (see [`FIELDS`]).
@@ -980,6 +983,13 @@ impl<'a> Walker<'a> {
         let bare_entry = cat(&[BINDING, ".funcEntry(", &site, ")"]);
         let catch = cat(&["catch (", CAUGHT, ") { throw ", BINDING, ".funcError(", &span, ", ", CAUGHT, "); }"]);
         let finally = cat(&["finally { ", BINDING, ".funcExit(", &span, "); }"]);
+        // TypeScript: a declared return type is the exit call's type argument, so a returned
+        // expression is typed in exactly the context it had (a generic call inside it infers
+        // from the declared type, not through `funcExit`'s own inference).
+        let exit_call = match self.declared_return_type(node, is_async || is_generator) {
+            Some(t) => cat(&[".funcExit<", t, ">("]),
+            None => ".funcExit(".to_string(),
+        };
 
         let mut forms = Vec::with_capacity(3);
         if expression_body {
@@ -995,7 +1005,7 @@ impl<'a> Walker<'a> {
                             entry,
                             "; try { return ",
                             BINDING,
-                            ".funcExit(",
+                            &exit_call,
                             &span,
                             ", ",
                         ]),
@@ -1045,7 +1055,7 @@ impl<'a> Walker<'a> {
             } else {
                 let mut edits = Vec::with_capacity(2 + 2 * frame.returns.len());
                 edits.push(open(&entry));
-                let exit = cat(&[BINDING, ".funcExit(", &span, ", "]);
+                let exit = cat(&[BINDING, &exit_call, &span, ", "]);
                 for &(s, e, seq) in &frame.returns {
                     let (l, r) = if seq { ("(", "))") } else { ("", ")") };
                     edits.push(Edit { offset: s, text: mark(&[&exit, l]) });
@@ -1077,6 +1087,20 @@ impl<'a> Walker<'a> {
             features,
             forms,
         });
+    }
+
+    /// The text of a TypeScript function's declared return type, when its `return` expressions
+    /// must have exactly that type: not for async functions and generators (their `return` takes
+    /// what the Promise or Generator wraps), type predicates and assertion signatures, nor a type
+    /// whose text could not sit inside the markers.
+    fn declared_return_type(&self, node: Node<'a>, async_or_generator: bool) -> Option<&'a str> {
+        if !self.t.ts || async_or_generator {
+            return None;
+        }
+        let annotation = field(node, self.t.f.return_type).filter(|a| a.kind() == "type_annotation")?;
+        let ty = annotation.named_child(0)?;
+        let text = self.text(ty);
+        (!text.contains("*/") && !text.contains('\n') && !text.contains("//")).then_some(text)
     }
 
     /// Where a function body's entry goes: after its `{`, or after its directive prologue (with

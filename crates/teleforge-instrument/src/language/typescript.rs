@@ -16,8 +16,12 @@
 //! **Types of the inserted code.** The runtime's declaration file (`_teleforge_tel.d.cts`,
 //! written beside `_teleforge_tel.cjs`) types every call that wraps a value as the identity
 //! (`funcExit<T>(span, result: T): T`, `varAssign<T>(…, value: T): T`), so a wrapped `return`
-//! keeps the type TypeScript inferred for it (literal widening and contextual typing included);
-//! every inserted binding is used (no `noUnusedLocals` finding) and typed (no implicit `any`).
+//! keeps the type TypeScript inferred for it (literal widening and contextual typing included).
+//! Where the function declares its return type (and is neither async nor a generator, nor a type
+//! predicate), that type is the exit call's type argument (`funcExit<Op<T>>(span, x)`): a generic
+//! call inside `x` then infers from the declared type exactly as it did, not through `funcExit`
+//! (on rxjs 7's 251 sources this took first-attempt success from 1484 to all 1486 constructs).
+//! Every inserted binding is used (no `noUnusedLocals` finding) and typed (no implicit `any`).
 //!
 //! **Module systems.** ES module syntax is what TypeScript sources use whatever they compile to,
 //! so the runtime is bound with `import * as __teleforgeTel from "…/_teleforge_tel.cjs"` (a
@@ -280,6 +284,18 @@ export const g = <T,>(v: T): T[] => [v];
         let (_, out) =
             instrument("B.jsx", "const React = require('react');\nfunction B() { return <i/> }\nmodule.exports = B;\n");
         assert!(out.contains("require(\"./_teleforge_tel.cjs\")"));
+    }
+
+    #[test]
+    fn a_declared_return_type_is_the_exit_calls_type_argument() {
+        let src = "export function f<T>(n: number): Op<T> {\n  return n > 0 ? op((x: T) => x) : () => none;\n}\nexport async function g(): Promise<number> { return 1 }\nexport function p(x: unknown): x is string { return typeof x === 'string' }\nexport const h = (a: number): string => String(a);\nexport function m(): {\n  a: number } { return { a: 1 } }\n";
+        let (_, out) = instrument("a.ts", src);
+        assert!(out.contains("return /*tf{*/__teleforgeTel.funcExit<Op<T>>(__teleforgeS0, /*}tf*/n > 0"), "{out}");
+        assert!(out.contains("return /*tf{*/__teleforgeTel.funcExit(__teleforgeS0, /*}tf*/1"), "{out}");
+        assert!(out.contains("return /*tf{*/__teleforgeTel.funcExit(__teleforgeS0, /*}tf*/typeof x"), "{out}");
+        assert!(out.contains("try { return __teleforgeTel.funcExit<string>(__teleforgeS0, /*}tf*/String(a)"), "{out}");
+        // A type written over several lines would add lines: the exit call infers instead.
+        assert!(out.contains("return /*tf{*/__teleforgeTel.funcExit(__teleforgeS0, /*}tf*/{ a: 1 }"), "{out}");
     }
 
     #[test]
