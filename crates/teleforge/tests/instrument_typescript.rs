@@ -330,3 +330,97 @@ fn without_typescript_the_error_names_the_fix_and_no_validate_works() {
 fn which(tool: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(tool)).find(|p| p.is_file())
 }
+
+/// rxjs 7.8.1 from npm (its tarball ships its TypeScript sources, not its tests): every construct
+/// of its 251 sources type-checks first time under its own strict tsconfig.json, the rebuilt
+/// CommonJS build behaves the same on a program that exercises operators, subjects, retries and
+/// errors, with telemetry off and on, and telemetry on writes events.
+#[test]
+fn npm_rxjs_type_checks_first_time_and_behaves_the_same_instrumented() {
+    let Some(ts) = typescript() else { return };
+    if !have("tar") {
+        return;
+    }
+    let tmp = scratch(ts);
+    let o = Command::new("npm")
+        .args(["pack", "--silent", "rxjs@7.8.1", "--pack-destination"])
+        .arg(tmp.path())
+        .current_dir(tmp.path())
+        .output();
+    match o {
+        Ok(o) if o.status.success() => {}
+        other => {
+            assert!(std::env::var_os("CI").is_none(), "npm pack rxjs@7.8.1 failed in CI: {other:?}");
+            eprintln!("skipping: npm pack rxjs@7.8.1 failed: {other:?}");
+            return;
+        }
+    }
+    let tgz = tmp.path().join("rxjs-7.8.1.tgz");
+    let x = Command::new("tar").arg("xzf").arg(&tgz).current_dir(tmp.path()).output().unwrap();
+    assert!(x.status.success(), "{}", text(&x));
+    let orig = tmp.path().join("package");
+    let inst = tmp.path().join("inst");
+    copy(&orig, &inst);
+    let store = tmp.path().join("store");
+    let o = tf(&store, &["instrument", inst.join("src").to_str().unwrap(), "--in-place", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["left_out"].as_array().unwrap().len(), 0, "{s}");
+    assert!(s["constructs_instrumented"].as_u64().unwrap() >= 1400, "{s}");
+    assert_eq!(s["first_attempt_successes"], s["constructs_instrumented"], "{s}");
+    assert!(s["compiler_runs"].as_u64().unwrap() <= 2, "{s}");
+
+    // Its CommonJS build (ES2015: the shipped config targets ES5, where TypeScript forbids
+    // function declarations inside the `try` blocks the function forms add; see the report).
+    for dir in [&orig, &inst] {
+        let o = Command::new("node")
+            .arg(ts.join("node_modules/typescript/bin/tsc"))
+            .args(["-p", "src/tsconfig.cjs.json", "--target", "es2015"])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "tsc failed in {}:\n{}", dir.display(), text(&o));
+    }
+    std::fs::copy(inst.join("src/_teleforge_tel.cjs"), inst.join("dist/cjs/_teleforge_tel.cjs")).unwrap();
+    let demo = tmp.path().join("demo.js");
+    std::fs::write(&demo, RXJS_DEMO).unwrap();
+    let run = |root: &Path, events: Option<&Path>| {
+        let mut c = Command::new("node");
+        c.arg(&demo).arg(root).env_remove("TELEMETRY_FILE");
+        if let Some(e) = events {
+            c.env("TELEMETRY_FILE", e);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let original = run(&orig, None);
+    assert_eq!(
+        original,
+        "[[10,40,90],[[1,2],[3]],10,[\"a1\",\"a2\",\"b1\",\"b2\"],[2,4],7,3,\"boom\",[[1,\"x\"],[2,\"y\"]]]\n"
+    );
+    assert_eq!(run(&inst, None), original, "telemetry off");
+    let ev = tmp.path().join("events.jsonl");
+    assert_eq!(run(&inst, Some(&ev)), original, "telemetry on");
+    let evs = events(&ev);
+    assert!(evs.len() > 500, "{} events", evs.len());
+    assert!(find(&evs, "func_entry", "map").is_some_and(|e| e["code.file.path"] == "internal/operators/map.ts"));
+}
+
+const RXJS_DEMO: &str = r#"const root = process.argv[2];
+const { of, from, interval, firstValueFrom, lastValueFrom, Subject, BehaviorSubject, zip, defer, throwError } = require(root + '/dist/cjs/index.js');
+const { map, filter, take, scan, mergeMap, catchError, toArray, reduce, distinctUntilChanged, bufferCount, retry } = require(root + '/dist/cjs/operators/index.js');
+(async () => {
+  const out = [];
+  out.push(await lastValueFrom(of(1, 2, 3, 4, 5).pipe(filter((x) => x % 2 === 1), map((x) => x * 10), scan((a, b) => a + b, 0), toArray())));
+  out.push(await lastValueFrom(from([1, 1, 2, 2, 3]).pipe(distinctUntilChanged(), bufferCount(2), toArray())));
+  out.push(await firstValueFrom(interval(1).pipe(take(5), reduce((a, b) => a + b, 0))));
+  out.push(await lastValueFrom(of('a', 'b').pipe(mergeMap((x) => of(x + '1', x + '2')), toArray())));
+  const s = new Subject(); const seen = []; s.pipe(map((x) => x * 2)).subscribe((v) => seen.push(v)); s.next(1); s.next(2); s.complete(); out.push(seen);
+  const b = new BehaviorSubject(7); out.push(b.getValue());
+  let n = 0; out.push(await lastValueFrom(defer(() => (++n < 3 ? throwError(() => new Error('e' + n)) : of(n))).pipe(retry(3))));
+  out.push(await lastValueFrom(throwError(() => new Error('boom')).pipe(catchError((e) => of(e.message)))));
+  out.push(await lastValueFrom(zip(of(1, 2), of('x', 'y')).pipe(toArray())));
+  console.log(JSON.stringify(out));
+})();
+"#;
