@@ -163,6 +163,13 @@ pub(super) const RULES: &[Rule] = &[
         how_to_fix: "Use every inserted declaration (the span in the exit call), and insert nothing after a return or throw.",
     },
     Rule {
+        name: "ts_block_function_es5",
+        category: Syntax,
+        pattern: r"TS(?:1250|1251|1252):",
+        why_fails: "Targeting ES5, a function declaration may not sit inside a block in strict code, and wrapping a body in `try { … }` puts its nested function declarations in one.",
+        how_to_fix: "Leave functions whose body declares functions uninstrumented when the project targets ES5, or use a form that does not wrap the body in a block.",
+    },
+    Rule {
         name: "ts_await_outside_async",
         category: Syntax,
         pattern: r"TS(?:1308|1378|1375|1103):",
