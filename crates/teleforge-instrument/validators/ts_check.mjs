@@ -9,8 +9,9 @@
 // `files` are the TypeScript/JSX files of the tree (relative to root); `overlay` replaces (or adds)
 // file contents in memory: the tree on disk is never read for an overlaid path nor written.
 //
-// Each file is checked by the nearest tsconfig.json at or above its folder: one program per
-// tsconfig (its own options, files, paths and references), checked with noEmit. A tree without
+// Each file is checked by the nearest tsconfig.json at or above its folder (or, when that one
+// does not include it, the first project it references that does): one program per tsconfig
+// (its own options, files, paths and references), checked with noEmit. A tree without
 // any tsconfig.json is checked as one program with defaults (allowJs, jsx preserve, ES modules,
 // bundler resolution, skipLibCheck, not strict). Files no program includes (excluded by their
 // tsconfig, or .jsx without allowJs) get a syntax check only (transpileModule's diagnostics).
@@ -96,7 +97,9 @@ function report(d, source) {
   out.push(JSON.stringify({ file, line, column, code: d.code, message, source }));
 }
 
-// Group the files by their nearest tsconfig.json.
+// Each file is checked by the nearest tsconfig.json at or above its folder, or, when that config
+// does not include it (a "solution" tsconfig.json with only `references`, as Vite's templates
+// write), by the first project it references (depth first) that does.
 const configOf = new Map();
 function nearestConfig(dir) {
   const hit = configOf.get(dir);
@@ -111,11 +114,40 @@ function nearestConfig(dir) {
   configOf.set(dir, found);
   return found;
 }
+const parsedConfigs = new Map();
+function parseConfig(cfg) {
+  if (parsedConfigs.has(cfg)) return parsedConfigs.get(cfg);
+  parsedConfigs.set(cfg, null); // a reference cycle ends here
+  const parsed = ts.getParsedCommandLineOfConfigFile(cfg, {}, parseHost);
+  let entry = null;
+  if (parsed) {
+    for (const d of parsed.errors) report(d, 'config');
+    entry = { cfg, parsed, names: new Set(parsed.fileNames.map(norm)) };
+  }
+  parsedConfigs.set(cfg, entry);
+  return entry;
+}
+function configFor(cfg, abs, depth = 0) {
+  const entry = parseConfig(cfg);
+  if (!entry || depth > 8) return null;
+  if (entry.names.has(abs)) return entry;
+  for (const ref of entry.parsed.projectReferences || []) {
+    const refCfg = ts.resolveProjectReferencePath(ref);
+    const hit = configFor(refCfg, abs, depth + 1);
+    if (hit) return hit;
+  }
+  return null;
+}
 const groups = new Map();
 const files = (req.files || []).map((rel) => ({ rel, abs: path.join(root, rel) }));
 for (const f of files) {
-  const cfg = nearestConfig(path.dirname(f.abs));
-  const key = cfg === null ? '' : cfg;
+  const nearest = nearestConfig(path.dirname(f.abs));
+  let key = '';
+  if (nearest !== null) {
+    const entry = configFor(nearest, norm(f.abs));
+    if (!entry) continue; // no project includes it: syntax only
+    key = entry.cfg;
+  }
   if (!groups.has(key)) groups.set(key, []);
   groups.get(key).push(f);
 }
@@ -155,9 +187,7 @@ for (const [cfg, group] of groups) {
   if (cfg === '') {
     inProgram = check(group.map((f) => f.abs), DEFAULTS, undefined);
   } else {
-    const parsed = ts.getParsedCommandLineOfConfigFile(cfg, {}, parseHost);
-    if (!parsed) continue;
-    for (const d of parsed.errors) report(d, 'config');
+    const { parsed } = parsedConfigs.get(cfg);
     inProgram = check(parsed.fileNames, parsed.options, parsed.projectReferences);
   }
   programs += 1;

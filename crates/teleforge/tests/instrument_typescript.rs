@@ -289,6 +289,54 @@ fn a_type_error_the_original_has_blames_nobody() {
     assert!(a.contains("const c: string = b;/*tf{*/ __teleforgeTel.varAssign("), "{a}");
 }
 
+/// Vite's layout: `tsconfig.json` lists no files, only `references` to the app's and the build
+/// config's projects; each file is checked by the referenced project that includes it (with that
+/// project's `strict`, `noUnusedLocals`, ...), and errors the original has there blame nobody.
+#[test]
+fn a_solution_tsconfig_checks_each_file_with_the_referenced_project_that_includes_it() {
+    let Some(ts) = typescript() else { return };
+    let tmp = scratch(ts);
+    let src = tmp.path().join("app");
+    std::fs::create_dir_all(src.join("src")).unwrap();
+    let write = |rel: &str, text: &str| std::fs::write(src.join(rel), text).unwrap();
+    write(
+        "tsconfig.json",
+        r#"{ "files": [], "references": [{ "path": "./tsconfig.app.json" }, { "path": "./tsconfig.node.json" }] }"#,
+    );
+    write(
+        "tsconfig.app.json",
+        r#"{ "compilerOptions": { "composite": true, "tsBuildInfoFile": "./node_modules/.tmp/app.tsbuildinfo", "target": "ES2020", "module": "ESNext", "moduleResolution": "bundler", "jsx": "preserve", "strict": true, "noUnusedLocals": true, "noEmit": true, "allowImportingTsExtensions": true, "isolatedModules": true, "moduleDetection": "force" }, "include": ["src"] }"#,
+    );
+    write(
+        "tsconfig.node.json",
+        r#"{ "compilerOptions": { "composite": true, "target": "ES2022", "module": "ESNext", "moduleResolution": "bundler", "strict": true, "noEmit": true }, "include": ["vite.config.ts"] }"#,
+    );
+    write("vite.config.ts", "export default { plugins: [] as string[] };\nexport function cfg(mode: string) {\n  return mode === 'dev' ? 1 : 2;\n}\n");
+    // JSX without React's types (TS7026) and a wrong annotation (TS2322): the original's errors.
+    write("src/App.tsx", "import { add } from './util.ts';\nexport function App(props: { n: number }) {\n  const total = add(props.n, 1);\n  return <p>{total}</p>;\n}\n");
+    write(
+        "src/util.ts",
+        "export function add(a: number, b: number): number {\n  return a + b;\n}\nexport const bad: number = 'x';\n",
+    );
+    let out = tmp.path().join("out");
+    let s = instrument(&tmp.path().join("store"), &src, &out);
+    assert_eq!(s["constructs_found"], 4, "{s}");
+    assert_clean_first_round_with_baseline(&s);
+    // The files were type-checked, not only parsed: the original's errors were found, so the
+    // baseline was checked (a syntax check finds nothing here and needs no baseline).
+    assert_eq!(s["compiler_runs"], 2, "{s}");
+    let app = std::fs::read_to_string(out.join("src/App.tsx")).unwrap();
+    assert!(app.contains("__teleforgeTel.varAssign(\"App\", \"src/App.tsx\", 3, \"total\", total)"), "{app}");
+}
+
+/// Every construct validated in the first round; one more compiler run for the baseline of the
+/// files that had diagnostics.
+fn assert_clean_first_round_with_baseline(s: &Value) {
+    assert_eq!(s["left_out"].as_array().unwrap().len(), 0, "{s}");
+    assert_eq!(s["first_attempt_successes"], s["constructs_found"], "{s}");
+    assert!(s["compiler_runs"].as_u64().unwrap() <= 2, "{s}");
+}
+
 #[test]
 fn without_typescript_the_error_names_the_fix_and_no_validate_works() {
     if !have("node") {
