@@ -375,6 +375,38 @@ fn without_typescript_the_error_names_the_fix_and_no_validate_works() {
     );
 }
 
+/// A JavaScript project with JSX and no TypeScript: its `.js` files are instrumented as before,
+/// its `.jsx` files are left alone (nothing can check them), and the run succeeds.
+#[test]
+fn jsx_in_a_javascript_project_without_typescript_is_left_alone() {
+    if !have("node") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("x");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("main.js"), "function f(a) {\n  return a\n}\nf(1)\n").unwrap();
+    std::fs::write(src.join("App.jsx"), "export function App(p) {\n  return <p>{p.t}</p>\n}\n").unwrap();
+    let node = which("node").unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(node, bin.join("node")).unwrap();
+    let out = tmp.path().join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_teleforge"))
+        .arg("--storage-dir")
+        .arg(tmp.path().join("store"))
+        .args(["instrument", src.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"])
+        .env("PATH", &bin)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["constructs_instrumented"], 1, "{s}");
+    assert_eq!(s["files_skipped"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum::<u64>(), 1, "{s}");
+    assert_eq!(std::fs::read(out.join("App.jsx")).unwrap(), std::fs::read(src.join("App.jsx")).unwrap());
+    assert!(std::fs::read_to_string(out.join("main.js")).unwrap().contains("funcEntry(\"f\""));
+}
+
 fn which(tool: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(tool)).find(|p| p.is_file())
 }

@@ -7,7 +7,8 @@
 //! The compiler is the project's: `node_modules/typescript` at or above the tree (as `tsc` would be
 //! found by `npx tsc`), else the `typescript` package of a `tsc` on `PATH`. Without either, the
 //! check fails with a one-line error naming the fix (`npm install --save-dev typescript`, or
-//! `--no-validate`).
+//! `--no-validate`), unless the tree's only such files are `.jsx` (a JavaScript project): those
+//! are then not compiled, so they are left alone and the rest of the run goes on.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -128,10 +129,18 @@ impl TypeScriptValidator {
     fn run(&self, root: &Path, files: &BTreeMap<String, String>) -> Result<(Check, BTreeSet<String>)> {
         let base = Self::base(root);
         let base = base.canonicalize().unwrap_or(base);
-        let typescript = find_typescript(&base).ok_or(Error::ToolchainMissing { tool: "tsc", install: INSTALL })?;
         let mut rels = self.tree_files(&base, root)?;
         let known: BTreeSet<String> = rels.iter().cloned().collect();
         rels.extend(files.keys().filter(|rel| is_checked(rel) && !known.contains(*rel)).cloned());
+        let Some(typescript) = find_typescript(&base) else {
+            // JSX in a JavaScript project without TypeScript: nothing here can check it, so its
+            // files are not compiled (left alone, as before JSX was discovered); TypeScript
+            // sources need the compiler.
+            if rels.iter().all(|r| r.ends_with(".jsx")) {
+                return Ok((Check::default(), BTreeSet::new()));
+            }
+            return Err(Error::ToolchainMissing { tool: "tsc", install: INSTALL });
+        };
         let body = serde_json::json!({
             "root": base.to_string_lossy(),
             "typescript": typescript.to_string_lossy(),
