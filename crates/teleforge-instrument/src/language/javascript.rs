@@ -775,10 +775,11 @@ impl<'a> Walker<'a> {
                 }
             }
             Hot::Opaque => self.opaque -= 1,
-            _ if self.opaque > 0 => {}
+            // Scopes opened inside opaque code close there too.
             Hot::Class | Hot::Object | Hot::StaticBlock => {
                 self.scopes.pop();
             }
+            _ if self.opaque > 0 => {}
             Hot::Loop => self.loop_(node),
             Hot::Declaration => self.declaration(node),
             Hot::ExpressionStatement => self.assignment(node),

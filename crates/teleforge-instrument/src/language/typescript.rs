@@ -288,6 +288,15 @@ export const g = <T,>(v: T): T[] => [v];
     }
 
     #[test]
+    fn code_after_a_namespace_with_classes_and_objects_is_named_and_walked_as_usual() {
+        let src = "namespace N { export class K { static { } m() { return 1 } } export const o = { f() { return 2 } }; }\nfunction after(xs: number[]) {\n  let t = 0;\n  for (const x of xs) t += x;\n  return { g: () => t };\n}\n";
+        let (cs, _) = instrument("n.ts", src);
+        assert_eq!(names(&cs, ConstructKind::Function), ["g", "after"]);
+        assert_eq!(names(&cs, ConstructKind::Loop), ["after"]);
+        assert_eq!(names(&cs, ConstructKind::Variable), ["after"]);
+    }
+
+    #[test]
     fn a_declared_return_type_is_the_exit_calls_type_argument() {
         let src = "export function f<T>(n: number): Op<T> {\n  return n > 0 ? op((x: T) => x) : () => none;\n}\nexport async function g(): Promise<number> { return 1 }\nexport function p(x: unknown): x is string { return typeof x === 'string' }\nexport const h = (a: number): string => String(a);\nexport function m(): {\n  a: number } { return { a: 1 } }\n";
         let (_, out) = instrument("a.ts", src);
