@@ -201,7 +201,7 @@ impl JavaScriptValidator {
         for rel in &rels {
             let kind = match original.as_ref().and_then(|o| o.kinds.get(rel)) {
                 Some(k) => *k,
-                None => JavaScript::module_system(
+                None => module_system(
                     &base.join(rel),
                     || match files.get(rel) {
                         Some(t) => t.clone(),
@@ -254,6 +254,38 @@ impl JavaScriptValidator {
     }
 }
 
+/// [`JavaScript::module_system`], without parsing a file whose text cannot hold an `import` or
+/// `export` statement: when neither word appears as a whole word (JavaScript keywords cannot be
+/// written with escapes), the syntax tree could not have one either, so the file is CommonJS
+/// (`module.exports` is not the word `export`). Most CommonJS files never reach tree-sitter.
+fn module_system(
+    path: &Path,
+    text: impl FnOnce() -> String,
+    cache: &mut HashMap<PathBuf, Option<&'static str>>,
+) -> &'static str {
+    if let Some(k) = JavaScript::module_by_extension(&path.to_string_lossy()) {
+        return k;
+    }
+    if let Some(k) = path.parent().and_then(|d| JavaScript::package_type(d, cache)) {
+        return k;
+    }
+    let text = text();
+    if !has_word(&text, "import") && !has_word(&text, "export") {
+        return "cjs";
+    }
+    JavaScript::module_system(path, || text, cache)
+}
+
+/// Whether `word` occurs in `text` with no ASCII identifier character right before or after it.
+fn has_word(text: &str, word: &str) -> bool {
+    let bytes = text.as_bytes();
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$';
+    text.match_indices(word).any(|(at, _)| {
+        let end = at + word.len();
+        !(at > 0 && ident(bytes[at - 1])) && !bytes.get(end).is_some_and(|&b| ident(b))
+    })
+}
+
 /// `js_check.mjs`'s JSON Lines: diagnostics (paths in messages mapped from the scratch mirror to
 /// the tree, columns from UTF-16 units to bytes for the overlaid files), and the files with a
 /// parse error; the summary is dropped.
@@ -290,6 +322,18 @@ pub(crate) fn parse(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_without_the_keywords_are_commonjs_without_a_parse() {
+        let mut cache = HashMap::new();
+        let p = Path::new("/nonexistent-teleforge/x.js");
+        assert_eq!(module_system(p, || "module.exports = importScripts;\n".into(), &mut cache), "cjs");
+        assert_eq!(module_system(p, || "export default 1;\n".into(), &mut cache), "esm");
+        assert_eq!(module_system(p, || "x();import {a} from './a.js'\n".into(), &mut cache), "esm");
+        assert_eq!(module_system(p, || "const s = `import x from 'y'`;\n".into(), &mut cache), "cjs");
+        assert!(!has_word("module.exports = 1", "export"));
+        assert!(has_word("(export)", "export"));
+    }
 
     #[test]
     fn columns_count_bytes() {
