@@ -18,6 +18,7 @@ pub mod language;
 pub mod output;
 pub mod pipeline;
 pub mod process;
+pub mod replay;
 pub mod rewrite;
 pub mod strip;
 pub mod validate;

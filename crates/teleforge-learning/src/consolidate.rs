@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use crate::classify::{canonical_language, category_of, rule, template::template};
 use crate::engine::LearningEngine;
 use crate::error::{Error, Result};
-use crate::lesson::lesson_id;
+use crate::lesson::{lesson_id, PatternStatus};
 use crate::record::{now_timestamp, Learning, Pattern, SUBJECT_KEY};
 
 /// The seed's default for `--min-occurrences`.
@@ -120,6 +120,13 @@ impl<'a> LearningConsolidator<'a> {
             }
         }
         let evidence_by_lesson = self.engine.lesson_evidence(language)?;
+        // A verify found these stale; they stay so until a verify finds them true again.
+        let stale: HashMap<String, String> = store
+            .patterns(language)?
+            .into_iter()
+            .filter(|p| p.status == PatternStatus::Stale)
+            .map(|p| (p.pattern_name, p.status_reason))
+            .collect();
         let now = now_timestamp();
         let mut patterns = Vec::new();
         for (name, (by_construct, recovered)) in groups {
@@ -161,8 +168,10 @@ impl<'a> LearningConsolidator<'a> {
             pattern.category = category_of(&name).as_str().to_string();
             let evidence = evidence_by_lesson.get(&lesson_id(language, &name)).copied().unwrap_or_default();
             let (status, reason) = evidence.verdict();
-            pattern.status = status;
-            pattern.status_reason = reason;
+            (pattern.status, pattern.status_reason) = match stale.get(&name) {
+                Some(why) if status != PatternStatus::Retired => (PatternStatus::Stale, why.clone()),
+                _ => (status, reason),
+            };
             pattern.lift = evidence.lift().map(|l| (l * 1000.0).round() / 1000.0);
             pattern.evidence = evidence;
             patterns.push(pattern);

@@ -256,6 +256,29 @@ impl LearningEngine {
         self.store.patterns(&canonical_language(language))
     }
 
+    /// Sets the status of some of a language's patterns (what `patterns verify` found), in the
+    /// store and in `<language>_patterns.json`. `None` puts a pattern back to what its evidence
+    /// says. Unknown names are ignored. Returns the language's patterns as saved.
+    pub fn set_pattern_status(
+        &self,
+        language: &str,
+        updates: &[(String, Option<(crate::lesson::PatternStatus, String)>)],
+    ) -> Result<Vec<Pattern>> {
+        let language = crate::consolidate::checked_language(language)?;
+        let mut patterns = self.store.patterns(&language)?;
+        for p in &mut patterns {
+            let Some((_, update)) = updates.iter().find(|(name, _)| *name == p.pattern_name) else { continue };
+            (p.status, p.status_reason) = match update {
+                Some((status, why)) => (*status, why.clone()),
+                None => p.evidence.verdict(),
+            };
+        }
+        self.store.replace_patterns(&language, &patterns, None)?;
+        let json = serde_json::to_vec_pretty(&patterns).expect("patterns serialise");
+        crate::atomic_file::write_atomically(&self.patterns_file(&language), &json)?;
+        Ok(patterns)
+    }
+
     /// Languages with learnings or patterns.
     pub fn languages(&self) -> Result<Vec<String>> {
         self.store.languages()

@@ -51,6 +51,10 @@ pub enum PatternStatus {
     Active,
     /// Kept for the record, never applied: the evidence says it does not help.
     Retired,
+    /// Kept for the record, never applied: replayed through today's toolchain (`teleforge patterns
+    /// verify`), its failing example now validates or its fixing example no longer does.
+    /// Consolidation keeps it stale until a verify finds it true again.
+    Stale,
 }
 
 impl PatternStatus {
@@ -58,6 +62,7 @@ impl PatternStatus {
         match self {
             PatternStatus::Active => "active",
             PatternStatus::Retired => "retired",
+            PatternStatus::Stale => "stale",
         }
     }
 }

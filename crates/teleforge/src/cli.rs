@@ -193,6 +193,22 @@ pub enum PatternsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Replay each pattern's failing and fixing attempt on the tree they came from, with today's
+    /// toolchain: a failing attempt that now validates, or a fixing one that no longer does, marks
+    /// the pattern stale (no longer injected or used to order forms) until a verify finds it true.
+    Verify {
+        /// The tree the learnings came from [default: the current folder].
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        #[arg(long, short = 'l')]
+        language: Option<String>,
+        /// Longest a toolchain process may run, in seconds.
+        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+        check_timeout: u64,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

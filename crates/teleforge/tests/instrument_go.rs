@@ -304,3 +304,59 @@ fn a_package_that_does_not_build_before_is_skipped_and_its_error_not_blamed() {
     assert_eq!(s["constructs_instrumented"], 1, "{s}");
     assert_eq!(s["left_out"].as_array().unwrap().len(), 0, "{s}");
 }
+
+/// `patterns verify` replays a pattern's failing attempt on today's tree: while it still fails, the
+/// pattern is verified and stays active.
+#[test]
+fn verify_keeps_a_pattern_whose_failing_attempt_still_fails() {
+    if !have("go") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("go.mod"), "module example.com/clash\n\ngo 1.21\n").unwrap();
+    std::fs::write(
+        src.join("main.go"),
+        "package main\n\nimport \"fmt\"\n\nfunc greet(name string) string {\n\treturn \"hi \" + name\n}\n\nfunc main() { fmt.Println(greet(\"x\")) }\n",
+    )
+    .unwrap();
+    // Which forms work where, from a clean run.
+    let fresh = tmp.path().join("fresh");
+    let o = tf(&fresh, &["instrument", src.to_str().unwrap(), "--diff", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let listed = tf(&fresh, &["learnings", "list", "--language", "go", "--json"]);
+    // The same attempts recorded as failures by two runs: the package declared its own `Tel` then.
+    let mut history = String::new();
+    for run in ["r1", "r2"] {
+        for line in String::from_utf8_lossy(&listed.stdout).lines() {
+            let mut l: serde_json::Value = serde_json::from_str(line).unwrap();
+            l["success"] = false.into();
+            l["validation_errors"] = serde_json::json!(["tel.go:3:5: Tel redeclared in this block"]);
+            l["error_pattern"] = "go_redeclared".into();
+            l["run_id"] = run.into();
+            l.as_object_mut().unwrap().remove("hash");
+            history.push_str(&format!("{l}\n"));
+        }
+    }
+    let file = tmp.path().join("history.jsonl");
+    std::fs::write(&file, history).unwrap();
+    let store = tmp.path().join("store");
+    assert!(tf(&store, &["learnings", "import", file.to_str().unwrap()]).status.success(), "import");
+    assert!(tf(&store, &["consolidate", "--language", "go"]).status.success());
+    // Today the package declares its own `Tel` again: the failing attempt still fails.
+    std::fs::write(src.join("tel.go"), "package main\n\nvar Tel = \"mine\"\n").unwrap();
+    let o = tf(&store, &["patterns", "verify", src.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["pattern"], "go_redeclared", "{v}");
+    assert_eq!(v[0]["outcome"], "verified", "{v}");
+    let listed = tf(&store, &["patterns", "list", "--language", "go", "--json"]);
+    let p: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(p[0]["status"], "active", "{p}");
+    // Once the clash is gone, the same replay passes: stale.
+    std::fs::remove_file(src.join("tel.go")).unwrap();
+    let o = tf(&store, &["patterns", "verify", src.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["outcome"], "stale", "{v}");
+}

@@ -48,7 +48,7 @@ fn misleading_history(successes: &[serde_json::Value]) -> String {
                 "context": {
                     "form": ctx["form"],
                     "signature": ctx["signature"],
-                    "file": format!("elsewhere/{run}.py"),
+                    "file": ctx["file"],
                     "subject": ctx["subject"],
                 },
             });
@@ -165,4 +165,41 @@ fn two_runs_at_once_on_one_store_lose_nothing_and_consolidate_without_error() {
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&patterns).unwrap()).unwrap();
         assert!(v.is_array());
     }
+}
+
+#[test]
+fn verify_marks_a_pattern_stale_when_its_failing_attempt_now_validates() {
+    if !have("python3") || !have_python_module("pyflakes") {
+        eprintln!("skipped: python3 with pyflakes is not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("bookshop");
+    support::copy(&bookshop(), &src);
+    std::fs::write(src.join("teleforge.toml"), "[learning]\nexplore_share = 0.0\n").unwrap();
+    let fresh = tmp.path().join("fresh");
+    instrument(&fresh, &src, &tmp.path().join("out-fresh"), &[]);
+    // A history that says the forms that work here fail: its pattern describes nothing true.
+    let history = tmp.path().join("history.jsonl");
+    std::fs::write(&history, misleading_history(&learnings(&fresh, &["--successes"]))).unwrap();
+    let store = tmp.path().join("store");
+    assert!(tf(&store, &["learnings", "import", history.to_str().unwrap()]).status.success());
+    assert!(tf(&store, &["consolidate", "--all"]).status.success());
+
+    let o = tf(&store, &["patterns", "verify", src.to_str().unwrap(), "--language", "python", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let verdicts: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = verdicts.as_array().unwrap().iter().find(|v| v["pattern"] == "python_syntax_error").unwrap();
+    assert_eq!(v["outcome"], "stale", "{verdicts}");
+    assert!(v["detail"].as_str().unwrap().contains("now validates"), "{v}");
+    let listed = tf(&store, &["patterns", "list", "--language", "python", "--json"]);
+    let patterns: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(patterns[0]["status"], "stale", "{patterns}");
+
+    // A stale pattern orders nothing, and consolidation keeps it stale.
+    let run = instrument(&store, &src, &tmp.path().join("out"), &[]);
+    assert_eq!(run["constructs_reordered_by_learning"], 0, "{run}");
+    let listed = tf(&store, &["patterns", "list", "--language", "python", "--json"]);
+    let patterns: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(patterns[0]["status"], "stale", "still stale after the run's consolidation: {patterns}");
 }
