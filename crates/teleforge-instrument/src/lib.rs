@@ -28,7 +28,7 @@ pub use discover::{discover, DiscoverOptions};
 pub use error::{Error, Result};
 pub use output::OutputMode;
 pub use pipeline::{
-    instrument, instrument_with, instrument_with_progress, Generator, InstrumentOptions, LearningOptions, LeftOut, Progress,
-    Summary,
+    instrument, instrument_with, instrument_with_progress, Generator, InstrumentOptions, LearningOptions, LeftOut,
+    Progress, Summary,
 };
 pub use strip::{strip, StripSummary};

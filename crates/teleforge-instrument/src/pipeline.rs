@@ -11,9 +11,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 use teleforge_learning::lesson::{APPLIED_KEY, FILE_KEY, LEARNING_KEY, SIGNATURE_KEY, VARIANT_KEY};
-use teleforge_learning::{
-    AutoConsolidation, Learning, LearningConsolidator, LearningEngine, RunRecord, SUBJECT_KEY,
-};
+use teleforge_learning::{AutoConsolidation, Learning, LearningConsolidator, LearningEngine, RunRecord, SUBJECT_KEY};
 
 use crate::construct::{Construct, Form};
 use crate::discover::{discover, DiscoverOptions, DiscoveredFile};
@@ -911,11 +909,9 @@ impl BlameContext<'_> {
             let text = rendered.get(&d.file).map(String::as_str).unwrap_or("");
             let line_spans = line_cache.entry(d.file.clone()).or_insert_with(|| line_spans(spans.get(&d.file), text));
             let owners: Vec<usize> = match d.column {
-                Some(col) => line_spans
-                    .iter()
-                    .filter(|s| s.1 == d.line && s.2 <= col && col < s.3)
-                    .map(|s| s.0)
-                    .collect(),
+                Some(col) => {
+                    line_spans.iter().filter(|s| s.1 == d.line && s.2 <= col && col < s.3).map(|s| s.0).collect()
+                }
                 None => Vec::new(),
             };
             if owners.is_empty() || owners.contains(&FILE_EDIT) {
@@ -953,7 +949,8 @@ impl BlameContext<'_> {
         let results = self.run_probes(states, &probes, known, &mut verdict)?;
         let mut failing: Vec<(usize, Vec<usize>, Vec<Diagnostic>)> = Vec::new();
         for (&f, diags) in &unplaced {
-            let alone = probes.iter().zip(&results).find(|(p, _)| p.file == f && p.set.is_empty()).and_then(|(_, r)| r.clone());
+            let alone =
+                probes.iter().zip(&results).find(|(p, _)| p.file == f && p.set.is_empty()).and_then(|(_, r)| r.clone());
             if let Some(ds) = alone {
                 let first = ds.first().map(Diagnostic::render).unwrap_or_default();
                 verdict.broken.insert(f, format!("the file does not compile with none of its constructs inserted (only the runtime and its import): {first}"));
@@ -1046,7 +1043,8 @@ impl BlameContext<'_> {
                 for &n in &slot {
                     let rel = &self.group[probes[n].file].source.rel;
                     let same = *rel == d.file
-                        || (!spans.contains_key(&d.file) && (d.file.is_empty() || rel.rsplit_once('/').map_or("", |(d, _)| d) == dir));
+                        || (!spans.contains_key(&d.file)
+                            && (d.file.is_empty() || rel.rsplit_once('/').map_or("", |(d, _)| d) == dir));
                     if same {
                         results[n].get_or_insert_with(Vec::new).push(d.clone());
                     }

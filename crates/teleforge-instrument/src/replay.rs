@@ -56,9 +56,10 @@ pub fn replay(root: &Path, language: &str, cases: &[Replay], timeout: std::time:
             continue;
         };
         let f = &files[fi];
-        let found = f.constructs.iter().position(|c| {
-            c.line == case.line && c.kind.as_str() == case.kind && c.function == case.function
-        });
+        let found = f
+            .constructs
+            .iter()
+            .position(|c| c.line == case.line && c.kind.as_str() == case.kind && c.function == case.function);
         let Some(ci) = found else {
             out.push(Replayed::Gone(format!(
                 "{}:{} no longer holds the {} of {}",

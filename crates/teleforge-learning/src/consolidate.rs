@@ -141,7 +141,10 @@ impl<'a> LearningConsolidator<'a> {
                 .unwrap_or_default();
             let rate = (recovered as f64 / occurrences as f64).min(1.0);
             let kept = reuse.and_then(|(previous, touched)| {
-                (!touched.contains(&name)).then(|| previous.get(&name)).flatten().filter(|p| p.construct_type == construct_type)
+                (!touched.contains(&name))
+                    .then(|| previous.get(&name))
+                    .flatten()
+                    .filter(|p| p.construct_type == construct_type)
             });
             let mut pattern = match kept {
                 Some(p) => p.clone(),

@@ -192,7 +192,8 @@ impl LearningEngine {
         }
         s.success_rate = if s.total == 0 { 0.0 } else { s.successes as f64 / s.total as f64 };
         for t in self.store.first_attempts(&language)? {
-            let r = if t.learning { &mut s.first_attempts.with_learning } else { &mut s.first_attempts.without_learning };
+            let r =
+                if t.learning { &mut s.first_attempts.with_learning } else { &mut s.first_attempts.without_learning };
             r.attempts += t.count;
             if t.success {
                 r.successes += t.count;

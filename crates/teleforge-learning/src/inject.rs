@@ -14,9 +14,9 @@ use std::collections::{HashMap, HashSet};
 use chrono::Utc;
 
 use crate::classify::{canonical_language, category_of, Category};
-use crate::lesson::{lesson_id, PatternStatus};
 use crate::consolidate::LearningConsolidator;
 use crate::error::Result;
+use crate::lesson::{lesson_id, PatternStatus};
 use crate::record::{parse_timestamp, Pattern};
 
 /// Limits for [`LearningConsolidator::prompt_injection`].

@@ -73,9 +73,12 @@ pub mod store;
 pub use atomic_file::write_atomically;
 pub use classify::{classify, classify_output, Category, Classification};
 pub use consolidate::{AutoConsolidation, LearningConsolidator, DEFAULT_MIN_OCCURRENCES, MAX_LEARNING_HASHES};
-pub use engine::{resolve_storage_dir, ConstructStats, FirstAttemptRate, FirstAttempts, LearningEngine, Statistics, DATABASE_FILE, STORAGE_DIR_ENV};
+pub use engine::{
+    resolve_storage_dir, ConstructStats, FirstAttemptRate, FirstAttempts, LearningEngine, Statistics, DATABASE_FILE,
+    STORAGE_DIR_ENV,
+};
 pub use error::{Error, Result};
 pub use inject::{fenced, Injection, InjectionOptions};
-pub use record::{format_timestamp, now_timestamp, parse_timestamp, Learning, Pattern, SUBJECT_KEY};
 pub use lesson::{LessonEvidence, PatternStatus, VariantLesson};
+pub use record::{format_timestamp, now_timestamp, parse_timestamp, Learning, Pattern, SUBJECT_KEY};
 pub use store::{LearningQuery, LearningStore, RunRecord, SqliteStore};

@@ -555,8 +555,11 @@ fn a_baseline_error_in_a_file_without_constructs_blames_nobody_beside_it() {
     let src = tmp.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("package.json"), r#"{"name": "x", "type": "module"}"#).unwrap();
-    std::fs::write(src.join("rollup.config.js"), "const path = require('path')\nexport default { input: path.join('a') }\n")
-        .unwrap();
+    std::fs::write(
+        src.join("rollup.config.js"),
+        "const path = require('path')\nexport default { input: path.join('a') }\n",
+    )
+    .unwrap();
     std::fs::write(
         src.join("index.cjs"),
         "function add(a, b) {\n  const s = a + b\n  return s\n}\nmodule.exports = { add }\n",

@@ -103,15 +103,21 @@ fn a_misleading_history_never_instruments_less_than_a_fresh_store_or_no_learning
     assert!(misled["constructs_reordered_by_learning"].as_u64().unwrap() > 0, "the lessons acted: {misled}");
 
     // Every attempt was captured, with what steered it.
-    assert!(learnings(&off_store, &[]).iter().any(|l| l["context"]["learning"] == "off"), "--no-learning runs are marked");
+    assert!(
+        learnings(&off_store, &[]).iter().any(|l| l["context"]["learning"] == "off"),
+        "--no-learning runs are marked"
+    );
     let all = learnings(&store, &[]);
-    assert!(all.iter().any(|l| l["context"]["applied"].as_str().is_some_and(|a| a.contains("python/python_syntax_error"))));
+    assert!(all
+        .iter()
+        .any(|l| l["context"]["applied"].as_str().is_some_and(|a| a.contains("python/python_syntax_error"))));
     // What this run saw contradicts the lessons: the forms worked. A third run is not steered by
     // them any more where they were contradicted, and instruments everything first time again.
     let again = instrument(&store, &src, &tmp.path().join("out-again"), &[]);
     assert_eq!(again["constructs_instrumented"], found, "{again}");
     assert!(
-        again["constructs_reordered_by_learning"].as_u64().unwrap() < misled["constructs_reordered_by_learning"].as_u64().unwrap(),
+        again["constructs_reordered_by_learning"].as_u64().unwrap()
+            < misled["constructs_reordered_by_learning"].as_u64().unwrap(),
         "contradicted lessons stop acting: {again} vs {misled}"
     );
     assert_eq!(again["first_attempt_successes"], found, "{again}");

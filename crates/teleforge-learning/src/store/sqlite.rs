@@ -26,7 +26,8 @@ use crate::error::{Error, Result};
 use crate::record::{Learning, Pattern};
 
 /// Each entry moves the schema from version `index` to `index + 1`. Append; never edit.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE learnings (
     id                INTEGER PRIMARY KEY,
     hash              TEXT    NOT NULL UNIQUE,
@@ -79,7 +80,8 @@ CREATE TABLE patterns (
     body         TEXT    NOT NULL,
     PRIMARY KEY (language, pattern_name)
 );
-"#, r#"
+"#,
+    r#"
 -- Evidence for lessons, kept by triggers in the same transaction as every capture (see
 -- docs/LEARNING.md, "Lessons"): first attempts per construct type with learning on or off,
 -- first attempts per lesson applied to them, and outcomes per (context signature, variant).
@@ -160,7 +162,8 @@ SELECT language, json_extract(context, '$.signature'), json_extract(context, '$.
   FROM learnings
  WHERE json_extract(context, '$.signature') IS NOT NULL AND json_extract(context, '$.form') IS NOT NULL
  GROUP BY 1, 2, 3;
-"#, r#"
+"#,
+    r#"
 -- One row per run of a generate → validate loop: what it did, for dashboards and reports.
 CREATE TABLE runs (
     run_id TEXT    PRIMARY KEY,
@@ -168,7 +171,8 @@ CREATE TABLE runs (
     body   TEXT    NOT NULL
 );
 CREATE INDEX runs_by_time ON runs (ts_ms);
-"#];
+"#,
+];
 
 /// How long a writer waits for another process's transaction before giving up with
 /// [`Error::Busy`].

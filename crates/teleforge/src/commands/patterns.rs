@@ -156,7 +156,8 @@ fn verify(engine: &LearningEngine, root: &Path, language: Option<&str>, timeout:
                     ("stale", why.clone(), Some(Some((PatternStatus::Stale, why))))
                 }
                 (_, Some((c, Replayed::Fails(d)))) => {
-                    let why = format!("its fixing attempt ({} at {}:{}) no longer validates: {d}", c.form, c.file, c.line);
+                    let why =
+                        format!("its fixing attempt ({} at {}:{}) no longer validates: {d}", c.form, c.file, c.line);
                     ("stale", why.clone(), Some(Some((PatternStatus::Stale, why))))
                 }
                 (Some((_, Replayed::Fails(_))), _) | (_, Some((_, Replayed::Passes))) => {
