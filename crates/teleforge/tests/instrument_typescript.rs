@@ -21,7 +21,8 @@ fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/typescript").join(name)
 }
 
-/// A folder holding `node_modules/typescript`, installed once per test process with npm. `None`
+/// A folder holding `node_modules/typescript` (and vitest, for a package's own tests), installed
+/// once per test process with npm. `None`
 /// (the test skips) only when node or npm is missing and `CI` is unset.
 fn typescript() -> Option<&'static Path> {
     static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
@@ -32,7 +33,7 @@ fn typescript() -> Option<&'static Path> {
         let dir = tempfile::Builder::new().prefix("teleforge-typescript-").tempdir().unwrap().keep();
         std::fs::write(dir.join("package.json"), r#"{"name":"tf-ts","private":true}"#).unwrap();
         let o = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--loglevel=error", "typescript@5"])
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error", "typescript@5", "vitest@2.1.9"])
             .current_dir(&dir)
             .output()
             .unwrap();
@@ -504,3 +505,82 @@ const { map, filter, take, scan, mergeMap, catchError, toArray, reduce, distinct
   console.log(JSON.stringify(out));
 })();
 "#;
+
+/// @tanstack/query-core 5.59.0 from npm ships its TypeScript sources and its vitest suites: its
+/// sources (no tsconfig.json in the tarball: checked with the defaults) are instrumented, every
+/// construct first time, and the suites that need no DOM and no React pass on the instrumented
+/// copy with telemetry off and on.
+#[test]
+fn npm_tanstack_query_core_passes_its_own_tests_instrumented() {
+    let Some(tools) = typescript() else { return };
+    if !have("tar") {
+        return;
+    }
+    let tmp = scratch(tools);
+    let o = Command::new("npm")
+        .args(["pack", "--silent", "@tanstack/query-core@5.59.0", "--pack-destination"])
+        .arg(tmp.path())
+        .current_dir(tmp.path())
+        .output();
+    match o {
+        Ok(o) if o.status.success() => {}
+        other => {
+            assert!(std::env::var_os("CI").is_none(), "npm pack @tanstack/query-core failed in CI: {other:?}");
+            eprintln!("skipping: npm pack @tanstack/query-core failed: {other:?}");
+            return;
+        }
+    }
+    let tgz = tmp.path().join("tanstack-query-core-5.59.0.tgz");
+    let x = Command::new("tar").arg("xzf").arg(&tgz).current_dir(tmp.path()).output().unwrap();
+    assert!(x.status.success(), "{}", text(&x));
+    let orig = tmp.path().join("package");
+    let inst = tmp.path().join("inst");
+    copy(&orig, &inst);
+    let suites = [
+        "src/__tests__/infiniteQueryObserver.test.tsx",
+        "src/__tests__/notifyManager.test.tsx",
+        "src/__tests__/utils.test.tsx",
+    ];
+    let vitest = |dir: &Path, events: Option<&Path>| {
+        let mut c = Command::new("node");
+        c.arg(tools.join("node_modules/vitest/vitest.mjs"))
+            .arg("run")
+            .args(suites)
+            .current_dir(dir)
+            .env_remove("TELEMETRY_FILE")
+            .env("CI", "1")
+            .env("NO_COLOR", "1")
+            .env_remove("FORCE_COLOR");
+        if let Some(e) = events {
+            c.env("TELEMETRY_FILE", e);
+        }
+        c.output().unwrap()
+    };
+    let t = vitest(&orig, None);
+    assert!(t.status.success(), "the package's own tests fail WITHOUT teleforge:\n{}", text(&t));
+    let passed = |o: &std::process::Output| {
+        let out = text(o);
+        out.lines().find(|l| l.trim_start().starts_with("Tests")).map(str::to_string).unwrap_or_default()
+    };
+    let baseline = passed(&t);
+    assert!(baseline.contains("64 passed"), "{baseline}");
+
+    let store = tmp.path().join("store");
+    let o = tf(&store, &["instrument", inst.join("src").to_str().unwrap(), "--in-place", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["left_out"].as_array().unwrap().len(), 0, "{s}");
+    assert!(s["constructs_instrumented"].as_u64().unwrap() >= 600, "{s}");
+    assert_eq!(s["first_attempt_successes"], s["constructs_instrumented"], "{s}");
+
+    let t = vitest(&inst, None);
+    assert!(t.status.success(), "tests fail on the instrumented copy (telemetry off):\n{}", text(&t));
+    assert_eq!(passed(&t), baseline);
+    let ev = tmp.path().join("events.jsonl");
+    let t = vitest(&inst, Some(&ev));
+    assert!(t.status.success(), "tests fail on the instrumented copy (telemetry on):\n{}", text(&t));
+    assert_eq!(passed(&t), baseline);
+    let evs = events(&ev);
+    assert!(evs.len() > 1000, "{} events", evs.len());
+    assert!(evs.iter().any(|e| e["kind"] == "func_entry" && e["code.file.path"] == "infiniteQueryObserver.ts"));
+}
