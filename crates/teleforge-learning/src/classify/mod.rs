@@ -8,8 +8,8 @@
 mod go;
 mod javascript;
 mod python;
-mod typescript;
 pub mod template;
+mod typescript;
 
 use std::sync::LazyLock;
 
