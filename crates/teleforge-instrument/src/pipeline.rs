@@ -1131,7 +1131,10 @@ fn finish(
     let (files, _) = render(lang, group, file_edits, states, &passed);
     for (rel, text) in files {
         if lang.is_runtime_file(&rel) {
-            summary.runtime_files.push(rel.clone());
+            // JavaScript and TypeScript files of one folder share the runtime file.
+            if !summary.runtime_files.contains(&rel) {
+                summary.runtime_files.push(rel.clone());
+            }
         }
         outputs.insert(rel, text);
     }
