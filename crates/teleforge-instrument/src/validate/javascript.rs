@@ -184,8 +184,12 @@ impl JavaScriptValidator {
     fn run(&self, root: &Path, files: &BTreeMap<String, String>) -> Result<(Check, BTreeSet<String>)> {
         let base =
             if root.is_file() { root.parent().unwrap_or(Path::new(".")).to_path_buf() } else { root.to_path_buf() };
-        let original =
-            self.original.lock().unwrap_or_else(|e| e.into_inner()).clone().filter(|o| !files.is_empty() && o.root == root);
+        let original = self
+            .original
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .filter(|o| !files.is_empty() && o.root == root);
         let rels: Vec<String> = match &original {
             Some(_) => files.keys().filter(|rel| is_js(rel)).cloned().collect(),
             None => {

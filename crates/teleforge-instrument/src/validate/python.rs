@@ -69,8 +69,7 @@ impl PythonValidator {
         let start = Instant::now();
         let mut cmd = Command::new("python3");
         cmd.arg("-c").arg(SCRIPT).env("PYTHONDONTWRITEBYTECODE", "1");
-        let out = crate::process::run(&mut cmd, Some(&input), self.timeout)
-            .map_err(|e| run_error(e, missing))?;
+        let out = crate::process::run(&mut cmd, Some(&input), self.timeout).map_err(|e| run_error(e, missing))?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
             return Err(Error::Toolchain { tool: "python3", detail: err.lines().last().unwrap_or("").to_string() });
