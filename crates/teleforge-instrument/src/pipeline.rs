@@ -818,12 +818,18 @@ fn render_file(
     // several constructs ask for (the same import) is applied once and belongs to each of them.
     let mut edits: Vec<(Vec<usize>, &crate::construct::Edit)> =
         file_edits.iter().map(|e| (vec![FILE_EDIT], e)).collect();
+    // Where each (offset, text) already is, so finding a shared edit costs no scan of the list.
+    let mut at: HashMap<(usize, &str), usize> =
+        edits.iter().enumerate().map(|(n, (_, e))| ((e.offset, e.text.as_str()), n)).collect();
     for &i in idxs {
         let c = &f.constructs[states[i].index];
         for e in &states[i].form(c).edits {
-            match edits.iter_mut().find(|(_, x)| x.offset == e.offset && x.text == e.text) {
-                Some((owners, _)) => owners.push(i),
-                None => edits.push((vec![i], e)),
+            match at.get(&(e.offset, e.text.as_str())) {
+                Some(&n) => edits[n].0.push(i),
+                None => {
+                    at.insert((e.offset, e.text.as_str()), edits.len());
+                    edits.push((vec![i], e));
+                }
             }
         }
     }
