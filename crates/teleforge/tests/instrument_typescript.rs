@@ -83,7 +83,9 @@ fn assert_clean_first_round(s: &Value) {
     assert_eq!(s["left_out"].as_array().unwrap().len(), 0, "{s}");
     assert_eq!(s["constructs_instrumented"], s["constructs_found"], "{s}");
     assert_eq!(s["first_attempt_successes"], s["constructs_instrumented"], "{s}");
-    assert_eq!(s["compiler_runs"], 1, "{s}");
+    // The original tree's compile (which files the compiler covers; it doubles as the baseline) and
+    // one round.
+    assert_eq!(s["compiler_runs"], 2, "{s}");
     assert_eq!(s["runtime_files"], serde_json::json!(["_teleforge_tel.cjs", "_teleforge_tel.d.cts"]), "{s}");
 }
 
@@ -323,8 +325,8 @@ fn a_solution_tsconfig_checks_each_file_with_the_referenced_project_that_include
     let s = instrument(&tmp.path().join("store"), &src, &out);
     assert_eq!(s["constructs_found"], 4, "{s}");
     assert_clean_first_round_with_baseline(&s);
-    // The files were type-checked, not only parsed: the original's errors were found, so the
-    // baseline was checked (a syntax check finds nothing here and needs no baseline).
+    // The files were type-checked, not only parsed: the original's errors were found and not
+    // blamed (the original's compile, counted once, serves as the baseline).
     assert_eq!(s["compiler_runs"], 2, "{s}");
     let app = std::fs::read_to_string(out.join("src/App.tsx")).unwrap();
     assert!(app.contains("__teleforgeTel.varAssign(\"App\", \"src/App.tsx\", 3, \"total\", total)"), "{app}");
@@ -449,7 +451,9 @@ fn npm_rxjs_type_checks_first_time_and_behaves_the_same_instrumented() {
     assert_eq!(s["left_out"].as_array().unwrap().len(), 0, "{s}");
     assert!(s["constructs_instrumented"].as_u64().unwrap() >= 1400, "{s}");
     assert_eq!(s["first_attempt_successes"], s["constructs_instrumented"], "{s}");
-    assert!(s["compiler_runs"].as_u64().unwrap() <= 2, "{s}");
+    // Two languages (its .ts sources and a few .js files), each: the original's compile and one
+    // round, whatever the number of constructs.
+    assert!(s["compiler_runs"].as_u64().unwrap() <= 4, "{s}");
 
     // Its CommonJS build (ES2015: the shipped config targets ES5, where TypeScript forbids
     // function declarations inside the `try` blocks the function forms add; see the report).
