@@ -185,7 +185,12 @@ fn main() {
     if wanted("javascript") {
         eprintln!("[bench] npm pack {NPM_PACKAGE}");
         let t = npm_pack(NPM_PACKAGE, &work);
-        trees.push(Tree { lang: "javascript", label: format!("npm {NPM_PACKAGE}"), throughput: t.clone(), validation: t });
+        trees.push(Tree {
+            lang: "javascript",
+            label: format!("npm {NPM_PACKAGE}"),
+            throughput: t.clone(),
+            validation: t,
+        });
     }
     if wanted("go") {
         let module = if quick { GO_MODULE_QUICK } else { GO_MODULE_FULL };
@@ -231,11 +236,7 @@ fn main() {
     }
     print_tables(&tp, &vals);
     let total = started.elapsed();
-    println!(
-        "\ntotal runtime {:.1} s; load average at start {load_start}, at end {}",
-        total.as_secs_f64(),
-        loadavg()
-    );
+    println!("\ntotal runtime {:.1} s; load average at start {load_start}, at end {}", total.as_secs_f64(), loadavg());
     eprintln!("[bench] done in {:.1} s", total.as_secs_f64());
 }
 
@@ -560,7 +561,16 @@ fn print_tables(tp: &[Throughput], vals: &[Validation]) {
         println!("\n2. validation vs one plain compiler pass over the instrumented output");
         println!(
             "{:<30} {:>9} {:>9} {:>8} {:>10} {:>10} {:>8}  {:>8} {:>8}  {}",
-            "tree", "valid. s", "cmd diff", "plain s", "v.s/plain", "diff/plain", "target", "verdict", "(diff)", "plain pass"
+            "tree",
+            "valid. s",
+            "cmd diff",
+            "plain s",
+            "v.s/plain",
+            "diff/plain",
+            "target",
+            "verdict",
+            "(diff)",
+            "plain pass"
         );
         for r in vals {
             println!(
@@ -589,7 +599,17 @@ fn print_tables(tp: &[Throughput], vals: &[Validation]) {
         println!("\n3. compiler runs vs constructs (validated runs)");
         println!(
             "{:<30} {:>10} {:>12} {:>9} {:>6} {:>9} {:>9} {:>10} {:>9} {:>6}  {}",
-            "tree", "found", "instrumented", "left out", "runs", "baseline", "isolation", "runs/constr", "bound", "per sample", "verdict"
+            "tree",
+            "found",
+            "instrumented",
+            "left out",
+            "runs",
+            "baseline",
+            "isolation",
+            "runs/constr",
+            "bound",
+            "per sample",
+            "verdict"
         );
         for r in vals {
             let s = &r.summary;

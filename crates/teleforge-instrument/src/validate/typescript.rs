@@ -85,7 +85,11 @@ pub fn find_typescript(dir: &Path) -> Option<PathBuf> {
 impl TypeScriptValidator {
     /// A validator whose node processes are killed after `timeout`.
     pub fn with_timeout(timeout: std::time::Duration) -> Self {
-        TypeScriptValidator { baseline: Mutex::new(None), preparation: Mutex::new((0, std::time::Duration::ZERO)), timeout }
+        TypeScriptValidator {
+            baseline: Mutex::new(None),
+            preparation: Mutex::new((0, std::time::Duration::ZERO)),
+            timeout,
+        }
     }
 
     fn base(root: &Path) -> PathBuf {
