@@ -70,31 +70,7 @@ pub struct DiscoveredFile {
 /// Walks `root` and discovers every file's constructs.
 pub fn discover(root: &Path, opts: &DiscoverOptions) -> Result<Vec<DiscoveredFile>> {
     let root_meta = std::fs::metadata(root).map_err(|e| Error::io("reading", root, e))?;
-    let mut paths = Vec::new();
-    if root_meta.is_file() {
-        paths.push(root.to_path_buf());
-    } else {
-        let walker = ignore::WalkBuilder::new(root)
-            .hidden(true)
-            .parents(true)
-            .git_ignore(true)
-            .git_global(false)
-            .git_exclude(true)
-            .require_git(false)
-            .sort_by_file_name(|a, b| a.cmp(b))
-            .filter_entry(|e| {
-                let name = e.file_name().to_string_lossy();
-                let is_dir = e.file_type().is_some_and(|t| t.is_dir());
-                !(is_dir && e.depth() > 0 && (SKIPPED_DIRS.contains(&name.as_ref()) || is_virtualenv(e.path())))
-            })
-            .build();
-        for entry in walker {
-            let entry = entry.map_err(|e| Error::Walk(e.to_string()))?;
-            if entry.file_type().is_some_and(|t| t.is_file()) {
-                paths.push(entry.into_path());
-            }
-        }
-    }
+    let paths = if root_meta.is_file() { vec![root.to_path_buf()] } else { tree_files(root)? };
     // Files are read, parsed and walked on every core; results keep the walk's order.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8).min(paths.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -186,6 +162,34 @@ fn discover_file(
     let constructs = lang.discover(&source, &tree);
     let file_edits = if constructs.is_empty() { Vec::new() } else { lang.file_edits(&source, &tree) };
     Ok(Some(DiscoveredFile { language: lang, source, path, constructs, file_edits, skipped: None }))
+}
+
+/// Every file under the folder `root` that discovery considers, in a stable order: `.gitignore`
+/// honoured, hidden, vendored and virtual-environment folders left out. Validators that check a
+/// whole tree list its files the same way, so they see what discovery sees.
+pub(crate) fn tree_files(root: &Path) -> Result<Vec<PathBuf>> {
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(true)
+        .parents(true)
+        .git_ignore(true)
+        .git_global(false)
+        .git_exclude(true)
+        .require_git(false)
+        .sort_by_file_name(|a, b| a.cmp(b))
+        .filter_entry(|e| {
+            let name = e.file_name().to_string_lossy();
+            let is_dir = e.file_type().is_some_and(|t| t.is_dir());
+            !(is_dir && e.depth() > 0 && (SKIPPED_DIRS.contains(&name.as_ref()) || is_virtualenv(e.path())))
+        })
+        .build();
+    let mut paths = Vec::new();
+    for entry in walker {
+        let entry = entry.map_err(|e| Error::Walk(e.to_string()))?;
+        if entry.file_type().is_some_and(|t| t.is_file()) {
+            paths.push(entry.into_path());
+        }
+    }
+    Ok(paths)
 }
 
 /// The file's bytes, or `None` when it holds more than `limit` bytes: its size is checked before

@@ -755,7 +755,7 @@ fn original_line(spans: &Spans, rendered: &BTreeMap<String, String>, d: &Diagnos
 
 /// A message with its numbers masked: an error the original already had still matches when the
 /// message quotes a line that moved ("redefinition of unused 'f' from line 206" → "... line 209").
-fn numbers_masked(message: &str) -> String {
+pub(crate) fn numbers_masked(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut in_number = false;
     for c in message.chars() {
@@ -1016,14 +1016,7 @@ impl BlameContext<'_> {
         verdict: &mut Verdict,
     ) -> Result<Vec<Option<Vec<Diagnostic>>>> {
         let mut results: Vec<Option<Vec<Diagnostic>>> = vec![None; probes.len()];
-        let mut slots: Vec<Vec<usize>> = Vec::new();
-        for (n, p) in probes.iter().enumerate() {
-            match slots.iter_mut().find(|slot| slot.iter().all(|&m| probes[m].file != p.file)) {
-                Some(slot) => slot.push(n),
-                None => slots.push(vec![n]),
-            }
-        }
-        for slot in slots {
+        for slot in one_per_file(probes.iter().map(|p| p.file)) {
             let mut files = BTreeMap::new();
             let mut spans: Spans = BTreeMap::new();
             let mut sources = Vec::new();
@@ -1059,6 +1052,22 @@ impl BlameContext<'_> {
         }
         Ok(results)
     }
+}
+
+/// Groups items (given by the file each belongs to) into checks holding at most one item per
+/// file: the k-th item of a file goes into the k-th check. Returns item indexes per check.
+pub(crate) fn one_per_file(files: impl IntoIterator<Item = usize>) -> Vec<Vec<usize>> {
+    let mut seen: HashMap<usize, usize> = HashMap::new();
+    let mut slots: Vec<Vec<usize>> = Vec::new();
+    for (n, file) in files.into_iter().enumerate() {
+        let k = seen.entry(file).or_insert(0);
+        if *k == slots.len() {
+            slots.push(Vec::new());
+        }
+        slots[*k].push(n);
+        *k += 1;
+    }
+    slots
 }
 
 /// (state, line, start column, end column) of every insertion of one rendered file; 1-based
@@ -1298,4 +1307,156 @@ fn fall_back(s: &mut State, opts: &InstrumentOptions, llm: &LlmGenerator, why: &
     s.budget = s.attempts.saturating_add(opts.max_attempts);
     s.status = Status::Pending;
     summary.constructs_fallen_back += 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::path::Path;
+
+    use super::*;
+    use crate::validate::Check;
+
+    /// A per-file checker that reports, for every file where `culprit`'s insertion is present,
+    /// one diagnostic no insertion owns (line 1, no column), as a syntax error far from its cause
+    /// does; and optionally one diagnostic pointing into the culprit's inserted text.
+    struct FakeChecker {
+        culprit: &'static str,
+        pointed: bool,
+        broken: bool,
+        calls: Cell<usize>,
+    }
+
+    impl Validator for FakeChecker {
+        fn language(&self) -> &'static str {
+            "python"
+        }
+        fn available(&self) -> Result<()> {
+            Ok(())
+        }
+        fn compiled_files(&self, _root: &Path) -> Result<Option<std::collections::BTreeSet<String>>> {
+            Ok(None)
+        }
+        fn per_file(&self) -> bool {
+            true
+        }
+        fn check(&self, _root: &Path, files: &BTreeMap<String, String>) -> Result<Check> {
+            self.calls.set(self.calls.get() + 1);
+            let mut diagnostics = Vec::new();
+            for (rel, text) in files.iter().filter(|(k, _)| k.ends_with("app.py")) {
+                if self.broken && text.contains("import") && text.contains("_teleforge") {
+                    diagnostics.push(Diagnostic { file: rel.clone(), line: 1, column: None, message: "broken".into() });
+                }
+                // The name appears once in the original (`def culprit_fn`); more means inserted.
+                if text.matches(self.culprit).count() > 1 {
+                    diagnostics.push(Diagnostic {
+                        file: rel.clone(),
+                        line: 1,
+                        column: None,
+                        message: "SyntaxError: invalid syntax".into(),
+                    });
+                    if self.pointed {
+                        let at = text.rfind(self.culprit).unwrap_or(0);
+                        let line = line_of(text, at);
+                        let col = at - text[..at].rfind('\n').map_or(0, |p| p + 1) + 1;
+                        diagnostics.push(Diagnostic {
+                            file: rel.clone(),
+                            line,
+                            column: Some(col),
+                            message: "NameError: pointed".into(),
+                        });
+                    }
+                }
+            }
+            Ok(Check { diagnostics, runs: 1, elapsed: Default::default() })
+        }
+    }
+
+    fn app(functions: usize) -> (tempfile::TempDir, Vec<DiscoveredFile>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut src = String::new();
+        for i in 0..functions {
+            let name = if i == functions / 3 { "culprit_fn".to_string() } else { format!("fine_{i}") };
+            src.push_str(&format!("def {name}(a):\n    b = a + 1\n    return b\n\n\n"));
+        }
+        std::fs::write(tmp.path().join("app.py"), src).unwrap();
+        let files = crate::discover::discover(tmp.path(), &Default::default()).unwrap();
+        (tmp, files)
+    }
+
+    fn blame_all(checker: &FakeChecker, files: &[DiscoveredFile]) -> (Vec<State>, Verdict) {
+        let group: Vec<&DiscoveredFile> = files.iter().collect();
+        let lang = group[0].language;
+        let file_edits: Vec<Vec<crate::construct::Edit>> = group.iter().map(|f| f.file_edits.clone()).collect();
+        let states: Vec<State> =
+            group[0].constructs.iter().enumerate().map(|(ci, c)| State::new(0, ci, c.forms.len(), false, 3)).collect();
+        let active: Vec<usize> = (0..states.len()).collect();
+        let (rendered, spans) = render(lang, &group, &file_edits, &states, &active);
+        let check = checker.check(Path::new("."), &rendered).unwrap();
+        let known = HashSet::new();
+        let ctx =
+            BlameContext { lang, group: &group, file_edits: &file_edits, validator: checker, root: Path::new(".") };
+        let diags: Vec<&Diagnostic> = check.diagnostics.iter().collect();
+        let verdict = ctx.blame(&states, &active, &spans, &rendered, &diags, &known).unwrap();
+        (states, verdict)
+    }
+
+    fn culprits(files: &[DiscoveredFile], states: &[State], verdict: &Verdict) -> Vec<String> {
+        verdict.blamed.keys().map(|&i| files[0].constructs[states[i].index].function.clone()).collect()
+    }
+
+    #[test]
+    fn a_diagnostic_no_insertion_owns_is_isolated_to_its_culprit_in_log_n_checks() {
+        let (_tmp, files) = app(40);
+        let n = files[0].constructs.len();
+        let checker = FakeChecker { culprit: "culprit_fn", pointed: false, broken: false, calls: Cell::new(0) };
+        let (states, verdict) = blame_all(&checker, &files);
+        let blamed = culprits(&files, &states, &verdict);
+        // Every construct of culprit_fn's insertions that carries the name; nothing else.
+        assert!(!blamed.is_empty() && blamed.iter().all(|f| f.ends_with("culprit_fn")), "{blamed:?}");
+        assert!(verdict.blamed.values().all(|(_, how)| *how == "isolated"));
+        assert!(verdict.broken.is_empty());
+        // One check of the file alone, then two per level of halving per culprit.
+        let levels = (n as f64).log2().ceil() as usize;
+        assert!(verdict.runs <= 1 + 2 * levels * blamed.len(), "{} runs for {n} constructs", verdict.runs);
+        assert!(verdict.runs < n / 2, "{} runs for {n} constructs", verdict.runs);
+    }
+
+    #[test]
+    fn a_diagnostic_pointing_into_an_insertion_blames_that_insertion_only() {
+        let (_tmp, files) = app(12);
+        let checker = FakeChecker { culprit: "culprit_fn", pointed: true, broken: false, calls: Cell::new(0) };
+        let (states, verdict) = blame_all(&checker, &files);
+        let blamed = culprits(&files, &states, &verdict);
+        assert!(blamed.iter().all(|f| f.ends_with("culprit_fn")), "{blamed:?}");
+        assert!(
+            verdict.blamed.values().any(|(_, how)| *how == "pointed"),
+            "{:?}",
+            verdict.blamed.values().map(|v| v.1).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_file_that_fails_with_no_construct_inserted_blames_none() {
+        let (_tmp, files) = app(8);
+        let checker = FakeChecker { culprit: "no_such_name", pointed: false, broken: true, calls: Cell::new(0) };
+        let (_, verdict) = blame_all(&checker, &files);
+        assert!(verdict.blamed.is_empty(), "{:?}", verdict.blamed.keys().collect::<Vec<_>>());
+        assert_eq!(verdict.broken.len(), 1);
+        assert_eq!(verdict.runs, 1, "one check of the file with nothing inserted decides it");
+    }
+
+    #[test]
+    fn checks_hold_at_most_one_item_per_file_and_as_few_checks_as_the_busiest_file_needs() {
+        assert_eq!(one_per_file([0, 0, 1, 0, 2, 1]), vec![vec![0, 2, 4], vec![1, 5], vec![3]]);
+        assert!(one_per_file(std::iter::empty()).is_empty());
+    }
+
+    #[test]
+    fn exploration_share_is_reproducible_and_roughly_the_share_asked() {
+        let n = 10_000;
+        let exploring = (0..n).filter(|i| share_of(&format!("run-1|a.py:{i}:function")) < 0.1).count();
+        assert!((800..1200).contains(&exploring), "{exploring}");
+        assert_eq!(share_of("x"), share_of("x"));
+    }
 }

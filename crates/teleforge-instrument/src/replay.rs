@@ -11,6 +11,7 @@ use std::path::Path;
 
 use crate::discover::{discover, DiscoverOptions, DiscoveredFile};
 use crate::error::{Error, Result};
+use crate::pipeline::{numbers_masked, one_per_file};
 use crate::rewrite::apply;
 use crate::validate::for_language_with;
 
@@ -86,15 +87,8 @@ pub fn replay(root: &Path, language: &str, cases: &[Replay], timeout: std::time:
     };
     let baseline = validator.baseline(&root, &targets)?;
     let known: HashSet<(String, String)> =
-        baseline.diagnostics.iter().map(|d| (d.file.clone(), masked(&d.message))).collect();
-    let mut slots: Vec<Vec<usize>> = Vec::new();
-    for (k, r) in ready.iter().enumerate() {
-        match slots.iter_mut().find(|s| s.iter().all(|&m| ready[m].1 != r.1)) {
-            Some(s) => s.push(k),
-            None => slots.push(vec![k]),
-        }
-    }
-    for slot in slots {
+        baseline.diagnostics.iter().map(|d| (d.file.clone(), numbers_masked(&d.message))).collect();
+    for slot in one_per_file(ready.iter().map(|r| r.1)) {
         let mut rendered = BTreeMap::new();
         let mut sources = Vec::new();
         for &k in &slot {
@@ -117,7 +111,7 @@ pub fn replay(root: &Path, language: &str, cases: &[Replay], timeout: std::time:
                 let here = d.file == *rel
                     || ((d.file.is_empty() || files[fi].language.is_runtime_file(&d.file))
                         && d.file.rsplit_once('/').map_or("", |(x, _)| x) == dir);
-                here && !known.contains(&(d.file.clone(), masked(&d.message)))
+                here && !known.contains(&(d.file.clone(), numbers_masked(&d.message)))
             });
             if let Some(d) = new {
                 out[n] = Replayed::Fails(d.render());
@@ -125,22 +119,4 @@ pub fn replay(root: &Path, language: &str, cases: &[Replay], timeout: std::time:
         }
     }
     Ok(out)
-}
-
-/// A message with its numbers masked, so a line that moved still matches.
-fn masked(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut in_number = false;
-    for c in message.chars() {
-        if c.is_ascii_digit() {
-            if !in_number {
-                out.push('#');
-            }
-            in_number = true;
-        } else {
-            in_number = false;
-            out.push(c);
-        }
-    }
-    out
 }

@@ -30,8 +30,6 @@ use crate::language::JavaScript;
 /// The batch checker, written to a scratch folder and run by node.
 const SCRIPT: &str = include_str!("../../validators/js_check.mjs");
 const INSTALL: &str = "install Node.js 18 or newer";
-/// Folders never checked (as discovery skips them).
-const SKIPPED_DIRS: &[&str] = &["node_modules", "bower_components", "jspm_packages", "vendor", "testdata"];
 
 /// The JavaScript validator. It remembers the baseline it ran for [`Validator::compiled_files`]
 /// so that the pipeline's baseline check right after costs no second node run.
@@ -103,30 +101,7 @@ impl JavaScriptValidator {
         if root.is_file() {
             return Ok(vec![relative(root, root)]);
         }
-        let walker = ignore::WalkBuilder::new(base)
-            .hidden(true)
-            .parents(true)
-            .git_ignore(true)
-            .git_global(false)
-            .git_exclude(true)
-            .require_git(false)
-            .sort_by_file_name(|a, b| a.cmp(b))
-            .filter_entry(|e| {
-                let is_dir = e.file_type().is_some_and(|t| t.is_dir());
-                !(is_dir && e.depth() > 0 && SKIPPED_DIRS.contains(&e.file_name().to_string_lossy().as_ref()))
-            })
-            .build();
-        let mut out = Vec::new();
-        for entry in walker {
-            let entry = entry.map_err(|e| Error::Walk(e.to_string()))?;
-            if entry.file_type().is_some_and(|t| t.is_file()) {
-                let rel = relative(base, entry.path());
-                if is_js(&rel) {
-                    out.push(rel);
-                }
-            }
-        }
-        Ok(out)
+        Ok(crate::discover::tree_files(base)?.iter().map(|p| relative(base, p)).filter(|rel| is_js(rel)).collect())
     }
 }
 

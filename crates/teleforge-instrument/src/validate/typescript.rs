@@ -23,8 +23,6 @@ use crate::error::{Error, Result};
 /// The batch checker, written to a scratch folder and run by node.
 const SCRIPT: &str = include_str!("../../validators/ts_check.mjs");
 const INSTALL: &str = "install TypeScript in the project (`npm install --save-dev typescript`) and Node.js 18 or newer";
-/// Folders never checked (as discovery skips them).
-const SKIPPED_DIRS: &[&str] = &["node_modules", "bower_components", "jspm_packages", "vendor", "testdata"];
 
 /// The TypeScript validator. It remembers the baseline it ran for [`Validator::compiled_files`]
 /// so that the pipeline's baseline check right after costs no second compiler run.
@@ -105,30 +103,7 @@ impl TypeScriptValidator {
         if root.is_file() {
             return Ok(vec![relative(base, root)]);
         }
-        let walker = ignore::WalkBuilder::new(base)
-            .hidden(true)
-            .parents(true)
-            .git_ignore(true)
-            .git_global(false)
-            .git_exclude(true)
-            .require_git(false)
-            .sort_by_file_name(|a, b| a.cmp(b))
-            .filter_entry(|e| {
-                let is_dir = e.file_type().is_some_and(|t| t.is_dir());
-                !(is_dir && e.depth() > 0 && SKIPPED_DIRS.contains(&e.file_name().to_string_lossy().as_ref()))
-            })
-            .build();
-        let mut out = Vec::new();
-        for entry in walker {
-            let entry = entry.map_err(|e| Error::Walk(e.to_string()))?;
-            if entry.file_type().is_some_and(|t| t.is_file()) {
-                let rel = relative(base, entry.path());
-                if is_checked(&rel) {
-                    out.push(rel);
-                }
-            }
-        }
-        Ok(out)
+        Ok(crate::discover::tree_files(base)?.iter().map(|p| relative(base, p)).filter(|rel| is_checked(rel)).collect())
     }
 
     /// One ts_check run: the check, and the files a program (or the syntax check) covered.
