@@ -47,12 +47,15 @@
 //! at least 5), `TELEFORGE_BENCH_ONLY=throughput|validation`, `TELEFORGE_BENCH_LANGUAGES=python,go,javascript`,
 //! `TELEFORGE_BIN`. Progress on stderr, tables on stdout; nothing asserts on time.
 
+mod trees;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use teleforge_instrument::language::LanguageSupport;
 use teleforge_instrument::{discover, DiscoverOptions};
+use trees::{command_output, copy_dir, download_go_module, npm_pack};
 
 const TARGET_THROUGHPUT: f64 = 0.8;
 const TARGET_VALIDATION: f64 = 1.25;
@@ -653,11 +656,6 @@ fn print_tables(tp: &[Throughput], vals: &[Validation]) {
 // ---------------------------------------------------------------------------------------------
 // Trees and helpers
 
-fn command_output(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("{program} on PATH: {e}"));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Runs `cmd` with output captured; whether it succeeded and its stdout + stderr.
 fn run_quiet(cmd: &mut Command) -> (bool, String) {
     let o = cmd.output().expect("starting a toolchain");
@@ -667,67 +665,6 @@ fn run_quiet(cmd: &mut Command) -> (bool, String) {
 fn is_generated(p: &Path) -> bool {
     let text = std::fs::read_to_string(p).unwrap_or_default();
     text.lines().take(3).any(|l| l.contains("Code generated") && l.contains(GENERATED))
-}
-
-/// `go mod download -json path@version`; a writable copy of the module.
-fn download_go_module(module: &str, work: &Path) -> PathBuf {
-    let out = Command::new("go").args(["mod", "download", "-json", module]).output().expect("go on PATH");
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("go mod download {module}: {e}: {}", String::from_utf8_lossy(&out.stderr));
-    });
-    let dir = PathBuf::from(json["Dir"].as_str().unwrap_or_else(|| panic!("go mod download {module}: {json}")));
-    let dest = work.join("trees/go");
-    copy_dir(&dir, &dest, &|_| true);
-    dest
-}
-
-/// `npm pack name@version` and the extracted `package/` folder.
-fn npm_pack(package: &str, work: &Path) -> PathBuf {
-    let dl = work.join("npm");
-    std::fs::create_dir_all(&dl).unwrap();
-    let o = Command::new("npm")
-        .args(["pack", "--silent", package, "--pack-destination"])
-        .arg(&dl)
-        .current_dir(&dl)
-        .output()
-        .expect("npm on PATH");
-    assert!(o.status.success(), "npm pack {package}: {}", String::from_utf8_lossy(&o.stderr));
-    let tgz: Vec<PathBuf> = std::fs::read_dir(&dl)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(".tgz"))
-        .collect();
-    assert_eq!(tgz.len(), 1, "npm pack {package}: {tgz:?}");
-    let into = work.join("trees/npm");
-    std::fs::create_dir_all(&into).unwrap();
-    let o = Command::new("tar").arg("-xzf").arg(&tgz[0]).arg("-C").arg(&into).output().expect("tar on PATH");
-    assert!(o.status.success(), "tar -xzf: {}", String::from_utf8_lossy(&o.stderr));
-    into.join("package")
-}
-
-fn copy_file(from: &Path, to: &Path) {
-    std::fs::copy(from, to).unwrap_or_else(|e| panic!("copying {}: {e}", from.display()));
-    let mut perm = std::fs::metadata(to).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perm.set_readonly(false);
-    std::fs::set_permissions(to, perm).unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path, keep: &dyn Fn(&Path) -> bool) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap_or_else(|e| panic!("reading {}: {e}", from.display())).flatten() {
-        let p = e.path();
-        if !keep(&p) {
-            continue;
-        }
-        let ty = e.file_type().unwrap();
-        if ty.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()), keep);
-        } else if ty.is_file() {
-            copy_file(&p, &to.join(e.file_name()));
-        }
-    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

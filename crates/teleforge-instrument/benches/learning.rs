@@ -39,12 +39,15 @@
 //! Progress goes to stderr, tables to stdout.
 
 use std::collections::BTreeMap;
+mod trees;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use teleforge_instrument::{DiscoverOptions, InstrumentOptions, LearningOptions, OutputMode, Progress, Summary};
 use teleforge_learning::LearningEngine;
+use trees::{command_output, copy_dir, download_go_module, npm_pack};
 
 const GO_MODULE_FULL: &str = "golang.org/x/text@v0.21.0";
 const GO_MODULE_QUICK: &str = "golang.org/x/sync@v0.10.0";
@@ -516,71 +519,5 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         let _ = Command::new("chmod").arg("-R").arg("u+w").arg(&self.0).status();
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn command_output(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("{program} on PATH: {e}"));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `go mod download -json path@version` into the temp GOMODCACHE; a writable copy of the module.
-fn download_go_module(module: &str, work: &Path) -> PathBuf {
-    let out = Command::new("go").args(["mod", "download", "-json", module]).output().expect("go on PATH");
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("go mod download {module}: {e}: {}", String::from_utf8_lossy(&out.stderr));
-    });
-    let dir = PathBuf::from(json["Dir"].as_str().unwrap_or_else(|| panic!("go mod download {module}: {json}")));
-    let dest = work.join("trees/go-module");
-    copy_dir(&dir, &dest, &|_| true);
-    dest
-}
-
-/// `npm pack name@version` and the extracted `package/` folder.
-fn npm_pack(package: &str, work: &Path) -> PathBuf {
-    let dl = work.join("npm");
-    std::fs::create_dir_all(&dl).unwrap();
-    let o = Command::new("npm")
-        .args(["pack", "--silent", package, "--pack-destination"])
-        .arg(&dl)
-        .current_dir(&dl)
-        .output()
-        .expect("npm on PATH");
-    assert!(o.status.success(), "npm pack {package}: {}", String::from_utf8_lossy(&o.stderr));
-    let tgz: Vec<PathBuf> = std::fs::read_dir(&dl)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(".tgz"))
-        .collect();
-    assert_eq!(tgz.len(), 1, "npm pack {package}: {tgz:?}");
-    let into = work.join("trees/npm");
-    std::fs::create_dir_all(&into).unwrap();
-    let o = Command::new("tar").arg("-xzf").arg(&tgz[0]).arg("-C").arg(&into).output().expect("tar on PATH");
-    assert!(o.status.success(), "tar -xzf: {}", String::from_utf8_lossy(&o.stderr));
-    into.join("package")
-}
-
-fn copy_file(from: &Path, to: &Path) {
-    std::fs::copy(from, to).unwrap_or_else(|e| panic!("copying {}: {e}", from.display()));
-    let mut perm = std::fs::metadata(to).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perm.set_readonly(false);
-    std::fs::set_permissions(to, perm).unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path, keep: &dyn Fn(&Path) -> bool) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap_or_else(|e| panic!("reading {}: {e}", from.display())).flatten() {
-        let p = e.path();
-        if !keep(&p) {
-            continue;
-        }
-        let ty = e.file_type().unwrap();
-        if ty.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()), keep);
-        } else if ty.is_file() {
-            copy_file(&p, &to.join(e.file_name()));
-        }
     }
 }
