@@ -15,6 +15,16 @@
 //!   spread, no `this`, no Python dunder attribute, and no comment (a trailing `//` would comment
 //!   out the rest of the line the snippet is placed on).
 //!
+//! TypeScript (its language covers `.ts`, `.tsx` and `.jsx` files) has JavaScript's list, checked
+//! under the TypeScript, TSX and JavaScript grammars alike: a snippet must pass under all three.
+//! Type syntax is refused although it runs nothing: type assertions (`x as T`, `<T>x`,
+//! `satisfies`) and the non-null assertion (`x!`) tell the compiler to stop checking what the
+//! validator relies on it to check, and a snippet never needs them (the runtime takes any value:
+//! `args` is `{ [name: string]: unknown }`, `varAssign` is generic); type arguments
+//! (`funcEntry<any>(…)`) change what a call is checked against; decorators, `declare`, `enum`,
+//! `namespace`, `type`, `interface` and `import x = require` declare things. So nothing a
+//! TypeScript snippet does differs between the three grammars, and none of it is a type.
+//!
 //! The check parses the snippet on its own (Go inside a function body), so text that would only
 //! make sense by escaping its slot (closing a brace or a parenthesis teleforge put around it)
 //! either fails to parse or shows up as a node the list does not allow.
@@ -44,7 +54,7 @@ fn runtime(language: &str) -> Option<Runtime> {
             object: "_teleforge",
             methods: &["func_entry", "func_call", "func_exit", "func_error", "loop_iter", "var_assign"],
         },
-        "javascript" => Runtime {
+        "javascript" | "typescript" => Runtime {
             object: "__teleforgeTel",
             methods: &["funcEntry", "funcExit", "funcError", "loopIter", "varAssign"],
         },
@@ -52,11 +62,51 @@ fn runtime(language: &str) -> Option<Runtime> {
     })
 }
 
-fn grammar(language: &str) -> Option<tree_sitter::Language> {
-    Some(match language {
-        "go" => tree_sitter_go::LANGUAGE.into(),
-        "python" => tree_sitter_python::LANGUAGE.into(),
-        "javascript" => tree_sitter_javascript::LANGUAGE.into(),
+/// The grammars a snippet of `language` must pass the list under, the first also reading the
+/// file's names. TypeScript's language covers `.ts`, `.tsx` and `.jsx` files, whose grammars
+/// differ exactly where type syntax meets JSX (`<T>x`); what the list allows is JavaScript that
+/// all three parse alike, so a TypeScript snippet passes under each, whichever file it goes in.
+fn grammars(language: &str) -> Vec<tree_sitter::Language> {
+    match language {
+        "go" => vec![tree_sitter_go::LANGUAGE.into()],
+        "python" => vec![tree_sitter_python::LANGUAGE.into()],
+        "javascript" => vec![tree_sitter_javascript::LANGUAGE.into()],
+        "typescript" => vec![
+            tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
+            tree_sitter_typescript::LANGUAGE_TSX.into(),
+            tree_sitter_javascript::LANGUAGE.into(),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// The node kinds of one language's list: TypeScript's are JavaScript's (a type-level node is
+/// simply not on the list; [`ts_only`] names why).
+fn family(language: &str) -> &str {
+    if language == "typescript" {
+        "javascript"
+    } else {
+        language
+    }
+}
+
+/// Why a TypeScript-only node is refused: none runs code of its own, but each either changes
+/// what the compiler checks (assertions, type arguments) or declares something. Anything else
+/// off the list is refused as well; this only words the reason for the model.
+fn ts_only(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "as_expression" | "type_assertion" | "satisfies_expression" => {
+            "is a type assertion: a snippet writes no types, and the compiler must check its values as they are"
+        }
+        "non_null_expression" => {
+            "is a non-null assertion: it silences the compiler's check; pass the value as it is (any value may be recorded)"
+        }
+        "type_arguments" | "instantiation_expression" => {
+            "passes type arguments: the runtime's calls infer their types; write none"
+        }
+        "decorator" | "enum_declaration" | "ambient_declaration" | "internal_module" | "module"
+        | "type_alias_declaration" | "interface_declaration" | "abstract_class_declaration" | "import_alias"
+        | "function_signature" => "declares something: a snippet only calls the runtime",
         _ => return None,
     })
 }
@@ -68,21 +118,36 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// Collects the identifiers of `text` in one walk of its tree.
+    /// Collects the identifiers of `text` in one walk of its tree (parsed with the language's
+    /// first grammar; see [`Scope::of_source`]).
     pub fn of_file(language: &str, text: &str) -> Scope {
+        match grammars(language).first() {
+            Some(g) => Scope::of_source(language, g, text),
+            None => Scope::default(),
+        }
+    }
+
+    /// Collects the identifiers of `text`, parsed with `grammar` (the file's own: a `.tsx` file
+    /// with the TSX grammar), in one walk of its tree. In TypeScript, names only an import
+    /// binds and type names are left out: a value use of a name imported for its type alone
+    /// would keep an import the compiler otherwise elides (a module loaded that was not), and a
+    /// type is no value to record.
+    pub fn of_source(language: &str, grammar: &tree_sitter::Language, text: &str) -> Scope {
         let mut names = HashSet::new();
-        let Some(tree) = grammar(language).and_then(|g| parse(&g, text)) else { return Scope { names } };
+        let Some(tree) = parse(grammar, text) else { return Scope { names } };
+        let typescript = language == "typescript";
         let mut cursor = tree.walk();
         'walk: loop {
             let node = cursor.node();
-            if node.child_count() == 0 && node.kind().ends_with("identifier") {
+            let skip = typescript && matches!(node.kind(), "import_statement" | "type_identifier");
+            if !skip && node.child_count() == 0 && node.kind().ends_with("identifier") {
                 if let Ok(t) = node.utf8_text(text.as_bytes()) {
                     if !names.contains(t) {
                         names.insert(t.to_string());
                     }
                 }
             }
-            if cursor.goto_first_child() || cursor.goto_next_sibling() {
+            if (!skip && cursor.goto_first_child()) || cursor.goto_next_sibling() {
                 continue;
             }
             loop {
@@ -113,25 +178,49 @@ fn parse(grammar: &tree_sitter::Language, text: &str) -> Option<tree_sitter::Tre
     p.parse(text, None)
 }
 
-/// Checks one snippet of `language` against the allow-list.
+/// Checks one snippet of `language` against the allow-list (under each of its grammars).
 pub fn check(language: &str, snippet: &str, scope: &Scope) -> Result<(), Disallowed> {
     let no = |why: &str| Err(Disallowed(why.to_string()));
-    let (Some(rt), Some(grammar)) = (runtime(language), grammar(language)) else {
+    let (Some(rt), grammars) = (runtime(language), grammars(language)) else {
         return no("teleforge has no allow-list for this language");
     };
+    if grammars.is_empty() {
+        return no("teleforge has no allow-list for this language");
+    }
     if snippet.contains(['\n', '\r']) {
         return no("it is not one line");
     }
+    for grammar in &grammars {
+        check_with(language, grammar, &rt, snippet, scope)?;
+    }
+    Ok(())
+}
+
+fn check_with(
+    language: &str,
+    grammar: &tree_sitter::Language,
+    rt: &Runtime,
+    snippet: &str,
+    scope: &Scope,
+) -> Result<(), Disallowed> {
+    let no = |why: &str| Err(Disallowed(why.to_string()));
+    let typescript = language == "typescript";
+    let language = family(language);
     let source = match language {
         "go" => format!("package p\nfunc _() {{\n{snippet}\n}}\n"),
         _ => format!("{snippet}\n"),
     };
-    let Some(tree) = parse(&grammar, &source) else { return no("it does not parse") };
+    let Some(tree) = parse(grammar, &source) else { return no("it does not parse") };
     let root = tree.root_node();
+    if typescript {
+        if let Some(why) = find_ts_only(root, source.as_bytes()) {
+            return Err(Disallowed(why));
+        }
+    }
     if root.has_error() {
         return no("it does not parse on its own");
     }
-    let checker = Checker { language, rt: &rt, scope, src: source.as_bytes() };
+    let checker = Checker { language, rt, scope, src: source.as_bytes() };
     let statements = match language {
         "go" => go_statements(root, source.len())?,
         _ => named_children(root),
@@ -181,6 +270,30 @@ fn go_statements(root: Node<'_>, len: usize) -> Result<Vec<Node<'_>>, Disallowed
         }
     }
     Ok(out)
+}
+
+/// The first TypeScript-only node of a snippet's tree, worded for the model (the walk that
+/// follows would refuse it too, in less telling words).
+fn find_ts_only(root: Node<'_>, src: &[u8]) -> Option<String> {
+    let mut cursor = root.walk();
+    loop {
+        let n = cursor.node();
+        if let Some(why) = ts_only(n.kind()) {
+            let text: String = n.utf8_text(src).unwrap_or("").chars().take(60).collect();
+            return Some(format!("`{text}` {why}"));
+        }
+        if cursor.goto_first_child() || cursor.goto_next_sibling() {
+            continue;
+        }
+        loop {
+            if !cursor.goto_parent() {
+                return None;
+            }
+            if cursor.goto_next_sibling() {
+                break;
+            }
+        }
+    }
 }
 
 fn named_children(n: Node<'_>) -> Vec<Node<'_>> {
@@ -490,6 +603,91 @@ mod tests {
         ] {
             rejected("javascript", s);
         }
+    }
+
+    #[test]
+    fn typescript_has_javascripts_list() {
+        allowed("typescript", r#"__teleforgeTel.funcEntry("f", "f.ts", 1, { a, b: user.name, c: items[0] })"#);
+        allowed("typescript", r#"__teleforgeTel.varAssign('f', 'f.ts', 2, 'x', -1.5);"#);
+        allowed("typescript", r#"__teleforgeTel.loopIter("C.m", "src/c.tsx", 3)"#);
+        allowed("typescript", r#"__teleforgeTel.funcEntry("f", "f.ts", 1, { a: null, b: undefined, c: [true, `t`] })"#);
+        // Every JavaScript hostile snippet is hostile in TypeScript too.
+        for s in [
+            r#"require('child_process').execSync('id')"#,
+            r#"__teleforgeTel.funcEntry("f", "f.js", 1, () => process.exit(1))"#,
+            r#"__teleforgeTel.funcEntry("f", "f.js", 1, `${process.exit(1)}`)"#,
+            r#"__teleforgeTel["funcEntry"]("f", "f.js", 1)"#,
+            r#"__teleforgeTel.loopIter("f", "f.js", 1) //"#,
+            r#"import('child_process')"#,
+        ] {
+            rejected("typescript", s);
+        }
+    }
+
+    #[test]
+    fn hostile_typescript_snippets_are_rejected() {
+        for s in [
+            // Type assertions, which turn the compiler's checks off.
+            r#"__teleforgeTel.funcEntry("f", "f.ts", 1, { a: a as any })"#,
+            r#"__teleforgeTel.funcEntry("f", "f.ts", 1, { a: <any>a })"#,
+            r#"__teleforgeTel.funcEntry("f", "f.ts", 1, { a: a! })"#,
+            r#"__teleforgeTel.funcEntry("f", "f.ts", 1, { a: user!.name })"#,
+            r#"__teleforgeTel.funcEntry!("f", "f.ts", 1)"#,
+            r#"__teleforgeTel.funcEntry("f", "f.ts", 1, { a } satisfies object)"#,
+            r#"__teleforgeTel.funcEntry("f", "f.ts", 1, { a } as const)"#,
+            r#"__teleforgeTel.loopIter("f", "f.ts", 1 as unknown as number)"#,
+            r#"(__teleforgeTel as any).funcEntry("f", "f.ts", 1)"#,
+            r#"(<any>__teleforgeTel).loopIter("f", "f.ts", 1)"#,
+            r#"__teleforgeTel.loopIter("f", "f.ts", 1) as void"#,
+            // Type arguments: on the runtime call, nested, or an instantiation expression.
+            r#"__teleforgeTel.varAssign<any>("f", "f.ts", 1, "a", a)"#,
+            r#"__teleforgeTel.funcEntry("f", "f.ts", 1, { a: __teleforgeTel.varAssign<string>("f", "f.ts", 1, "a", a) })"#,
+            r#"__teleforgeTel.funcEntry("f", "f.ts", 1, { g: __teleforgeTel.funcExit<number> })"#,
+            // Declarations.
+            r#"enum E { A = cmd() }"#,
+            r#"namespace N { cmd() }"#,
+            r#"module M { cmd() }"#,
+            r#"declare const x: number"#,
+            r#"declare global { var a: any }"#,
+            r#"type T = typeof cmd"#,
+            r#"interface I { a: number }"#,
+            r#"import cp = require("child_process")"#,
+            r#"export = cmd"#,
+            r#"@cmd class C {}"#,
+            r#"abstract class A {}"#,
+            r#"let a: any = 1"#,
+            // Functions with types, JSX, directives in comments.
+            r#"__teleforgeTel.funcEntry("f", "f.ts", 1, { a: (x: any): void => cmd(x) })"#,
+            r#"__teleforgeTel.funcEntry("f", "f.ts", 1, { a: <T,>(x: T) => x })"#,
+            r#"__teleforgeTel.funcEntry("f", "f.tsx", 1, { a: <div onClick={cmd()} /> })"#,
+            r#"__teleforgeTel.loopIter("f", "f.ts", 1); // @ts-expect-error"#,
+            r#"/// <reference path="evil.d.ts" />"#,
+            r#"__teleforgeTel.funcEntry("f", "f.ts", 1, { a: new Map<string, any>() })"#,
+            r#"__teleforgeTel.funcEntry("f", "f.ts", 1, { a: typeof a })"#,
+            r#"__teleforgeTel.funcEntry("f", "f.ts", 1, { a: a?.b })"#,
+        ] {
+            rejected("typescript", s);
+        }
+        // Type syntax is named as such for the model.
+        let why = |s: &str| check("typescript", s, &scope()).unwrap_err().0;
+        assert!(why(r#"__teleforgeTel.funcEntry("f", "f.ts", 1, { a: a as any })"#).contains("type assertion"));
+        assert!(why(r#"__teleforgeTel.funcEntry("f", "f.ts", 1, { a: a! })"#).contains("non-null assertion"));
+        assert!(why(r#"__teleforgeTel.varAssign<any>("f", "f.ts", 1, "a", a)"#).contains("type arguments"));
+        assert!(why(r#"enum E { A }"#).contains("declares"));
+    }
+
+    #[test]
+    fn a_typescript_scope_leaves_out_imports_and_types() {
+        let src = "import { Helper, type Shape } from './h.js';\nimport fs = require('fs');\nexport function area(s: Shape, scale: number): number {\n  const k = scale * 2;\n  return k;\n}\n";
+        let s = Scope::of_file("typescript", src);
+        assert!(s.has("area") && s.has("s") && s.has("scale") && s.has("k"), "{:?}", s.names);
+        assert!(!s.has("Helper") && !s.has("Shape") && !s.has("fs"), "{:?}", s.names);
+        assert!(check("typescript", r#"__teleforgeTel.funcEntry("area", "a.ts", 3, { s, scale })"#, &s).is_ok());
+        assert!(check("typescript", r#"__teleforgeTel.funcEntry("area", "a.ts", 3, { h: Helper })"#, &s).is_err());
+        // A TSX file read with its own grammar.
+        let tsx = "export function Hello({ name }: { name: string }) { const n = <b>{name}</b>; return n }\n";
+        let s = Scope::of_source("typescript", &tree_sitter_typescript::LANGUAGE_TSX.into(), tsx);
+        assert!(s.has("Hello") && s.has("name") && s.has("n"), "{:?}", s.names);
     }
 
     #[test]

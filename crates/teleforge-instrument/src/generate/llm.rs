@@ -325,6 +325,7 @@ impl LlmGenerator {
         file: &SourceFile,
         asks: &[Ask<'_>],
     ) -> Result<FileProposals> {
+        let lang = own_language(lang, file);
         let language = lang.name();
         // A quarter of the prompt budget each, at most, for the learned patterns and the header.
         let share = usize::try_from(self.prompt_budget * BYTES_PER_TOKEN / 4).unwrap_or(usize::MAX);
@@ -332,8 +333,7 @@ impl LlmGenerator {
         let system = system_prompt(language, &patterns_text);
         let prefix = redact(&file_prefix(language, file, share)).into_owned();
         let shared_tokens = tokens(&system) + tokens(&prefix) + 16;
-        let blocks: Vec<String> =
-            asks.iter().map(|a| redact(&construct_block(language, file, a)).into_owned()).collect();
+        let blocks: Vec<String> = asks.iter().map(|a| redact(&construct_block(lang, file, a)).into_owned()).collect();
         let ctx = FileCtx {
             lang,
             file,
@@ -342,7 +342,7 @@ impl LlmGenerator {
             prefix,
             blocks,
             shared_tokens,
-            scope: Scope::of_file(language, &file.text),
+            scope: Scope::of_source(language, &lang.grammar(), &file.text),
         };
 
         let mut outcomes: Vec<Option<Outcome>> = vec![None; asks.len()];
@@ -856,6 +856,17 @@ struct BatchDone {
     sent: bool,
 }
 
+/// The language module of `file` itself where it shares `lang`'s name: one language name (one
+/// learning store language, one validator) can span grammars (`typescript`: `.ts`, `.tsx`,
+/// `.jsx`), and the caller may pass the module of another file of the group. Placement is
+/// parsed, names are read and the slot is described with the file's own grammar.
+fn own_language<'a>(lang: &'a dyn LanguageSupport, file: &SourceFile) -> &'a dyn LanguageSupport {
+    match crate::language::for_path(std::path::Path::new(&file.rel)) {
+        Some(own) if own.name() == lang.name() => own,
+        _ => lang,
+    }
+}
+
 /// The `Tel` API each language's snippets call.
 fn api(language: &str) -> &'static str {
     match language {
@@ -879,6 +890,21 @@ fn api(language: &str) -> &'static str {
                          __teleforgeTel.funcEntry(name, file, line, { a, b });\n\
                          __teleforgeTel.loopIter(name, file, line);\n\
                          __teleforgeTel.varAssign(name, file, line, 'x', x);"
+        }
+        "typescript" => {
+            "`__teleforgeTel` is the runtime, already imported in every instrumented file: never import it.\n\
+             Its declaration file types it (the project's compiler checks every snippet, under the \
+             project's own strict options):\n\
+               __teleforgeTel.funcEntry(name: string, file: string, line: number, args?: { [name: string]: unknown });\n\
+               __teleforgeTel.loopIter(name: string, file: string, line: number);\n\
+               __teleforgeTel.varAssign<T>(name: string, file: string, line: number, variable: string, value: T);\n\
+             Typical function snippet: __teleforgeTel.funcEntry(\"Cart.total\", \"src/cart.ts\", 12, { items, tax: opts.tax });\n\
+             The line is a number, not a string. Pass only names in scope where the snippet goes \
+             (that function's parameters and locals), as `{ name }` or `{ key: value }`: a name \
+             the compiler cannot find there fails. Any value may be recorded (`args` takes \
+             `unknown`), so write no type syntax: no annotations, no `as`, `satisfies` or `!` \
+             assertions, no `<T>` type arguments; they are rejected unseen. `.jsx` files are \
+             JavaScript: the same calls."
         }
         _ => "See docs/TELEMETRY.md.",
     }
@@ -925,9 +951,12 @@ fn file_prefix(language: &str, file: &SourceFile, max_chars: usize) -> String {
     s
 }
 
-/// One construct's part of a prompt: its id, kind, place and the code around it.
-fn construct_block(language: &str, file: &SourceFile, a: &Ask<'_>) -> String {
+/// One construct's part of a prompt: its id, kind, place and the code around it. The place is
+/// described by the file's own language module (`lang`), whose slot is the ask's.
+fn construct_block(lang: &dyn LanguageSupport, file: &SourceFile, a: &Ask<'_>) -> String {
+    let language = lang.name();
     let c = a.construct;
+    let hint = lang.slot(c).filter(|s| s.offset == a.slot.offset).map_or_else(|| a.slot.hint.clone(), |s| s.hint);
     let code: String = file.text.get(c.start..c.end).unwrap_or("").lines().take(12).collect::<Vec<_>>().join("\n");
     let mut s = format!(
         "\n- id: {}\n  kind: {} {} (line {})\n  place: {}\n  code:\n{}",
@@ -935,7 +964,7 @@ fn construct_block(language: &str, file: &SourceFile, a: &Ask<'_>) -> String {
         c.kind.as_str(),
         c.function,
         c.line,
-        a.slot.hint,
+        hint,
         teleforge_learning::fenced(language, &code, 1500)
     );
     if let Some((prev, errors)) = &a.previous {
@@ -1047,6 +1076,40 @@ mod tests {
     fn the_generator_can_be_shared_by_threads() {
         fn shared<T: Send + Sync>() {}
         shared::<LlmGenerator>();
+    }
+
+    #[test]
+    fn typescript_prompts_and_files_read_with_their_own_grammar() {
+        use crate::language::{JavaScript, TypeScript};
+        let system = system_prompt("typescript", "");
+        assert!(system.starts_with("You add telemetry to typescript code"), "{system}");
+        assert!(system.contains("__teleforgeTel.funcEntry(name: string, file: string, line: number"), "{system}");
+        assert!(system.contains("no `as`, `satisfies` or `!`"), "{system}");
+        assert!(!api("typescript").contains("docs/TELEMETRY.md"));
+
+        // A `.tsx` file of a group whose first file was a `.ts` one: placed snippets are parsed,
+        // and names read, with the TSX grammar (the TypeScript grammar reads JSX as errors).
+        let text = "export function Hello(props: { name: string }) {\n  return <b>{props.name}</b>;\n}\n";
+        let file = SourceFile { rel: "src/Hello.tsx".into(), text: text.into(), path: None };
+        let own = own_language(&TypeScript::TS, &file);
+        assert_eq!(own.extensions(), ["tsx"]);
+        let mut p = tree_sitter::Parser::new();
+        p.set_language(&own.grammar()).unwrap();
+        let tree = p.parse(text, None).unwrap();
+        let cs = own.discover(&file, &tree);
+        let slot = own.slot(&cs[0]).unwrap();
+        let placed = crate::rewrite::apply(
+            text,
+            &[&slot.edit(r#"__teleforgeTel.funcEntry("Hello", "src/Hello.tsx", 1, { props })"#)],
+        );
+        assert!(parses(own, &placed), "{placed}");
+        assert!(!parses(&TypeScript::TS, &placed));
+        let ask = Ask { id: "c0".into(), construct: &cs[0], slot: slot.clone(), previous: None };
+        assert!(construct_block(own, &file, &ask).contains("place: one TypeScript statement, run first"));
+        let jsx = SourceFile { rel: "a.jsx".into(), text: String::new(), path: None };
+        assert_eq!(own_language(&TypeScript::TS, &jsx).extensions(), ["jsx"]);
+        // Another language's file keeps the module it was given.
+        assert_eq!(own_language(&JavaScript, &file).name(), "javascript");
     }
 
     #[test]

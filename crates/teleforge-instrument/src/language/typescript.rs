@@ -35,6 +35,18 @@
 //! compiles with `tsc` into another folder must copy `_teleforge_tel.cjs` there (it is not a
 //! TypeScript source, so `tsc` does not emit it).
 //!
+//! **Snippets written by a model** (`slot`) go exactly where JavaScript's go (the same walker
+//! made the same constructs): one statement first in a function body, first in a braced loop
+//! body, or right after an assignment statement; arrow functions with an expression body and
+//! loops without braces have no statement position and keep the template forms. A statement
+//! changes no type TypeScript infers: it is not a `return` (return types are inferred from
+//! those), a call of the runtime narrows nothing (none of its functions is an assertion function
+//! or returns `never`), and declarations (`.d.ts` output) never see a function's statements. What
+//! the allow-list lets through (runtime calls with names, literals and field reads; no type
+//! syntax) is JavaScript that every grammar of this module parses alike. The project's compiler
+//! still checks each snippet under the project's own options (a name out of scope, a string where
+//! `line: number` is declared), which is what the retries and the learnings are about.
+//!
 //! Left alone as well: declaration files (`.d.ts`, `.d.mts`, `.d.cts`), and what the JavaScript
 //! module leaves alone (generated and minified files, module-level loops and assignments, ...).
 
@@ -42,7 +54,7 @@ use tree_sitter::Tree;
 
 use super::javascript::{self, discover_with, import_at, lit, module_system_of, runtime_path, Dialect, CJS, ESM};
 use super::{JavaScript, LanguageSupport, RuntimeFile, SourceFile};
-use crate::construct::{Construct, Edit};
+use crate::construct::{Construct, ConstructKind, Edit, Slot};
 
 /// The runtime's declaration file, written beside `_teleforge_tel.cjs`.
 const DECLARATIONS: &str = include_str!("../../runtime/typescript/_teleforge_tel.d.cts");
@@ -160,6 +172,30 @@ impl LanguageSupport for TypeScript {
 
     fn is_runtime_file(&self, rel: &str) -> bool {
         rel.rsplit('/').next() == Some(DECLARATIONS_FILE) || JavaScript.is_runtime_file(rel)
+    }
+
+    fn slot(&self, c: &Construct) -> Option<Slot> {
+        // JavaScript's position and wrapping (the constructs are the JavaScript walker's); the
+        // hint says what the compiler will hold the snippet to.
+        let js = JavaScript.slot(c)?;
+        let place = match c.kind {
+            ConstructKind::Function => "run first in the function body",
+            ConstructKind::Loop => "run first in every iteration of the loop body",
+            ConstructKind::Variable => "run right after the assignment",
+        };
+        let binding = javascript::BINDING;
+        let runtime = format!(
+            "the telemetry runtime is bound to `{binding}` (funcEntry, funcExit, funcError, loopIter, varAssign)"
+        );
+        let hint = match self.dialect {
+            Dialect::JavaScript => format!("one JavaScript (JSX) statement, {place}; {runtime}"),
+            _ => format!(
+                "one TypeScript statement, {place}; {runtime}, typed by its declaration file; the project's \
+                 compiler checks the statement under its own strict options, so pass only names in scope here, \
+                 and write no type syntax (annotations, `as`, `!`, `satisfies`, `<T>` type arguments)"
+            ),
+        };
+        Some(Slot { hint, ..js })
     }
 }
 
@@ -313,6 +349,59 @@ export const g = <T,>(v: T): T[] => [v];
         let (cs, _) = instrument("c.ts", src);
         assert_eq!(names(&cs, ConstructKind::Function), ["F.constructor"]);
         assert_eq!(cs[0].features["derived_constructor"], "yes");
+    }
+
+    /// Model snippets go where JavaScript's go: one statement per slot, on the construct's own
+    /// line; constructs without a statement position (expression-bodied arrows, loops without
+    /// braces) have no slot. Placed snippets parse, keep lines and strip byte-exactly.
+    #[test]
+    fn slots_for_model_snippets() {
+        let src = "export function f<T>(a: T, n: number): T[] {\n  const out: T[] = [];\n  for (let i = 0; i < n; i++) { out.push(a) }\n  for (const x of out) console.log(x);\n  return out;\n}\nexport const g = (s: string): number => s.length;\nclass B { }\nexport class D extends B { constructor(q: number) { super(); console.log(q) } }\n";
+        let file = SourceFile { rel: "src/f.ts".into(), text: src.into(), path: None };
+        let tree = parse("src/f.ts", src);
+        let cs = TypeScript::TS.discover(&file, &tree);
+        let mut edits = Vec::new();
+        let mut kinds = Vec::new();
+        for c in &cs {
+            let Some(slot) = TypeScript::TS.slot(c) else {
+                kinds.push(format!("{} {} none", c.kind.as_str(), c.function));
+                continue;
+            };
+            assert_eq!(JavaScript.slot(c).map(|s| s.offset), Some(slot.offset));
+            assert!(slot.hint.starts_with("one TypeScript statement"), "{}", slot.hint);
+            assert!(slot.hint.contains("__teleforgeTel") && slot.hint.contains("`as`"), "{}", slot.hint);
+            kinds.push(format!("{} {}", c.kind.as_str(), c.function));
+            edits.push(slot.edit(&format!("__teleforgeTel.loopIter(\"{}\", \"src/f.ts\", {})", c.function, c.line)));
+        }
+        assert_eq!(
+            kinds,
+            ["variable f", "loop f", "loop f none", "function f", "function g none", "function D.constructor"],
+            "{kinds:?}"
+        );
+        let refs: Vec<&Edit> = edits.iter().collect();
+        let out = apply(src, &refs);
+        assert_eq!(out.lines().count(), src.lines().count(), "{out}");
+        assert!(!parse("src/f.ts", &out).root_node().has_error(), "{out}");
+        assert_eq!(strip_marked(&out), src);
+        assert!(
+            out.contains("const out: T[] = [];/*tf{*/ __teleforgeTel.loopIter(\"f\", \"src/f.ts\", 2);/*}tf*/"),
+            "{out}"
+        );
+        assert!(
+            out.contains("constructor(q: number) {/*tf{*/ __teleforgeTel.loopIter(\"D.constructor\", \"src/f.ts\", 9);/*}tf*/ super();"), "{out}");
+
+        // JSX: the same slots, described as JavaScript.
+        let jsx = "export function A(props) {\n  return <p>{props.t}</p>;\n}\n";
+        let file = SourceFile { rel: "A.jsx".into(), text: jsx.into(), path: None };
+        let cs = TypeScript::JSX.discover(&file, &parse("A.jsx", jsx));
+        let slot = TypeScript::JSX.slot(&cs[0]).unwrap();
+        assert!(
+            slot.hint.starts_with("one JavaScript (JSX) statement, run first in the function body"),
+            "{}",
+            slot.hint
+        );
+        let tsx_slot = TypeScript::TSX.slot(&cs[0]).unwrap();
+        assert_eq!((tsx_slot.offset, &tsx_slot.before, &tsx_slot.after), (slot.offset, &slot.before, &slot.after));
     }
 
     #[test]
