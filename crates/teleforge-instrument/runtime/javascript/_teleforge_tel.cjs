@@ -124,6 +124,8 @@ const KIND_VAR = 2;
 // ---- state ---------------------------------------------------------------------------------------
 
 let off = false; // true once we know telemetry is disabled (or it switched itself off)
+let fileOn = false; // events go to TELEMETRY_FILE
+let otlpOn = false; // spans go to an OTLP/HTTP endpoint (see "OTLP export" below)
 let ready = false; // config has been read
 let outPath = null; // absolute path of the events file
 let pending = ''; // lines not yet written
@@ -152,12 +154,45 @@ let idPos = 0;
 let table = null; // Int32Array over a SharedArrayBuffer, or null
 const siteMaps = [new Map(), new Map(), new Map()]; // per kind: file -> Map(line -> Site)
 
+// OTLP export state (see "OTLP export" below).
+const OTLP_FLAG_KEY = 'teleforge.telemetry.otlp.v1';
+const OTLP_VERSION = '0.1.0';
+const OTLP_RETRIES = 5;
+const OTLP_OPEN_MAX = 65536; // open spans tracked for the exit (unfinished spans beyond are lost)
+const I64_LIMIT = 9223372036854775808; // 2^63
+const U64_LIMIT = 18446744073709551616; // 2^64
+
+let oFlag = null; // Int32Array over a SharedArrayBuffer shared by the threads: [line printed]
+let oUrl = '';
+let oTarget = null; // { tls, host, port, path, hostHeader, servername }
+let oHeaderText = ''; // extra request header lines
+let oTimeout = 10000;
+let oDelay = 5000;
+let oBatch = 512;
+let oQueueMax = 2048;
+let oHead = ''; // the request up to the first span
+const O_TAIL = ']}]}]}';
+let oThreadAttr = ''; // ',{"key":"thread.name",...}'
+let oQueue = []; // finished spans, each one JSON fragment
+let oOpen = null; // spans entered and not yet exited (Set)
+let oTimer = null;
+let oTimerAt = 0; // 0: a delay timer; 1: an immediate one
+let oBusy = null; // the batch being sent: { body, spans, attempt }
+let oDropped = 0; // spans dropped after failed exports
+let oReason = ''; // why the last export failed
+let oQueueFull = 0; // spans dropped because the queue was full
+let oFailing = false; // the last export failed (at exit: no retries)
+let oFinal = false; // the exit send happened: later spans are not sent
+let oDeps = null; // { net, tls, setTimeout, clearTimeout, Buffer }
+
+
 // The shared counter table must exist before worker threads are started, so when telemetry is
 // switched on at load time it is published now (no file is opened here; config is still read at
 // the first call).
 try {
-  const f = process.env.TELEMETRY_FILE;
-  if (typeof f === 'string' && f !== '') setupTable();
+  const env = process.env;
+  const f = env.TELEMETRY_FILE;
+  if ((typeof f === 'string' && f !== '') || otlpWanted(env)) setupTable();
 } catch (_) {
   table = null;
 }
@@ -173,6 +208,14 @@ function setupTable() {
       if (typeof wt.setEnvironmentData === 'function') wt.setEnvironmentData(SHARED_KEY, sab);
     }
     table = new Int32Array(sab);
+    // One word shared by the threads: the OTLP stderr line was printed (at most one per process).
+    let flag;
+    if (typeof wt.getEnvironmentData === 'function') flag = wt.getEnvironmentData(OTLP_FLAG_KEY);
+    if (!(flag instanceof SharedArrayBuffer) || flag.byteLength !== 16) {
+      flag = new SharedArrayBuffer(16);
+      if (typeof wt.setEnvironmentData === 'function') wt.setEnvironmentData(OTLP_FLAG_KEY, flag);
+    }
+    oFlag = new Int32Array(flag);
   } catch (_) {
     table = null;
   }
@@ -184,16 +227,25 @@ function init() {
   try {
     const env = process.env;
     const path = env.TELEMETRY_FILE;
-    if (typeof path !== 'string' || path === '') return;
+    const wantFile = typeof path === 'string' && path !== '';
+    const ocfg = otlpConfig(env); // null: no export (prints the gRPC line itself)
+    if (!wantFile && ocfg === null) return;
     const first = env.TELEMETRY_SAMPLE_FIRST;
     if (typeof first === 'string' && /^\s*\d+\s*$/.test(first)) {
       const n = parseInt(first, 10);
       if (NumberIsFinite(n)) sampleFirst = n;
     }
     const fs = require('fs');
-    outPath = require('path').resolve(path); // the program may chdir later
-    fs.closeSync(fs.openSync(outPath, 'a')); // unwritable: telemetry off
-    if (!fs.statSync(outPath).isFile() && !fs.statSync(outPath).isCharacterDevice()) return;
+    if (wantFile) {
+      try {
+        outPath = require('path').resolve(path); // the program may chdir later
+        fs.closeSync(fs.openSync(outPath, 'a')); // unwritable: no file (OTLP export goes on)
+        fileOn = fs.statSync(outPath).isFile() || fs.statSync(outPath).isCharacterDevice();
+      } catch (_) {
+        fileOn = false;
+      }
+    }
+    if (!fileOn && ocfg === null) return;
     const ah = require('async_hooks');
     const wt = require('worker_threads');
     const util = require('util');
@@ -239,6 +291,7 @@ function init() {
     hasEnclosing = probe !== null && typeof probe[0].getEnclosingLineNumber === 'function';
     als = new ah.AsyncLocalStorage();
     setupTable();
+    if (ocfg !== null) otlpStart(ocfg, thread);
     off = false;
   } catch (_) {
     off = true;
@@ -270,7 +323,8 @@ function onTimer() {
 
 function onExit() {
   final = true;
-  flush();
+  if (fileOn) flush();
+  if (otlpOn) otlpExit();
 }
 
 // Writes every pending line with one write(2) (more only if the kernel takes part of it).
@@ -289,7 +343,8 @@ function flush() {
       at += n;
     }
   } catch (_) {
-    off = true; // the file went away or the disk is full: switch off silently
+    fileOn = false; // the file went away or the disk is full: no more file, silently
+    if (!otlpOn) off = true;
   }
   if (fd >= 0) {
     try {
@@ -307,6 +362,8 @@ class Site {
     this.slot = slot; // word index into table, or -1 for a thread-local counter
     this.n = 0;
     this.text = null; // ',"thread":...,"code.line.number":N', rendered at the first recorded event
+    this.oname = null; // OTLP: the span name as a JSON string
+    this.otext = null; // OTLP: the code.* attributes (KeyValue objects, comma-separated)
   }
 }
 
@@ -397,6 +454,10 @@ class Span {
     this.fnSig = ''; // function identity at entry ('' if the stack could not be read)
     this.callerSig = ''; // caller's function and call position at entry
     this.done = false;
+    this.trace = ''; // OTLP: trace id (32 hex), the caller's or a fresh one for a root call
+    this.osite = null; // OTLP: the Site (name and code.* attributes)
+    this.oa = ''; // OTLP: attributes so far (code.*, thread.name, arguments)
+    this.oe = ''; // OTLP: span events so far (loop_iter, var_assign)
   }
 }
 
@@ -565,23 +626,27 @@ function enter(site, name, file, line, args, top, frames) {
   const run = executionAsyncId();
   const parent = top === undefined ? null : resolve(top, run, frames, 1);
   const t0 = hrtime();
-  const text = siteJSON(site, name, file, line);
+  const text = fileOn ? siteJSON(site, name, file, line) : '';
   const span = new Span(newId(), parent, text, t0, run);
   if (frames !== null) {
     span.fnSig = frames.fnSig(0);
     span.callerSig = frames.has(1) ? frames.posSig(1) : '';
   }
   als.enterWith(span);
-  write(
-    '{"ts_unix_nano":' + (tsBase + t0) +
-    ',"kind":"func_entry","span_id":"' + span.id +
-    '","parent_span_id":' + (parent === null ? 'null' : '"' + parent.id + '"') +
-    text + ',"args":' + argsJSON(args) + '}\n'
-  );
+  if (fileOn) {
+    write(
+      '{"ts_unix_nano":' + (tsBase + t0) +
+      ',"kind":"func_entry","span_id":"' + span.id +
+      '","parent_span_id":' + (parent === null ? 'null' : '"' + parent.id + '"') +
+      text + ',"args":' + argsJSON(args) + '}\n'
+    );
+  }
+  if (otlpOn) otlpEnter(span, parent, site, name, file, line, args);
   return span;
 }
 
-function exit(span, results, error) {
+// hasResult: `result` is the call's value (funcExit with a result other than undefined).
+function exit(span, result, hasResult, error) {
   if (span.done) return;
   span.done = true;
   const t = hrtime();
@@ -594,13 +659,16 @@ function exit(span, results, error) {
     }
   }
   const parent = span.parent;
-  write(
-    '{"ts_unix_nano":' + (tsBase + t) +
-    ',"kind":"func_exit","span_id":"' + span.id +
-    '","parent_span_id":' + (parent === null ? 'null' : '"' + parent.id + '"') +
-    span.site + ',"duration_ns":' + (t - span.t0) + ',"results":' + results +
-    (error === null ? '' : ',"error":' + JSONStringify(error)) + '}\n'
-  );
+  if (fileOn && span.site !== '') {
+    write(
+      '{"ts_unix_nano":' + (tsBase + t) +
+      ',"kind":"func_exit","span_id":"' + span.id +
+      '","parent_span_id":' + (parent === null ? 'null' : '"' + parent.id + '"') +
+      span.site + ',"duration_ns":' + (t - span.t0) + ',"results":' + (hasResult ? '[' + valueJSON(result) + ']' : '[]') +
+      (error === null ? '' : ',"error":' + JSONStringify(error)) + '}\n'
+    );
+  }
+  if (otlpOn && span.osite !== null) otlpExitSpan(span, t, result, hasResult, error);
 }
 
 // Current span for loop_iter/var_assign; also repairs the context if it held a suspended span.
@@ -612,15 +680,24 @@ function current(api) {
   return s;
 }
 
-function pointEvent(kind, span, site, name, file, line, tail) {
+// tail: the kind's own fields for the file; otail: the same as OTLP attributes (',{...}').
+function pointEvent(kind, span, site, name, file, line, tail, otail) {
   const t = hrtime();
-  let ids;
-  if (span === null) ids = 'null,"parent_span_id":null';
-  else ids = '"' + span.id + '","parent_span_id":' + (span.parent === null ? 'null' : '"' + span.parent.id + '"');
-  write(
-    '{"ts_unix_nano":' + (tsBase + t) + ',"kind":"' + kind + '","span_id":' + ids +
-    siteJSON(site, name, file, line) + tail + '}\n'
-  );
+  if (fileOn) {
+    let ids;
+    if (span === null) ids = 'null,"parent_span_id":null';
+    else ids = '"' + span.id + '","parent_span_id":' + (span.parent === null ? 'null' : '"' + span.parent.id + '"');
+    write(
+      '{"ts_unix_nano":' + (tsBase + t) + ',"kind":"' + kind + '","span_id":' + ids +
+      siteJSON(site, name, file, line) + tail + '}\n'
+    );
+  }
+  // An event with no open span is not sent (as `teleforge telemetry export` leaves it out).
+  if (otlpOn && span !== null && span.osite !== null && !span.done && !oFinal) {
+    span.oe +=
+      (span.oe === '' ? '{"timeUnixNano":"' : ',{"timeUnixNano":"') + (tsBase + t) + '","name":"' + kind +
+      '","attributes":[' + siteOTLP(site, name, file, line) + otail + ']}';
+  }
 }
 
 // ---- rendering (never runs user code) ------------------------------------------------------------
@@ -780,6 +857,571 @@ function argsJSON(a) {
   return s + '}';
 }
 
+// ---- OTLP export ---------------------------------------------------------------------------------
+//
+// With OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT set, every recorded call is
+// also sent as an OTLP span (the mapping of `teleforge telemetry export`, docs/TELEMETRY.md) to an
+// OTLP/HTTP receiver, in OTLP/JSON. Each thread (main, every worker) exports its own spans.
+//   * Recording: funcEntry renders the span's attributes, loop/assignment events append span
+//     events to their open span, funcExit renders the span (one JSON fragment) and appends it to
+//     the thread's queue (OTEL_BSP_MAX_QUEUE_SIZE, default 2048; beyond it spans are dropped and
+//     counted, nothing blocks). No I/O and no request is built inside an instrumented call.
+//   * Sending: an unref'd timer (OTEL_BSP_SCHEDULE_DELAY ms after the first queued span, default
+//     5000, or at once when OTEL_BSP_MAX_EXPORT_BATCH_SIZE spans are queued) posts one batch over a
+//     plain net/tls socket (HTTP/1.1 written here: the http module's monkey patches and diagnostics
+//     channels, which are user code, never see it); the socket is unref'd, so the sender never
+//     keeps the process alive. One request at a time; a refused connection, a timeout and the
+//     statuses 429/502/503/504 are retried 5 times (200 ms, doubling; Retry-After honoured, at most
+//     30 s), then the batch is dropped and counted.
+//   * At the thread's 'exit' event async I/O no longer runs: what is queued, the batch in flight
+//     (sent again: it may arrive twice if its answer was on its way) and the spans still open
+//     (end = now, teleforge.unfinished = true) are posted by a child node process (spawnSync,
+//     body on stdin), bounded by OTEL_EXPORTER_OTLP_TIMEOUT.
+//   * Failures never reach the program: at exit, one stderr line per process if spans were dropped.
+
+function envStr(env, k) {
+  const v = env[k];
+  return typeof v === 'string' ? v.trim() : '';
+}
+
+// The traces endpoint from the environment, or '' (no export).
+function otlpEndpoint(env) {
+  const t = envStr(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  if (t !== '') return t;
+  const b = envStr(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (b === '') return '';
+  return (b.endsWith('/') ? b : b + '/') + 'v1/traces';
+}
+
+function otlpDisabled(env) {
+  return envStr(env, 'OTEL_SDK_DISABLED').toLowerCase() === 'true' || envStr(env, 'OTEL_TRACES_EXPORTER').toLowerCase() === 'none';
+}
+
+function otlpProtocol(env) {
+  const p = envStr(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL');
+  return (p !== '' ? p : envStr(env, 'OTEL_EXPORTER_OTLP_PROTOCOL')).toLowerCase();
+}
+
+// Export is configured (read at load time: it decides whether the shared counters are set up).
+function otlpWanted(env) {
+  return otlpEndpoint(env) !== '' && !otlpDisabled(env) && otlpProtocol(env) !== 'grpc';
+}
+
+function envInt(env, names, dflt, min) {
+  for (const k of names) {
+    const v = envStr(env, k);
+    if (v !== '') {
+      if (!/^\d+$/.test(v)) return dflt;
+      const n = parseInt(v, 10);
+      return NumberIsFinite(n) && n >= min ? n : dflt;
+    }
+  }
+  return dflt;
+}
+
+function pctDecode(s) {
+  try {
+    return decodeURIComponent(s);
+  } catch (_) {
+    return s;
+  }
+}
+
+// `k=v,k2=v2` (W3C baggage-like, values percent-decoded) as [key, value] pairs.
+function parsePairs(s) {
+  const out = [];
+  if (s === '') return out;
+  for (const item of s.split(',')) {
+    const i = item.indexOf('=');
+    if (i <= 0) continue;
+    const k = pctDecode(item.slice(0, i).trim());
+    if (k === '') continue;
+    out.push([k, pctDecode(item.slice(i + 1).trim())]);
+  }
+  return out;
+}
+
+// One line on stderr, at most once per process (the flag is shared with worker threads started
+// after telemetry was switched on). fs.writeSync: no stream, no user code.
+function stderrLine(msg) {
+  try {
+    if (oFlag !== null && AtomicsCompareExchange(oFlag, 0, 0, 1) !== 0) return;
+    if (oFlag === null) oFlag = new Int32Array(4).fill(1);
+    require('fs').writeSync(2, msg + '\n');
+  } catch (_) {
+    // stderr closed: nothing to do
+  }
+}
+
+// The export configuration, or null when there is no export.
+function otlpConfig(env) {
+  const url = otlpEndpoint(env);
+  if (url === '' || otlpDisabled(env)) return null;
+  const proto = otlpProtocol(env);
+  if (proto === 'grpc') {
+    stderrLine(
+      'teleforge Tel: OTLP export to ' + url + ' is off: OTLP/gRPC is not supported; use OTLP/HTTP ' +
+      '(the receiver\'s port 4318, OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf or http/json)'
+    );
+    return null;
+  }
+  let u;
+  try {
+    u = new URL(url);
+  } catch (_) {
+    u = null;
+  }
+  if (u === null || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.hostname === '') {
+    stderrLine('teleforge Tel: OTLP export to ' + url + ' is off: not an http:// or https:// URL');
+    return null;
+  }
+  const tls = u.protocol === 'https:';
+  let host = u.hostname;
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  const headers = new Map();
+  for (const name of ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS']) {
+    for (const [k, v] of parsePairs(envStr(env, name))) {
+      // a header that cannot be written as one line is left out
+      if (/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k) && !/[\r\n\0]/.test(v)) headers.set(k.toLowerCase(), [k, v]);
+    }
+  }
+  let headerText = '';
+  for (const [lk, [k, v]] of headers) {
+    if (lk === 'host' || lk === 'content-length' || lk === 'connection' || lk === 'transfer-encoding' || lk === 'content-type') continue;
+    headerText += k + ': ' + v + '\r\n';
+  }
+  const resource = parsePairs(envStr(env, 'OTEL_RESOURCE_ATTRIBUTES'));
+  let service = envStr(env, 'OTEL_SERVICE_NAME');
+  if (service === '') {
+    for (const [k, v] of resource) if (k === 'service.name') service = v;
+  }
+  if (service === '') {
+    let exe = require('path').basename(process.execPath || 'node');
+    if (/\.exe$/i.test(exe)) exe = exe.slice(0, -4);
+    service = 'unknown_service:' + exe;
+  }
+  const batch = envInt(env, ['OTEL_BSP_MAX_EXPORT_BATCH_SIZE'], 512, 1);
+  const queue = envInt(env, ['OTEL_BSP_MAX_QUEUE_SIZE'], 2048, 1);
+  return {
+    url,
+    target: {
+      tls,
+      host,
+      port: u.port !== '' ? parseInt(u.port, 10) : tls ? 443 : 80,
+      path: (u.pathname || '/') + u.search,
+      hostHeader: u.host,
+      servername: require('net').isIP(host) === 0 ? host : '',
+    },
+    headerText,
+    timeout: envInt(env, ['OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT'], 10000, 1),
+    delay: envInt(env, ['OTEL_BSP_SCHEDULE_DELAY'], 5000, 0),
+    batch: batch > queue ? queue : batch,
+    queue,
+    service,
+    resource,
+  };
+}
+
+function kvStr(k, v) {
+  return '{"key":' + JSONStringify(k) + ',"value":{"stringValue":' + JSONStringify(v) + '}}';
+}
+
+function otlpStart(cfg, thread) {
+  oUrl = cfg.url;
+  oTarget = cfg.target;
+  oHeaderText = cfg.headerText;
+  oTimeout = cfg.timeout;
+  oDelay = cfg.delay;
+  oBatch = cfg.batch;
+  oQueueMax = cfg.queue;
+  let attrs =
+    kvStr('service.name', cfg.service) +
+    ',{"key":"process.pid","value":{"intValue":"' + process.pid + '"}},' +
+    kvStr('telemetry.sdk.name', 'teleforge') + ',' +
+    kvStr('telemetry.sdk.language', 'nodejs') + ',' +
+    kvStr('telemetry.sdk.version', OTLP_VERSION);
+  const seen = new Set(['service.name', 'process.pid', 'telemetry.sdk.name', 'telemetry.sdk.language', 'telemetry.sdk.version']);
+  for (const [k, v] of cfg.resource) {
+    if (seen.has(k)) continue;
+    seen.add(k);
+    attrs += ',' + kvStr(k, v);
+  }
+  oHead =
+    '{"resourceSpans":[{"resource":{"attributes":[' + attrs +
+    ']},"scopeSpans":[{"scope":{"name":"teleforge","version":"' + OTLP_VERSION + '"},"spans":[';
+  oThreadAttr = ',' + kvStr('thread.name', thread);
+  oOpen = new Set();
+  const timers = require('timers'); // the real ones, even under fake timers of the global
+  oDeps = { net: require('net'), tls: cfg.target.tls ? require('tls') : null, setTimeout: timers.setTimeout, clearTimeout: timers.clearTimeout, Buffer };
+  otlpOn = true;
+}
+
+// The code.* attributes of a site, rendered once.
+function siteOTLP(site, name, file, line) {
+  let t = site.otext;
+  if (t === null) {
+    t = site.otext =
+      kvStr('code.function.name', typeof name === 'string' ? name : text(name)) + ',' +
+      kvStr('code.file.path', typeof file === 'string' ? file : text(file)) +
+      ',{"key":"code.line.number","value":{"intValue":"' + lineNumber(line) + '"}}';
+    site.oname = JSONStringify(typeof name === 'string' ? name : text(name));
+  }
+  return t;
+}
+
+// A value as an OTLP AnyValue, exactly as `teleforge telemetry export` maps its rendering in the
+// events file (valueJSON): integers up to 64 bits intValue, unsigned ones beyond 2^63 stringValue,
+// larger or fractional numbers doubleValue, null/undefined the empty AnyValue.
+function anyValue(v) {
+  switch (typeof v) {
+    case 'string':
+      return '{"stringValue":' + JSONStringify(cut(v)) + '}';
+    case 'number':
+      if (NumberIsFinite(v)) {
+        if (v === MathTrunc(v)) {
+          if (v >= -I64_LIMIT && v < I64_LIMIT) return '{"intValue":"' + (v === 0 ? '0' : StringCtor(v)) + '"}';
+          if (v > 0 && v < U64_LIMIT) return '{"stringValue":"' + StringCtor(v) + '"}';
+        }
+        return '{"doubleValue":' + StringCtor(v) + '}';
+      }
+      return v !== v ? '{"stringValue":"NaN"}' : v > 0 ? '{"stringValue":"Infinity"}' : '{"stringValue":"-Infinity"}';
+    case 'boolean':
+      return v ? '{"boolValue":true}' : '{"boolValue":false}';
+    case 'undefined':
+      return '{}';
+    case 'bigint':
+      return '{"stringValue":"' + StringCtor(v) + '"}';
+    case 'object':
+      return v === null ? '{}' : '{"stringValue":' + JSONStringify(objectText(v)) + '}';
+    case 'function':
+      return '{"stringValue":' + JSONStringify(functionText(v)) + '}';
+    case 'symbol':
+      return '{"stringValue":"<symbol>"}';
+    default:
+      return '{"stringValue":"<' + typeof v + '>"}';
+  }
+}
+
+// ',{"key":"teleforge.args.<name>",...}' per argument (as argsJSON).
+function argsOTLP(a) {
+  if (typeof a !== 'object' || a === null || isProxy(a)) return '';
+  const keys = ObjectKeys(a);
+  let s = '';
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    const d = ObjectGetOwnPropertyDescriptor(a, k);
+    const v = d === undefined ? '{}' : hasOwn(d, 'value') ? anyValue(d.value) : '{"stringValue":"<accessor>"}';
+    s += ',{"key":' + JSONStringify('teleforge.args.' + k) + ',"value":' + v + '}';
+  }
+  return s;
+}
+
+function otlpEnter(span, parent, site, name, file, line, args) {
+  span.trace = parent === null || parent.trace === '' ? newId() + newId() : parent.trace;
+  span.oa = siteOTLP(site, name, file, line) + oThreadAttr + argsOTLP(args);
+  span.osite = site;
+  if (oOpen.size < OTLP_OPEN_MAX) oOpen.add(span);
+}
+
+// The span as an OTLP/JSON Span object.
+function spanOTLP(span, end, attrs, events, status) {
+  const parent = span.parent;
+  return (
+    '{"traceId":"' + span.trace + '","spanId":"' + span.id +
+    (parent === null ? '"' : '","parentSpanId":"' + parent.id + '"') +
+    ',"name":' + span.osite.oname + ',"kind":1,"startTimeUnixNano":"' + (tsBase + span.t0) +
+    '","endTimeUnixNano":"' + end + '","attributes":[' + attrs + ']' +
+    (events === '' ? '' : ',"events":[' + events + ']') + status + '}'
+  );
+}
+
+function otlpExitSpan(span, t, result, hasResult, error) {
+  oOpen.delete(span);
+  if (oFinal) return;
+  const end = tsBase + t;
+  let attrs = span.oa;
+  if (hasResult) attrs += ',{"key":"teleforge.results.0","value":' + anyValue(result) + '}';
+  let events = span.oe;
+  let status = '';
+  if (error !== null) {
+    const m = JSONStringify(error);
+    events +=
+      (events === '' ? '' : ',') + '{"timeUnixNano":"' + end +
+      '","name":"exception","attributes":[{"key":"exception.message","value":{"stringValue":' + m + '}}]}';
+    status = ',"status":{"code":2,"message":' + m + '}';
+  }
+  span.oa = '';
+  span.oe = '';
+  otlpPush(spanOTLP(span, end, attrs, events, status));
+}
+
+function otlpPush(frag) {
+  if (oQueue.length >= oQueueMax) {
+    oQueueFull++;
+    return;
+  }
+  oQueue.push(frag);
+  if (oBusy === null) {
+    if (oQueue.length >= oBatch) otlpArm(0);
+    else if (oTimer === null) otlpArm(oDelay);
+  }
+}
+
+function otlpArm(ms) {
+  const immediate = ms === 0 ? 1 : 0;
+  if (oTimer !== null) {
+    if (oTimerAt >= immediate) return;
+    try {
+      oDeps.clearTimeout(oTimer);
+    } catch (_) {
+      // ignore
+    }
+    oTimer = null;
+  }
+  try {
+    oTimer = oDeps.setTimeout(otlpOnTimer, ms);
+    oTimer.unref();
+    oTimerAt = immediate;
+  } catch (_) {
+    oTimer = null;
+  }
+}
+
+function otlpOnTimer() {
+  oTimer = null;
+  try {
+    if (oBusy !== null || oFinal || oQueue.length === 0) return;
+    const n = oQueue.length < oBatch ? oQueue.length : oBatch;
+    const spans = oQueue.splice(0, n);
+    oBusy = { body: oHead + spans.join(',') + O_TAIL, spans: n, attempt: 0 };
+    otlpAttempt();
+  } catch (_) {
+    oBusy = null;
+  }
+}
+
+function otlpAttempt() {
+  const b = oBusy;
+  if (b === null || oFinal) return;
+  postOnce(oDeps, oTarget, oHeaderText, b.body, oTimeout, true, (status, retryAfter, err) => {
+    try {
+      if (oFinal || oBusy !== b) return; // the exit send took this batch over
+      if (status >= 200 && status < 300) {
+        oFailing = false;
+        otlpNext();
+        return;
+      }
+      const reason = status === 0 ? err : 'HTTP ' + status;
+      if ((status === 0 || status === 429 || status === 502 || status === 503 || status === 504) && b.attempt < OTLP_RETRIES) {
+        let wait = 200 * 2 ** b.attempt;
+        if (retryAfter > 0) wait = retryAfter * 1000;
+        if (wait > 30000) wait = 30000;
+        b.attempt++;
+        const t = oDeps.setTimeout(otlpAttempt, wait);
+        t.unref();
+        return;
+      }
+      oDropped += b.spans;
+      oReason = reason;
+      oFailing = true;
+      otlpNext();
+    } catch (_) {
+      oBusy = null;
+    }
+  });
+}
+
+function otlpNext() {
+  oBusy = null;
+  if (oQueue.length >= oBatch) otlpArm(0);
+  else if (oQueue.length > 0) otlpArm(oDelay);
+}
+
+// One POST over a fresh connection; done(status, retryAfterSeconds, reason) once (status 0: no
+// answer). Self-contained (no module state): the exit sender runs its source in a child process.
+function postOnce(deps, target, headerText, body, timeoutMs, unref, done) {
+  let finished = false;
+  let sock = null;
+  let timer = null;
+  const finish = (status, retryAfter, reason) => {
+    if (finished) return;
+    finished = true;
+    try {
+      if (timer !== null) deps.clearTimeout(timer);
+      if (sock !== null) sock.destroy();
+    } catch (_) {
+      // ignore
+    }
+    done(status, retryAfter, reason);
+  };
+  try {
+    const payload = deps.Buffer.from(body, 'utf8');
+    const head =
+      'POST ' + target.path + ' HTTP/1.1\r\nHost: ' + target.hostHeader +
+      '\r\nContent-Type: application/json\r\nContent-Length: ' + payload.length +
+      '\r\nConnection: close\r\n' + headerText + '\r\n';
+    timer = deps.setTimeout(() => finish(0, 0, 'no answer within ' + timeoutMs + ' ms'), timeoutMs);
+    if (unref) timer.unref();
+    const onConnect = () => {
+      try {
+        sock.write(head);
+        sock.write(payload);
+      } catch (e) {
+        finish(0, 0, String((e && e.code) || 'write failed'));
+      }
+    };
+    if (target.tls) {
+      const o = { host: target.host, port: target.port, ALPNProtocols: ['http/1.1'] };
+      if (target.servername !== '') o.servername = target.servername;
+      sock = deps.tls.connect(o, onConnect);
+    } else {
+      sock = deps.net.connect({ host: target.host, port: target.port }, onConnect);
+    }
+    if (unref) sock.unref();
+    let got = '';
+    sock.on('data', (d) => {
+      got += d.toString('latin1');
+      const end = got.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (got.length > 65536) finish(0, 0, 'malformed answer');
+        return;
+      }
+      const m = /^HTTP\/\d(?:\.\d)? (\d{3})/.exec(got);
+      if (m === null) {
+        finish(0, 0, 'malformed answer');
+        return;
+      }
+      const status = parseInt(m[1], 10);
+      const ra = /\r\nretry-after:[ \t]*(\d+)[ \t]*\r\n/i.exec(got.slice(0, end + 2));
+      finish(status, ra === null ? 0 : parseInt(ra[1], 10), '');
+    });
+    sock.on('error', (e) => finish(0, 0, String((e && (e.code || e.message)) || 'connection failed')));
+    sock.on('close', () => finish(0, 0, 'connection closed without an answer'));
+  } catch (e) {
+    finish(0, 0, String((e && (e.code || e.message)) || 'connection failed'));
+  }
+}
+
+// The exit sender, run as `node -e`: argv[1] is its configuration, stdin the request bodies, one
+// per line (OTLP/JSON has no raw newline). Prints {"failed":[indices],"reason":...}.
+function exitSenderMain(postOnce) {
+  const cfg = JSON.parse(process.argv[1]);
+  const bodies = require('fs').readFileSync(0, 'utf8').split('\n');
+  const deps = { net: require('net'), tls: cfg.target.tls ? require('tls') : null, setTimeout, clearTimeout, Buffer };
+  const deadline = Date.now() + cfg.timeout;
+  const failed = [];
+  let reason = '';
+  let i = 0;
+  let attempt = 0;
+  let down = false;
+  const next = () => {
+    if (i >= bodies.length) {
+      process.stdout.write(JSON.stringify({ failed, reason }));
+      return;
+    }
+    const left = deadline - Date.now();
+    if (down || left <= 0) {
+      if (!down && reason === '') reason = 'no answer within ' + cfg.timeout + ' ms';
+      failed.push(i++);
+      next();
+      return;
+    }
+    postOnce(deps, cfg.target, cfg.headerText, bodies[i], left, false, (status, retryAfter, err) => {
+      if (status >= 200 && status < 300) {
+        i++;
+        attempt = 0;
+        next();
+        return;
+      }
+      const retryable = status === 0 || status === 429 || status === 502 || status === 503 || status === 504;
+      const wait = retryAfter > 0 ? retryAfter * 1000 : 100 * 2 ** attempt;
+      if (retryable && attempt < cfg.retries && Date.now() + wait < deadline) {
+        attempt++;
+        setTimeout(next, wait);
+        return;
+      }
+      reason = status === 0 ? err : 'HTTP ' + status;
+      if (status === 0) down = true; // the receiver is not there: the other batches fail alike
+      failed.push(i++);
+      attempt = 0;
+      next();
+    });
+  };
+  next();
+}
+
+function otlpExit() {
+  if (oFinal) return;
+  oFinal = true;
+  try {
+    if (oTimer !== null) oDeps.clearTimeout(oTimer);
+  } catch (_) {
+    // ignore
+  }
+  oTimer = null;
+  const bodies = [];
+  const counts = [];
+  if (oBusy !== null) {
+    bodies.push(oBusy.body);
+    counts.push(oBusy.spans);
+    oBusy = null;
+  }
+  // Spans still open: unfinished, ended now.
+  const t = hrtime();
+  const end = tsBase + t;
+  for (const span of oOpen) {
+    if (span.done || oQueue.length >= oQueueMax) continue;
+    oQueue.push(spanOTLP(span, end, span.oa + ',{"key":"teleforge.unfinished","value":{"boolValue":true}}', span.oe, ''));
+  }
+  oOpen.clear();
+  for (let i = 0; i < oQueue.length; i += oBatch) {
+    const part = oQueue.slice(i, i + oBatch);
+    bodies.push(oHead + part.join(',') + O_TAIL);
+    counts.push(part.length);
+  }
+  oQueue = [];
+  if (bodies.length > 0) {
+    let failed = null;
+    let reason = '';
+    try {
+      const env = {};
+      for (const k of ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'NODE_TLS_REJECT_UNAUTHORIZED', 'SYSTEMROOT', 'PATH']) {
+        const v = process.env[k];
+        if (typeof v === 'string') env[k] = v;
+      }
+      const code = '(' + exitSenderMain.toString() + ')(' + postOnce.toString() + ')';
+      const cfg = JSONStringify({ target: oTarget, headerText: oHeaderText, timeout: oTimeout, retries: oFailing ? 0 : 3 });
+      const r = require('child_process').spawnSync(process.execPath, ['-e', code, cfg], {
+        input: bodies.join('\n'),
+        env,
+        timeout: oTimeout + 3000,
+        killSignal: 'SIGKILL',
+        stdio: ['pipe', 'pipe', 'pipe'],
+        windowsHide: true,
+        maxBuffer: 1 << 20,
+      });
+      const out = r.stdout ? r.stdout.toString('utf8') : '';
+      if (r.error || out === '') {
+        reason = r.error ? 'exit sender: ' + (r.error.code || r.error.message) : 'exit sender failed';
+      } else {
+        const res = JSON.parse(out);
+        failed = res.failed;
+        reason = res.reason;
+      }
+    } catch (e) {
+      reason = 'exit sender: ' + ((e && e.message) || 'failed');
+    }
+    if (failed === null) failed = bodies.map((_, i) => i);
+    for (const i of failed) oDropped += counts[i] || 0;
+    if (failed.length > 0 && reason !== '') oReason = reason;
+  }
+  const total = oDropped + oQueueFull;
+  if (total > 0) {
+    const why = oDropped > 0 ? oReason : 'queue full (OTEL_BSP_MAX_QUEUE_SIZE=' + oQueueMax + ')';
+    stderrLine('teleforge Tel: OTLP export to ' + oUrl + ' failed: ' + why + '; ' + total + ' spans dropped');
+  }
+}
+
 // ---- public API ----------------------------------------------------------------------------------
 
 function funcEntry(name, file, line, args) {
@@ -822,7 +1464,7 @@ function funcEntry(name, file, line, args) {
 function funcExit(span, result) {
   if (span === null || typeof span !== 'object') return result;
   try {
-    if (!off && span instanceof Span) exit(span, result === undefined ? '[]' : '[' + valueJSON(result) + ']', null);
+    if (!off && span instanceof Span) exit(span, result, result !== undefined, null);
   } catch (_) {
     // never throw into user code
   }
@@ -832,7 +1474,7 @@ function funcExit(span, result) {
 function funcError(span, err) {
   if (span === null || typeof span !== 'object') return err;
   try {
-    if (!off && span instanceof Span) exit(span, '[]', errorText(err));
+    if (!off && span instanceof Span) exit(span, undefined, false, errorText(err));
   } catch (_) {
     // never throw into user code
   }
@@ -849,7 +1491,10 @@ function loopIter(name, file, line) {
     const site = siteOf(KIND_LOOP, file, line, name);
     const n = bump(site);
     if (!sampled(n)) return;
-    pointEvent('loop_iter', current(loopIter), site, name, file, line, ',"iteration":' + n);
+    pointEvent(
+      'loop_iter', current(loopIter), site, name, file, line, fileOn ? ',"iteration":' + n : '',
+      otlpOn ? ',{"key":"teleforge.loop.iteration","value":{"intValue":"' + n + '"}}' : ''
+    );
   } catch (_) {
     // never throw into user code
   }
@@ -864,10 +1509,14 @@ function varAssign(name, file, line, variable, value) {
     }
     const site = siteOf(KIND_VAR, file, line, name);
     if (!sampled(bump(site))) return value;
+    const vname = JSONStringify(typeof variable === 'string' ? variable : text(variable));
     pointEvent(
       'var_assign', current(varAssign), site, name, file, line,
-      ',"variable":' + JSONStringify(typeof variable === 'string' ? variable : text(variable)) +
-      ',"value":' + valueJSON(value)
+      fileOn ? ',"variable":' + vname + ',"value":' + valueJSON(value) : '',
+      otlpOn
+        ? ',{"key":"teleforge.variable.name","value":{"stringValue":' + vname +
+            '}},{"key":"teleforge.variable.value","value":' + anyValue(value) + '}'
+        : ''
     );
   } catch (_) {
     // never throw into user code
