@@ -59,6 +59,8 @@ _cur = None  # ContextVar of the current span
 _get_ident = None
 _time_ns = None
 _perf_ns = None
+_fon = False  # events go to TELEMETRY_FILE
+_xon = False  # spans go to an OTLP/HTTP endpoint (see "OTLP export" below)
 
 _FLUSH_LINES = 512  # wake the flusher early at this many pending lines
 _FLUSH_SELF = 65536  # the recording thread writes itself beyond this (flusher starved)
@@ -97,7 +99,11 @@ def _configure():
         path = _env("TELEMETRY_FILE")
     except Exception:
         path = None
-    if not path:
+    try:
+        xurl = _otlp_url()
+    except Exception:
+        xurl = None
+    if not path and not xurl:
         _on = False  # idempotent: no lock needed, nothing imported
         _ready = True
         return
@@ -108,15 +114,15 @@ def _configure():
         if _ready:
             return
         try:
-            _on = _enable(path)
+            _on = _enable(path, xurl)
         except Exception:
             _on = False
         _ready = True
 
 
-def _enable(path):
+def _enable(path, xurl):
     global _os, _path, _first, _esc, _count, _cur, _get_ident, _time_ns, _perf_ns
-    global _flush_lock, _wake
+    global _flush_lock, _wake, _fon
     import os
     import _thread
     from contextvars import ContextVar
@@ -136,15 +142,22 @@ def _enable(path):
                 first = n
         except ValueError:
             pass
-    path = os.path.abspath(path)  # the program may chdir later
-    # Open once now: a file that cannot be opened switches telemetry off.
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
-    try:
-        if not _is_regular(os.fstat(fd).st_mode):
-            return False
-    finally:
-        os.close(fd)
-    _os, _path, _first, _esc, _count = os, path, first, esc, count
+    fon = False
+    if path:
+        try:
+            path = os.path.abspath(path)  # the program may chdir later
+            # Open once now: a file that cannot be opened switches the file off.
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+            try:
+                fon = _is_regular(os.fstat(fd).st_mode)
+            finally:
+                os.close(fd)
+        except Exception:
+            if not xurl:
+                raise
+    if not fon and not xurl:
+        return False
+    _os, _path, _first, _esc, _count, _fon = os, path, first, esc, count, fon
     _cur = ContextVar("teleforge_span", default=None)
     _get_ident, _time_ns, _perf_ns = _thread.get_ident, time_ns, perf_counter_ns
     _flush_lock = _thread.RLock()  # reentrant: a signal handler may flush mid-flush
@@ -158,6 +171,8 @@ def _enable(path):
     if getattr(real, "_teleforge_real", None) is None:
         def _exit(status):
             _flush(True)
+            if _xon:
+                _xexit()
             return real(status)
 
         _exit._teleforge_real = real
@@ -166,7 +181,10 @@ def _enable(path):
         os._exit = _exit
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(before=_before_fork, after_in_child=_after_fork)
-    _start_flusher()
+    if fon:
+        _start_flusher()
+    if xurl:
+        _xinit(xurl)
     return True
 
 
@@ -217,8 +235,10 @@ def _after_fork():
         _init_lock = _thread.RLock()
         _wake = _thread.allocate_lock()
         _reseed()
-        if _on:
+        if _on and _fon:
             _start_flusher()
+        if _on and _xon:
+            _xafter_fork()
     except Exception:
         pass
 
@@ -227,11 +247,13 @@ def _exit_flush():
     global _final
     _final = True  # from here on (later atexit handlers, daemon threads) events are written at once
     _flush(True)
+    if _xon:
+        _xexit()
 
 
 def _flush(block):
     """Writes every pending line with one os.write; never raises."""
-    global _on, _flushing
+    global _on, _fon, _flushing
     lock = _flush_lock
     if lock is None or not lock.acquire(block):
         return
@@ -245,7 +267,7 @@ def _flush(block):
             return
         data = "".join(_buf[:n]).encode("ascii")  # every string was escaped to ASCII
         del _buf[:n]  # appends after the slice stay in the buffer
-        if not _on:
+        if not _on or not _fon:
             return
         fd = _os.open(_path, _os.O_WRONLY | _os.O_APPEND | _os.O_CREAT | getattr(_os, "O_CLOEXEC", 0), 0o666)
         try:
@@ -257,11 +279,564 @@ def _flush(block):
         finally:
             _os.close(fd)
     except Exception:
-        _on = False  # the file went away or the disk is full: switch off silently
+        # The file went away or the disk is full: switch it off silently (OTLP export goes on).
+        _fon = False
+        if not _xon:
+            _on = False
         del _buf[:]
     finally:
         _flushing = False
         lock.release()
+
+
+# ---------------------------------------------------------------- OTLP export
+# Spans go straight to an OTLP/HTTP receiver when OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+# OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/TELEMETRY.md, "Direct OTLP export from the runtimes"),
+# with or without TELEMETRY_FILE: the same spans `teleforge telemetry export` makes of the file.
+# Recording appends a finished span to _xq (a list, like _buf: atomic under the GIL, no lock, no
+# system call); a sender thread (started with _thread, invisible to threading) encodes OTLP/JSON
+# and POSTs it every OTEL_BSP_SCHEDULE_DELAY ms, or sooner once a batch is full; what is queued
+# at exit is sent by the exit hooks, with the spans still open as unfinished spans.
+# http.client (and, through it, ssl) is imported by the sender, at its first request.
+_OTLP_VERSION = "0.1.0"
+_xq = []  # finished spans waiting for the sender
+_live = {}  # span id -> open span (what is sent as unfinished at exit)
+_xurl = None
+_xenv = None  # the raw settings, parsed by the sender (no import on the recording thread)
+_xlock = None  # held while a batch is encoded and sent
+_xwake = None  # the sender waits on it; released to send a full batch early
+_xdelay = 5.0
+_xbatch = 512
+_xmax = 2048
+_xtimeout = 10.0
+_xqdrops = None  # itertools.count of spans dropped because the queue was full
+_xdropped = 0  # spans dropped by failed requests (under _xlock)
+_xreason = None  # the first failure
+_xdead = False  # a request at exit found no receiver: later ones are not tried
+_xfinal = False  # the exit export ran: later spans are sent at once
+_xwarned = False
+_xsalt = (0, 0)
+_xhttp = None  # (http.client, scheme, host, port, path, headers, resource text), built by the sender
+_xtraces = {}
+_xsites = {}
+_XRETRIES = 5
+
+
+def _otlp_url():
+    """The traces endpoint, or None when OTLP export is off. Reads the environment only."""
+    base = _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    url = base.strip() if base else ""
+    if not url:
+        base = (_env("OTEL_EXPORTER_OTLP_ENDPOINT") or "").strip()
+        if not base:
+            return None
+        url = base + ("v1/traces" if base.endswith("/") else "/v1/traces")
+    if (_env("OTEL_SDK_DISABLED") or "").strip().lower() == "true":
+        return None
+    if (_env("OTEL_TRACES_EXPORTER") or "").strip().lower() == "none":
+        return None
+    proto = (_env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or _env("OTEL_EXPORTER_OTLP_PROTOCOL") or "").strip()
+    if proto.lower() == "grpc":
+        _warn(
+            "teleforge Tel: OTLP export is off: OTLP/gRPC is not supported, only OTLP/HTTP; set "
+            "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf (or http/json) and use the receiver's OTLP/HTTP port (4318)"
+        )
+        return None
+    return url
+
+
+def _warn(msg):
+    """The one line on stderr a process may get from the runtime (fd 2: never sys.stderr's object)."""
+    global _xwarned
+    if _xwarned:
+        return
+    _xwarned = True
+    try:
+        import os
+
+        data = (msg + "\n").encode("utf-8", "replace")
+        while data:
+            k = os.write(2, data)
+            if k <= 0:
+                break
+            data = data[k:]
+    except Exception:
+        pass
+
+
+def _env_num(names, default, lo):
+    for n in names:
+        raw = _env(n)
+        if raw and raw.strip():
+            try:
+                v = float(raw.strip())
+                if v >= lo and v - v == 0.0:
+                    return v
+            except ValueError:
+                pass
+            return default  # set but invalid: the default (the more specific name is not skipped)
+    return default
+
+
+def _xinit(url):
+    global _xon, _xurl, _xenv, _xlock, _xwake, _xdelay, _xbatch, _xmax, _xtimeout, _xqdrops, _xsalt
+    global _open, _close
+    import _thread
+
+    _xurl = url
+    _xenv = {
+        n: _env(n)
+        for n in (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+            "OTEL_SERVICE_NAME",
+            "OTEL_RESOURCE_ATTRIBUTES",
+        )
+    }
+    _xtimeout = _env_num(("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"), 10000.0, 1) / 1000.0
+    _xdelay = _env_num(("OTEL_BSP_SCHEDULE_DELAY",), 5000.0, 1) / 1000.0
+    _xmax = int(_env_num(("OTEL_BSP_MAX_QUEUE_SIZE",), 2048.0, 1))
+    _xbatch = min(int(_env_num(("OTEL_BSP_MAX_EXPORT_BATCH_SIZE",), 512.0, 1)), _xmax)
+    _xqdrops = _count()
+    b = _os.urandom(16)  # kept over fork: a forked child's calls stay in their caller's trace
+    _xsalt = (int.from_bytes(b[:8], "big"), int.from_bytes(b[8:], "big"))
+    _xlock = _thread.RLock()
+    _xwake = _thread.allocate_lock()
+    _open, _close = _open_x, _close_x
+    _xon = True
+    _start_sender()
+
+
+def _start_sender():
+    import _thread
+
+    if not _xwake.locked():
+        _xwake.acquire()
+    _thread.start_new_thread(_sender, (_pid,))
+
+
+def _sender(pid):
+    """Sends the queue every _xdelay seconds, or when woken by a full batch; ends with its process."""
+    while _on and _xon and pid == _pid and not _xfinal:
+        try:
+            _xwake.acquire(True, _xdelay)
+            if pid != _pid or _xfinal:
+                return
+            _xexport(None)
+        except Exception:
+            pass
+
+
+def _xafter_fork():
+    global _xlock, _xwake, _xqdrops, _xdropped, _xreason, _xdead, _xwarned
+    import _thread
+
+    del _xq[:]  # the parent's spans are the parent's to send
+    _live.clear()  # so are the spans open at the fork (closing them here sends nothing)
+    _xlock = _thread.RLock()
+    _xwake = _thread.allocate_lock()
+    _xqdrops = _count()
+    _xdropped, _xreason, _xdead, _xwarned = 0, None, False, False
+    _start_sender()
+
+
+def _xput(sp):
+    """Queues a finished span for the sender (recording thread: no lock, no system call)."""
+    if _xfinal:  # after the exit export (a later atexit handler, a daemon thread): sent at once
+        _xq.append(sp)
+        _xexport(_xclock() + _xtimeout)
+        return
+    if len(_xq) >= _xmax:
+        next(_xqdrops)  # OTEL_BSP_MAX_QUEUE_SIZE: dropped, counted, never waited for
+        return
+    _xq.append(sp)
+    if len(_xq) >= _xbatch and _xwake.locked():
+        try:
+            _xwake.release()  # the sender is waiting: wake it for a full batch
+        except Exception:
+            pass
+
+
+def _xclock():
+    from time import monotonic
+
+    return monotonic()
+
+
+def _xexit():
+    """At exit (atexit, os._exit): the spans still open are queued as unfinished, and everything
+    queued is sent now, within OTEL_EXPORTER_OTLP_TIMEOUT in all; then the one summary line."""
+    global _xfinal
+    if _xfinal:
+        return
+    try:
+        deadline = _xclock() + _xtimeout
+        now = _time_ns()
+        for sp in list(_live.values()):
+            if _live.pop(sp.id, None) is not None:
+                sp.end, sp.res, sp.err, sp.unf = now, None, None, True
+                _xq.append(sp)
+        _xexport(deadline)
+        _xfinal = True  # the sender stops; from here on spans are sent as they finish
+        if _xq:
+            _xexport(deadline)
+        _xsummary()
+    except Exception:
+        pass
+
+
+def _xsummary():
+    n = _xdropped
+    try:
+        n += int(repr(_xqdrops)[6:-1])  # "count(N)": N spans were dropped with a full queue
+    except Exception:
+        pass
+    if n:
+        reason = _xreason or "the queue was full (OTEL_BSP_MAX_QUEUE_SIZE=%d)" % _xmax
+        _warn("teleforge Tel: OTLP export to %s failed: %s; %d spans dropped" % (_xurl, reason, n))
+
+
+def _xexport(deadline):
+    """Sends what is queued, in batches of _xbatch spans. deadline None: the sender thread (each
+    request gets its own time budget); else the monotonic time by which to be done (exit)."""
+    lock = _xlock
+    if deadline is None:
+        lock.acquire()
+    elif not lock.acquire(True, max(deadline - _xclock(), 0.001)):
+        # The sender is stuck in a request: the rest is dropped (counted for the exit line).
+        _xdrop(len(_xq), "no answer within %d ms" % int(_xtimeout * 1000))
+        del _xq[:]
+        return
+    try:
+        if _xhttp is None and _xq:
+            try:
+                _xsetup()
+            except Exception as e:
+                _xdrop(len(_xq), "bad endpoint (%s)" % (e if type(e) is ValueError else type(e).__name__))
+                del _xq[:]
+                return
+        while _xq:
+            n = min(len(_xq), _xbatch)
+            batch = _xq[:n]
+            del _xq[:n]  # spans queued meanwhile stay
+            try:
+                body = _xrequest(batch)
+            except Exception as e:
+                _xdrop(n, "could not encode the spans (%s)" % type(e).__name__)
+                continue
+            _xpost(body, n, deadline)
+    finally:
+        lock.release()
+
+
+def _xdrop(n, reason):
+    global _xdropped, _xreason
+    _xdropped += n
+    if _xreason is None:
+        _xreason = reason
+
+
+# ----- HTTP
+def _pct(s):
+    """Percent-decodes s (W3C baggage style, as OTEL_EXPORTER_OTLP_HEADERS wants)."""
+    if "%" not in s:
+        return s
+    raw = s.encode("utf-8", "surrogateescape")
+    out = bytearray()
+    i, n = 0, len(raw)
+    while i < n:
+        c = raw[i]
+        h = raw[i + 1 : i + 3]
+        if c == 0x25 and len(h) == 2 and all(x in b"0123456789abcdefABCDEF" for x in h):
+            out.append(int(h, 16))
+            i += 3
+            continue
+        out.append(c)
+        i += 1
+    return out.decode("utf-8", "replace")
+
+
+def _kv_list(raw):
+    """'k=v,k2=v2' -> {k: v} (keys trimmed, values trimmed and percent-decoded; bad items skipped)."""
+    d = {}
+    for item in (raw or "").split(","):
+        k, eq, v = item.partition("=")
+        k = k.strip()
+        if eq and k:
+            d[k] = _pct(v.strip())
+    return d
+
+
+def _xsetup():
+    """What every request needs, built once per process by the first one (imports http.client)."""
+    global _xhttp
+    hc = __import__("http.client").client  # standard library; imported here, never at import time
+    url = _xurl
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not sep or scheme not in ("http", "https"):
+        raise ValueError("not an http:// or https:// URL")
+    rest = rest.partition("#")[0]
+    hostport, slash, path = rest.partition("/")
+    path = "/" + path
+    if "?" in hostport:
+        hostport, _, q = hostport.partition("?")
+        path = "/?" + q
+    hostport = hostport.rpartition("@")[2]
+    if hostport.startswith("["):
+        host, _, tail = hostport[1:].partition("]")
+        port = tail[1:] if tail.startswith(":") else ""
+    else:
+        host, _, port = hostport.partition(":")
+    if not host:
+        raise ValueError("no host in the URL")
+    port = int(port) if port else (443 if scheme == "https" else 80)
+    headers = {"Content-Type": "application/json", "User-Agent": "teleforge-tel-python/" + _OTLP_VERSION}
+    extra = _kv_list(_xenv.get("OTEL_EXPORTER_OTLP_HEADERS"))
+    extra.update(_kv_list(_xenv.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS")))
+    headers.update(extra)
+    res = _kv_list(_xenv.get("OTEL_RESOURCE_ATTRIBUTES"))
+    service = (_xenv.get("OTEL_SERVICE_NAME") or "").strip() or res.get("service.name")
+    if not service:
+        exe = _os.path.basename(_sys.executable or "") or "python"
+        service = "unknown_service:" + exe
+    ours = ("service.name", "process.pid", "telemetry.sdk.name", "telemetry.sdk.language", "telemetry.sdk.version")
+    extras = "".join(
+        ',{"key":%s,"value":{"stringValue":%s}}' % (_esc(k), _esc(v)) for k, v in res.items() if k not in ours
+    )
+    conn = hc.HTTPSConnection if scheme == "https" else hc.HTTPConnection
+    _xhttp = (hc, conn, host, port, path, headers, _esc(service), extras)
+    return _xhttp
+
+
+def _xpost(body, n, deadline):
+    """POSTs one request; retries refused connections and 429/502/503/504 with backoff; drops the
+    batch (counted, for the exit line) when it is refused for good or time runs out. Never raises."""
+    global _xdead
+    if _xdead:
+        _xdrop(n, _xreason or "no receiver")
+        return
+    final = deadline is not None
+    hc, conn_cls, host, port, path, headers, _, _ = _xhttp
+    from time import sleep
+
+    if deadline is None:
+        deadline = _xclock() + max(_xtimeout, 1.0) * 3  # background: the retries get more time
+    wait = 0.1 if final else 0.2
+    tries = 2 if final else _XRETRIES  # at exit, a missing receiver must not hold the exit up
+    data = body.encode("utf-8")
+    attempt = 0
+    while True:
+        left = deadline - _xclock()
+        if left <= 0:
+            _xdrop(n, "no answer within %d ms" % int(_xtimeout * 1000))
+            return
+        retry_after = None
+        conn = None
+        try:
+            conn = conn_cls(host, port, timeout=min(_xtimeout, left))
+            conn.request("POST", path, data, headers)
+            resp = conn.getresponse()
+            resp.read()
+            status = resp.status
+            retry_after = resp.getheader("Retry-After")
+            reason = "HTTP %d %s" % (status, resp.reason)
+        except Exception as e:
+            status = 0
+            if "imeout" in type(e).__name__:  # socket.timeout / TimeoutError: it may have been accepted
+                _xdrop(n, "no answer within %d ms" % int(min(_xtimeout, left) * 1000))
+                return
+            reason = (getattr(e, "strerror", None) or str(e) or type(e).__name__).strip()
+            if not isinstance(e, (OSError, hc.HTTPException)):
+                _xdrop(n, reason)
+                return
+        finally:
+            if conn is not None:
+                try:
+                    conn.close()
+                except Exception:
+                    pass
+        if 200 <= status < 300:
+            return
+        if status and status not in (429, 502, 503, 504):
+            _xdrop(n, reason)  # rejected: sending it again would not help
+            return
+        attempt += 1
+        if attempt > tries:
+            if final and not status:
+                _xdead = True  # nobody listens: the remaining batches are dropped at once
+            _xdrop(n, reason)
+            return
+        delay = wait
+        if retry_after:
+            try:
+                delay = max(float(retry_after.strip()), 0.0)
+            except ValueError:
+                pass
+        delay = min(delay, 30.0)
+        if delay >= deadline - _xclock():
+            _xdrop(n, reason)
+            return
+        sleep(delay)
+        wait *= 2
+
+
+# ----- OTLP/JSON (the encoding of teleforge-otlp's otlp_json.rs, field for field)
+def _xmix(z):
+    z = (z + 0x9E3779B97F4A7C15) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
+
+def _xtrace(root_id):
+    """The trace id of a root call: a bijection of its (unique) span id keyed by 128 random bits."""
+    t = _xtraces.get(root_id)
+    if t is None:
+        if len(_xtraces) > 65536:
+            _xtraces.clear()
+        r = int(root_id[1:17], 16)
+        t = _xtraces[root_id] = "%016x%016x" % (_xmix(r ^ _xsalt[0]), _xmix(r ^ _xsalt[1]))
+    return t
+
+
+_SITE_F = ',"code.function.name":'
+_SITE_P = ',"code.file.path":'
+_SITE_L = ',"code.line.number":'
+
+
+def _xsite(site):
+    """(name as JSON text, the code.* attributes) of a site's file text (see _site_text)."""
+    r = _xsites.get(site)
+    if r is None:
+        head, _, line = site.rpartition(_SITE_L)
+        head, _, path = head.rpartition(_SITE_P)
+        name = head[len(_SITE_F) :]
+        r = (
+            name,
+            '{"key":"code.function.name","value":{"stringValue":%s}},'
+            '{"key":"code.file.path","value":{"stringValue":%s}},'
+            '{"key":"code.line.number","value":{"intValue":"%s"}}' % (name, path, line),
+        )
+        if len(_xsites) < 100000:
+            _xsites[site] = r
+    return r
+
+
+def _xany(t):
+    """An AnyValue for a value's JSON text as _val renders it."""
+    c = t[:1]
+    if c == '"':
+        return '{"stringValue":%s}' % t
+    if c == "n":
+        return "{}"
+    if c == "t":
+        return '{"boolValue":true}'
+    if c == "f":
+        return '{"boolValue":false}'
+    if "." in t or "e" in t or "E" in t:
+        return '{"doubleValue":%s}' % t
+    return '{"intValue":"%s"}' % t
+
+
+class _XInt(str):
+    __slots__ = ()
+
+
+class _XFloat(str):
+    __slots__ = ()
+
+
+_xjson = None
+
+
+def _xargs(text):
+    """The teleforge.args.* attributes of an args object's JSON text (sender thread only)."""
+    global _xjson
+    if _xjson is None:
+        import json
+
+        _xjson = json.JSONDecoder(object_pairs_hook=list, parse_int=_XInt, parse_float=_XFloat).decode
+    out = []
+    for k, v in _xjson(text):
+        t = type(v)
+        if t is str:
+            a = '{"stringValue":%s}' % _esc(v)
+        elif t is _XInt:
+            a = '{"intValue":"%s"}' % v
+        elif t is _XFloat:
+            a = '{"doubleValue":%s}' % v
+        elif v is None:
+            a = "{}"
+        else:
+            a = '{"boolValue":true}' if v else '{"boolValue":false}'
+        out.append(',{"key":"teleforge.args.%s,"value":%s}' % (_esc(k)[1:], a))
+    return "".join(out)
+
+
+def _xspan(sp):
+    """One OTLP/JSON Span."""
+    name, code = _xsite(sp.site)
+    start = sp.ts
+    end = sp.end if sp.end > start else start
+    parts = ['{"traceId":"', _xtrace(sp.root.id), '","spanId":', sp.id]
+    if sp.parent_id != "null":
+        parts.append(',"parentSpanId":')
+        parts.append(sp.parent_id)
+    parts.append(
+        ',"name":%s,"kind":1,"startTimeUnixNano":"%d","endTimeUnixNano":"%d","attributes":[%s,'
+        '{"key":"thread.name","value":{"stringValue":%s}}' % (name, start, end, code, sp.th)
+    )
+    if sp.args != "{}":
+        parts.append(_xargs(sp.args))
+    if sp.res is not None:
+        parts.append(',{"key":"teleforge.results.0","value":%s}' % _xany(sp.res))
+    if sp.unf:
+        parts.append(',{"key":"teleforge.unfinished","value":{"boolValue":true}}')
+    parts.append("]")
+    evs = sp.events
+    err = sp.err
+    if evs or err is not None:
+        out = []
+        for ts, site, var, v in list(evs):
+            if var is None:
+                out.append(
+                    '{"timeUnixNano":"%d","name":"loop_iter","attributes":[%s,'
+                    '{"key":"teleforge.loop.iteration","value":{"intValue":"%d"}}]}' % (ts, _xsite(site)[1], v)
+                )
+            else:
+                out.append(
+                    '{"timeUnixNano":"%d","name":"var_assign","attributes":[%s,'
+                    '{"key":"teleforge.variable.name","value":{"stringValue":%s}},'
+                    '{"key":"teleforge.variable.value","value":%s}]}' % (ts, _xsite(site)[1], var, _xany(v))
+                )
+        if err is not None:
+            out.append(
+                '{"timeUnixNano":"%d","name":"exception","attributes":['
+                '{"key":"exception.message","value":{"stringValue":%s}}]}' % (end, err)
+            )
+        parts.append(',"events":[')
+        parts.append(",".join(out))
+        parts.append("]")
+    if err is not None:
+        parts.append(',"status":{"code":2,"message":%s}' % err)
+    parts.append("}")
+    return "".join(parts)
+
+
+def _xrequest(batch):
+    """One ExportTraceServiceRequest: one resource (this process), one scope, the batch's spans."""
+    setup = _xhttp
+    return (
+        '{"resourceSpans":[{"resource":{"attributes":['
+        '{"key":"service.name","value":{"stringValue":%s}},'
+        '{"key":"process.pid","value":{"intValue":"%d"}},'
+        '{"key":"telemetry.sdk.name","value":{"stringValue":"teleforge"}},'
+        '{"key":"telemetry.sdk.language","value":{"stringValue":"python"}},'
+        '{"key":"telemetry.sdk.version","value":{"stringValue":"%s"}}%s]},'
+        '"scopeSpans":[{"scope":{"name":"teleforge","version":"%s"},"spans":[%s]}]}]}'
+        % (setup[6], _pid, _OTLP_VERSION, setup[7], _OTLP_VERSION, ",".join([_xspan(sp) for sp in batch]))
+    )
 
 
 def _new_id():
@@ -463,7 +1038,9 @@ def _site_text(name, file, line):
 
 # ---------------------------------------------------------------- spans
 class _Span(object):
-    __slots__ = ("id", "parent", "parent_id", "site", "t0", "done")
+    # The last nine are set only while OTLP export is on (_open_x, _close_x).
+    __slots__ = ("id", "parent", "parent_id", "site", "t0", "done",
+                 "root", "ts", "th", "args", "events", "end", "res", "err", "unf")
 
 
 def _open(name, file, line, args, push):
@@ -506,6 +1083,109 @@ def _close(sp, result, exc, failed):
         _emit(_head("func_exit", sp.id, sp.parent_id, sp.site) + tail + "}\n")
     except Exception:
         pass
+
+
+def _head_at(ts, kind, sid, parent_id, site):
+    return '{"ts_unix_nano":%d,"kind":"%s","span_id":%s,"parent_span_id":%s,"thread":%s,"pid":%d%s' % (
+        ts,
+        kind,
+        sid,
+        parent_id,
+        _thread_json(),
+        _pid,
+        site,
+    )
+
+
+# With OTLP export on, _xinit rebinds _open and _close to these two. A span then also keeps what
+# the sender needs (the texts the file line is made of, so values are rendered once, at the time
+# of the call): recording stays an append to in-memory lists, with no system call and no OTLP
+# encoding; the sender thread encodes and sends.
+def _open_x(name, file, line, args, push):
+    """_open with OTLP export: push None is tel.func_call (entry only: the span is queued now)."""
+    parent = _cur.get()
+    sp = _Span()
+    sp.id = sid = _new_id()
+    sp.parent = parent
+    if parent is None:
+        sp.parent_id = "null"
+        sp.root = sp  # a root call: its id names the trace (see _xtrace)
+    else:
+        sp.parent_id = parent.id
+        sp.root = parent.root
+    sp.site = site = _site(name, file, line)
+    sp.done = False
+    sp.events = []
+    sp.ts = ts = _time_ns()
+    sp.th = th = _thread_json()
+    sp.args = a = _args(args)
+    if _fon:
+        _emit(
+            '{"ts_unix_nano":%d,"kind":"func_entry","span_id":%s,"parent_span_id":%s,"thread":%s,"pid":%d%s,"args":%s}\n'
+            % (ts, sid, sp.parent_id, th, _pid, site, a)
+        )
+    if push is None:
+        # No exit will come: sent as what the file exporter makes of it, a zero-length
+        # unfinished span (nothing can happen inside it: it never becomes the current span).
+        sp.end, sp.res, sp.err, sp.unf = ts, None, None, True
+        _xput(sp)
+    else:
+        sp.unf = False
+        _live[sid] = sp  # open: sent as unfinished if the process exits first
+        if push:
+            _cur.set(sp)
+    sp.t0 = _perf_ns()
+    return sp
+
+
+def _close_x(sp, result, exc, failed):
+    """_close with OTLP export: the func_exit line (if the file is on) and the span queued."""
+    try:
+        if sp.done:
+            return
+        sp.done = True
+        dur = _perf_ns() - sp.t0
+        cur = _cur.get()
+        if cur is sp:
+            _cur.set(sp.parent)
+        elif cur is not None:
+            s = cur.parent
+            while s is not None:
+                if s is sp:
+                    _cur.set(sp.parent)
+                    break
+                s = s.parent
+        ts = _time_ns()
+        res = None if result is None else _val(result)
+        err = None
+        # GeneratorExit is how a generator is closed, not a failure.
+        if failed and not (exc is GeneratorExit or issubclass(type(exc), GeneratorExit)):
+            err = _esc(_describe(exc))
+        if _fon:
+            tail = ',"duration_ns":%d,"results":%s' % (dur, "[]" if res is None else "[%s]" % res)
+            if err is not None:
+                tail += ',"error":' + err
+            _emit(_head_at(ts, "func_exit", sp.id, sp.parent_id, sp.site) + tail + "}\n")
+        # Only a span of this process that is still open is sent: not one inherited over fork,
+        # already sent as unfinished at exit, or from tel.func_call.
+        if _live.pop(sp.id, None) is not None:
+            sp.end, sp.res, sp.err = ts, res, err
+            _xput(sp)
+    except Exception:
+        pass
+
+
+def _xevent(cur, kind, sid, parent_id, name, file, line, var, val, n):
+    """loop_iter / var_assign with OTLP export on: the line (file on) and a span event."""
+    ts = _time_ns()
+    site = _site(name, file, line)
+    if _fon:
+        if var is None:
+            _emit(_head_at(ts, kind, sid, parent_id, site) + ',"iteration":%d}\n' % n)
+        else:
+            _emit(_head_at(ts, kind, sid, parent_id, site) + ',"variable":%s,"value":%s}\n' % (var, val))
+    if cur is not None and not cur.done:  # an event outside any open span is not sent
+        cur.events.append((ts, site, var, val if var is not None else n))
 
 
 def _reset(tok):
@@ -803,7 +1483,7 @@ class _Tel(object):
         as the parent of later calls."""
         if not _on:
             return None
-        return _sampled_open(name, file, line, args, False)
+        return _sampled_open(name, file, line, args, None)  # None: entry only (see _open_x)
 
     def snippet(self, *_values):
         """Holds a snippet a model wrote (its expression ran as the argument); does nothing."""
@@ -836,6 +1516,9 @@ class _Tel(object):
                     sid = pid_ = "null"
                 else:
                     sid, pid_ = cur.id, cur.parent_id
+                if _xon:
+                    _xevent(cur, "loop_iter", sid, pid_, name, file, line, None, None, n)
+                    return
                 _emit(_head("loop_iter", sid, pid_, _site(name, file, line)) + ',"iteration":%d}\n' % n)
         except Exception:
             pass
@@ -857,6 +1540,9 @@ class _Tel(object):
                     sid = pid_ = "null"
                 else:
                     sid, pid_ = cur.id, cur.parent_id
+                if _xon:
+                    _xevent(cur, "var_assign", sid, pid_, name, file, line, _jstr(variable), _val(value), n)
+                    return value
                 _emit(
                     _head("var_assign", sid, pid_, _site(name, file, line))
                     + ',"variable":%s,"value":%s}\n' % (_jstr(variable), _val(value))
