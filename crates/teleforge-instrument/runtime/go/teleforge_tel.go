@@ -100,6 +100,7 @@ import (
 	teleforgereflect "reflect"
 	teleforgeruntime "runtime"
 	teleforgestrconv "strconv"
+	teleforgestrings "strings"
 	teleforgesync "sync"
 	teleforgeatomic "sync/atomic"
 	teleforgetime "time"
@@ -193,7 +194,8 @@ type teleforgeCore struct {
 	idState     uint64 // atomic; first so that it is 64-bit aligned on 32-bit platforms
 	sampleFirst uint64
 	pid         int
-	path        string // absolute
+	path        string            // absolute; "" when only exporting over OTLP
+	otlp        teleforgeOTLPSink // nil when not exporting over OTLP
 
 	writeMu teleforgesync.Mutex
 	pending []byte               // whole lines not yet written
@@ -290,14 +292,15 @@ func teleforgeInit() {
 		}
 	}()
 	path := teleforgeos.Getenv("TELEMETRY_FILE")
-	if path == "" {
+	endpoint := teleforgeOTLPEndpoint()
+	if path == "" && endpoint == "" {
 		teleforgeatomic.StoreUint32(&teleforgeMode, teleforgeModeOff)
 		return
 	}
 	core := teleforgeLookupCore()
 	if core == nil {
-		mine := teleforgeNewCore(path)
-		if mine == nil { // the file cannot be opened
+		mine := teleforgeNewCore(path, endpoint)
+		if mine == nil { // the file cannot be opened and there is no export
 			teleforgeatomic.StoreUint32(&teleforgeMode, teleforgeModeOff)
 			return
 		}
@@ -317,6 +320,79 @@ func teleforgeInit() {
 	teleforgeatomic.StoreUint32(&teleforgeMode, teleforgeModeOn)
 }
 
+// teleforgeOTLPEndpoint returns the OTLP/HTTP traces URL the environment asks
+// for, or "" when it asks for no export (see "Direct OTLP export" above).
+// Only environment variables are read: nothing is imported or started here.
+func teleforgeOTLPEndpoint() string {
+	url := teleforgestrings.TrimSpace(teleforgeos.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+	if url == "" {
+		base := teleforgestrings.TrimSpace(teleforgeos.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"))
+		if base == "" {
+			return ""
+		}
+		url = teleforgestrings.TrimRight(base, "/") + "/v1/traces"
+	}
+	if teleforgestrings.EqualFold(teleforgestrings.TrimSpace(teleforgeos.Getenv("OTEL_SDK_DISABLED")), "true") ||
+		teleforgestrings.EqualFold(teleforgestrings.TrimSpace(teleforgeos.Getenv("OTEL_TRACES_EXPORTER")), "none") {
+		return ""
+	}
+	protocol := teleforgeos.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	if protocol == "" {
+		protocol = teleforgeos.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+	}
+	if teleforgestrings.EqualFold(teleforgestrings.TrimSpace(protocol), "grpc") {
+		teleforgeSayOnce("grpc", "teleforge Tel: OTLP export to "+url+" is off: the gRPC protocol is not supported; "+
+			"use OTLP/HTTP (port 4318, OTEL_EXPORTER_OTLP_PROTOCOL=http/json or http/protobuf)\n")
+		return ""
+	}
+	if teleforgeOTLPNew == nil {
+		teleforgeSayOnce("notag", "teleforge Tel: OTLP export to "+url+" is off: this program was built without "+
+			"the teleforge_otlp build tag (go build -tags teleforge_otlp)\n")
+		return ""
+	}
+	return url
+}
+
+// teleforgeOTLPSink receives every event line of the process when OTLP
+// export is on. It is made by teleforge_tel_otlp.go (build tag
+// teleforge_otlp), which sets teleforgeOTLPNew; without that file the hook
+// stays nil and net/http is not linked into the program.
+type teleforgeOTLPSink interface {
+	// Event takes one event line (it copies what it keeps). last is true
+	// where the file runtime writes its buffer because nothing else would
+	// (a goroutine's outermost recorded call returned): the sink then sends
+	// what is queued and waits for it, at most its timeout.
+	Event(line []byte, last bool)
+}
+
+// teleforgeOTLPNew makes the sink for the traces URL, or returns nil (after
+// at most one line on stderr) when it cannot export.
+var teleforgeOTLPNew func(url string, pid int) teleforgeOTLPSink
+
+// teleforgeMark is what a process-wide "once" registers (see teleforgeSayOnce).
+type teleforgeMark struct {
+	teleforgeimage.Image
+	p *int
+}
+
+// teleforgeSayOnce writes msg on stderr unless a copy of this file in the
+// process already said something under key (the same registry as the core).
+func teleforgeSayOnce(key, msg string) {
+	magic := "\x00teleforge-tel-said-" + key + "\x00"
+	if _, _, err := teleforgeimage.Decode(teleforgeMagicReader{magic}); err == nil {
+		return
+	}
+	mine := teleforgeMark{nil, new(int)}
+	teleforgeimage.RegisterFormat(teleforgeCoreFormat+"-said", magic,
+		func(teleforgeio.Reader) (teleforgeimage.Image, error) { return mine, nil },
+		func(teleforgeio.Reader) (teleforgeimage.Config, error) {
+			return teleforgeimage.Config{}, teleforgeimage.ErrFormat
+		})
+	if m, _, err := teleforgeimage.Decode(teleforgeMagicReader{magic}); err == nil && m == teleforgeimage.Image(mine) {
+		_, _ = teleforgeos.Stderr.Write([]byte(msg))
+	}
+}
+
 // teleforgeLookupCore returns the process's shared core, or nil.
 func teleforgeLookupCore() teleforgeCoreAPI {
 	m, _, err := teleforgeimage.Decode(teleforgeMagicReader{teleforgeCoreMagic})
@@ -327,19 +403,15 @@ func teleforgeLookupCore() teleforgeCoreAPI {
 	return c
 }
 
-func teleforgeNewCore(path string) *teleforgeCore {
-	if !teleforgefilepath.IsAbs(path) { // the program may chdir later
-		wd, err := teleforgeos.Getwd()
-		if err != nil {
-			return nil
-		}
-		path = teleforgefilepath.Join(wd, path)
+// teleforgeNewCore makes the process's core for the events file path and the
+// OTLP traces URL (either may be empty); nil when neither can be used.
+func teleforgeNewCore(path, otlpURL string) *teleforgeCore {
+	if path != "" {
+		path = teleforgeUsablePath(path)
 	}
-	f, err := teleforgeos.OpenFile(path, teleforgeos.O_WRONLY|teleforgeos.O_APPEND|teleforgeos.O_CREATE, 0o644)
-	if err != nil {
+	if path == "" && otlpURL == "" {
 		return nil
 	}
-	_ = f.Close()
 	var sampleFirst uint64 = teleforgeDefaultSampleFirst
 	if s := teleforgeos.Getenv("TELEMETRY_SAMPLE_FIRST"); s != "" {
 		if n, err := teleforgestrconv.ParseUint(s, 10, 64); err == nil {
@@ -350,7 +422,7 @@ func teleforgeNewCore(path string) *teleforgeCore {
 	if _, err := teleforgecrand.Read(seed[:]); err != nil {
 		teleforgebinary.LittleEndian.PutUint64(seed[:], uint64(teleforgetime.Now().UnixNano())^uint64(teleforgeos.Getpid())<<32)
 	}
-	return &teleforgeCore{
+	c := &teleforgeCore{
 		idState:     teleforgebinary.LittleEndian.Uint64(seed[:]),
 		sampleFirst: sampleFirst,
 		pid:         teleforgeos.Getpid(),
@@ -358,6 +430,31 @@ func teleforgeNewCore(path string) *teleforgeCore {
 		sites:       make(map[teleforgeSiteKey]*uint64),
 		stacks:      make(map[uint64][]teleforgeFrame),
 	}
+	if otlpURL != "" {
+		c.otlp = teleforgeOTLPNew(otlpURL, c.pid)
+	}
+	if c.path == "" && c.otlp == nil {
+		return nil
+	}
+	return c
+}
+
+// teleforgeUsablePath returns path made absolute, or "" when the file cannot
+// be opened for appending.
+func teleforgeUsablePath(path string) string {
+	if !teleforgefilepath.IsAbs(path) { // the program may chdir later
+		wd, err := teleforgeos.Getwd()
+		if err != nil {
+			return ""
+		}
+		path = teleforgefilepath.Join(wd, path)
+	}
+	f, err := teleforgeos.OpenFile(path, teleforgeos.O_WRONLY|teleforgeos.O_APPEND|teleforgeos.O_CREATE, 0o644)
+	if err != nil {
+		return ""
+	}
+	_ = f.Close()
+	return path
 }
 
 func teleforgeFuncEntry(name, file string, line int, kv []interface{}) (span *teleforgeSpan) {
@@ -597,7 +694,20 @@ func (c *teleforgeCore) Top(gid uint64) (id, parent uint64, hasParent, ok bool) 
 
 // Write appends one event (whole lines) to the buffer, and writes the buffer
 // when flush is set or it is full; otherwise a timer writes it soon.
+//
+// With OTLP export on, the line is also handed to the sink (after the file's
+// lock is released: with flush set after a func_exit the sink may wait for
+// its send, see teleforgeOTLPSink).
 func (c *teleforgeCore) Write(b []byte, flush bool) {
+	if c.path != "" {
+		c.writeFile(b, flush)
+	}
+	if c.otlp != nil {
+		c.otlp.Event(b, flush)
+	}
+}
+
+func (c *teleforgeCore) writeFile(b []byte, flush bool) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	if c.broken {
