@@ -305,6 +305,8 @@ _xurl = None
 _xenv = None  # the raw settings, parsed by the sender (no import on the recording thread)
 _xlock = None  # held while a batch is encoded and sent
 _xwake = None  # the sender waits on it; released to send a full batch early
+_xstop = None  # the sender's retry backoff waits on it; released by the exit export
+_xexiting = False
 _xdelay = 5.0
 _xbatch = 512
 _xmax = 2048
@@ -379,7 +381,7 @@ def _env_num(names, default, lo):
 
 
 def _xinit(url):
-    global _xon, _xurl, _xenv, _xlock, _xwake, _xdelay, _xbatch, _xmax, _xtimeout, _xqdrops, _xsalt
+    global _xon, _xurl, _xenv, _xlock, _xwake, _xstop, _xdelay, _xbatch, _xmax, _xtimeout, _xqdrops, _xsalt
     global _open, _close
     import _thread
 
@@ -402,6 +404,8 @@ def _xinit(url):
     _xsalt = (int.from_bytes(b[:8], "big"), int.from_bytes(b[8:], "big"))
     _xlock = _thread.RLock()
     _xwake = _thread.allocate_lock()
+    _xstop = _thread.allocate_lock()
+    _xstop.acquire()
     _open, _close = _open_x, _close_x
     _xon = True
     _start_sender()
@@ -417,10 +421,10 @@ def _start_sender():
 
 def _sender(pid):
     """Sends the queue every _xdelay seconds, or when woken by a full batch; ends with its process."""
-    while _on and _xon and pid == _pid and not _xfinal:
+    while _on and _xon and pid == _pid and not _xexiting:
         try:
             _xwake.acquire(True, _xdelay)
-            if pid != _pid or _xfinal:
+            if pid != _pid or _xexiting:
                 return
             _xexport(None)
         except Exception:
@@ -428,13 +432,16 @@ def _sender(pid):
 
 
 def _xafter_fork():
-    global _xlock, _xwake, _xqdrops, _xdropped, _xreason, _xdead, _xwarned
+    global _xlock, _xwake, _xstop, _xqdrops, _xdropped, _xreason, _xdead, _xwarned
     import _thread
 
     del _xq[:]  # the parent's spans are the parent's to send
     _live.clear()  # so are the spans open at the fork (closing them here sends nothing)
     _xlock = _thread.RLock()
     _xwake = _thread.allocate_lock()
+    _xstop = _thread.allocate_lock()
+    if not _xexiting:
+        _xstop.acquire()
     _xqdrops = _count()
     _xdropped, _xreason, _xdead, _xwarned = 0, None, False, False
     _start_sender()
@@ -466,11 +473,17 @@ def _xclock():
 def _xexit():
     """At exit (atexit, os._exit): the spans still open are queued as unfinished, and everything
     queued is sent now, within OTEL_EXPORTER_OTLP_TIMEOUT in all; then the one summary line."""
-    global _xfinal
+    global _xfinal, _xexiting
     if _xfinal:
         return
     try:
         deadline = _xclock() + _xtimeout
+        _xexiting = True
+        if _xstop.locked():
+            try:
+                _xstop.release()  # a sender waiting to retry gives its batch back at once
+            except Exception:
+                pass
         now = _time_ns()
         for sp in list(_live.values()):
             if _live.pop(sp.id, None) is not None:
@@ -524,7 +537,9 @@ def _xexport(deadline):
             except Exception as e:
                 _xdrop(n, "could not encode the spans (%s)" % type(e).__name__)
                 continue
-            _xpost(body, n, deadline)
+            if not _xpost(body, n, deadline):
+                _xq[:0] = batch  # the exit export interrupted a retry: it sends the batch itself
+                return
     finally:
         lock.release()
 
@@ -611,16 +626,18 @@ def _xsetup():
 
 def _xpost(body, n, deadline):
     """POSTs one request; retries refused connections and 429/502/503/504 with backoff; drops the
-    batch (counted, for the exit line) when it is refused for good or time runs out. Never raises."""
+    batch (counted, for the exit line) when it is refused for good or time runs out. Never raises.
+    False: the sender's wait before a retry was cut short by the exit export (batch not done)."""
     global _xdead
     if _xdead:
         _xdrop(n, _xreason or "no receiver")
-        return
+        return True
     final = deadline is not None
     hc, conn_cls, host, port, path, headers, _, _ = _xhttp
     from time import sleep
 
-    if deadline is None:
+    background = deadline is None
+    if background:
         deadline = _xclock() + max(_xtimeout, 1.0) * 3  # background: the retries get more time
     wait = 0.1 if final else 0.2
     tries = 2 if final else _XRETRIES  # at exit, a missing receiver must not hold the exit up
@@ -630,7 +647,7 @@ def _xpost(body, n, deadline):
         left = deadline - _xclock()
         if left <= 0:
             _xdrop(n, "no answer within %d ms" % int(_xtimeout * 1000))
-            return
+            return True
         retry_after = None
         conn = None
         try:
@@ -645,11 +662,11 @@ def _xpost(body, n, deadline):
             status = 0
             if "imeout" in type(e).__name__:  # socket.timeout / TimeoutError: it may have been accepted
                 _xdrop(n, "no answer within %d ms" % int(min(_xtimeout, left) * 1000))
-                return
+                return True
             reason = (getattr(e, "strerror", None) or str(e) or type(e).__name__).strip()
             if not isinstance(e, (OSError, hc.HTTPException)):
                 _xdrop(n, reason)
-                return
+                return True
         finally:
             if conn is not None:
                 try:
@@ -657,16 +674,16 @@ def _xpost(body, n, deadline):
                 except Exception:
                     pass
         if 200 <= status < 300:
-            return
+            return True
         if status and status not in (429, 502, 503, 504):
             _xdrop(n, reason)  # rejected: sending it again would not help
-            return
+            return True
         attempt += 1
         if attempt > tries:
             if final and not status:
                 _xdead = True  # nobody listens: the remaining batches are dropped at once
             _xdrop(n, reason)
-            return
+            return True
         delay = wait
         if retry_after:
             try:
@@ -676,8 +693,13 @@ def _xpost(body, n, deadline):
         delay = min(delay, 30.0)
         if delay >= deadline - _xclock():
             _xdrop(n, reason)
-            return
-        sleep(delay)
+            return True
+        if background:
+            if _xstop.acquire(True, delay):  # released: the process is exiting
+                _xstop.release()
+                return False
+        else:
+            sleep(delay)
         wait *= 2
 
 
