@@ -761,38 +761,33 @@ def _xany(t):
     return '{"intValue":"%s"}' % t
 
 
-class _XInt(str):
-    __slots__ = ()
-
-
-class _XFloat(str):
-    __slots__ = ()
-
-
-_xjson = None
+_xscan = None
 
 
 def _xargs(text):
-    """The teleforge.args.* attributes of an args object's JSON text (sender thread only)."""
-    global _xjson
-    if _xjson is None:
-        import json
-
-        _xjson = json.JSONDecoder(object_pairs_hook=list, parse_int=_XInt, parse_float=_XFloat).decode
+    """The teleforge.args.* attributes of an args object's JSON text as _args writes it (keys are
+    JSON strings; values JSON strings or bare null/true/false/numbers): its pieces are reused as
+    they are, nothing is decoded and escaped again. Sender thread only."""
+    global _xscan
+    scan = _xscan
+    if scan is None:
+        try:
+            from _json import scanstring as scan
+        except ImportError:  # pragma: no cover - interpreters without _json
+            from json.decoder import py_scanstring as scan
+        _xscan = scan
     out = []
-    for k, v in _xjson(text):
-        t = type(v)
-        if t is str:
-            a = '{"stringValue":%s}' % _esc(v)
-        elif t is _XInt:
-            a = '{"intValue":"%s"}' % v
-        elif t is _XFloat:
-            a = '{"doubleValue":%s}' % v
-        elif v is None:
-            a = "{}"
+    i, n = 1, len(text) - 1  # text[0] == "{", text[n] == "}"
+    while i < n:
+        j = scan(text, i + 1)[1]  # just past the key's closing quote
+        if text[j + 1] == '"':
+            k = scan(text, j + 2)[1]
         else:
-            a = '{"boolValue":true}' if v else '{"boolValue":false}'
-        out.append(',{"key":"teleforge.args.%s,"value":%s}' % (_esc(k)[1:], a))
+            k = text.find(",", j + 1)
+            if k < 0:
+                k = n
+        out.append(',{"key":"teleforge.args.%s,"value":%s}' % (text[i + 1 : j], _xany(text[j + 1 : k])))
+        i = k + 1
     return "".join(out)
 
 
