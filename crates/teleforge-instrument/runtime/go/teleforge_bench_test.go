@@ -9,14 +9,43 @@
 //
 // docs/BENCHMARKS.md ("Runtimes") has the script that runs it against the
 // previous runtime in the same run.
+//
+// On, OTLP to a local receiver: add the teleforge_otlp tag and set
+// TELEFORGE_BENCH_OTLP=1, which starts an OTLP/HTTP receiver on 127.0.0.1 in
+// the benchmark process and points OTEL_EXPORTER_OTLP_ENDPOINT at it (leave
+// TELEMETRY_FILE unset for export alone), or set OTEL_EXPORTER_OTLP_ENDPOINT to
+// a receiver of your own:
+//
+//	TELEFORGE_BENCH_OTLP=1 TELEMETRY_SAMPLE_FIRST=1000000000000 \
+//	  go test -tags teleforgebench,teleforge_otlp -run '^$' -bench Compare -benchtime 20000x .
 
 package teleforgetel
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 )
+
+// benchOTLPRequests counts the requests the in-process receiver accepted.
+var benchOTLPRequests int64
+
+func init() {
+	if os.Getenv("TELEFORGE_BENCH_OTLP") == "" {
+		return
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		atomic.AddInt64(&benchOTLPRequests, 1)
+		_, _ = w.Write([]byte("{}"))
+	}))
+	os.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL)
+}
 
 var compareSink int
 

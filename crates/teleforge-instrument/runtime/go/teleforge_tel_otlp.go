@@ -198,11 +198,21 @@ func (o *teleforgeOTLP) Event(line []byte, last bool) {
 		o.finished++
 	}
 	wait := last && exit && !o.degraded
+	if wait && !o.running {
+		// Nobody is sending: this goroutine sends what is queued itself (one
+		// round, bounded by the timeout like a wait), which spares a goroutine
+		// start and a wake-up on the way back.
+		o.running = true
+		o.urgent = true
+		o.mu.Unlock()
+		o.run(true)
+		return
+	}
 	if wait || o.finished >= o.maxBatch {
 		o.urgent = true
 		if !o.running {
 			o.running = true
-			go o.run()
+			go o.run(false)
 		}
 	} else if !o.running && o.timer == nil {
 		o.timer = teleforgetime.AfterFunc(o.delay, o.kick)
@@ -238,13 +248,15 @@ func (o *teleforgeOTLP) kick() {
 	o.timer = nil
 	if !o.running && len(o.lines) > 0 {
 		o.running = true
-		go o.run()
+		go o.run(false)
 	}
 }
 
-// run is the sender goroutine: it takes the queued lines, assembles and sends
-// the finished spans, and ends when nothing is due.
-func (o *teleforgeOTLP) run() {
+// run is the sender (a goroutine of its own, or inline in a goroutine that
+// would otherwise wait for it): it takes the queued lines, assembles and sends
+// the finished spans, and ends when nothing is due. Inline, it does one round
+// and leaves further rounds to a goroutine.
+func (o *teleforgeOTLP) run(inline bool) {
 	defer func() {
 		if recover() != nil {
 			o.mu.Lock()
@@ -282,6 +294,11 @@ func (o *teleforgeOTLP) run() {
 			if len(o.lines) > 0 && o.timer == nil {
 				o.timer = teleforgetime.AfterFunc(o.delay, o.kick)
 			}
+			o.mu.Unlock()
+			return
+		}
+		if inline {
+			go o.run(false)
 			o.mu.Unlock()
 			return
 		}
