@@ -133,6 +133,9 @@ enum Status {
     Pending,
     Passed,
     Failed(String),
+    /// Its file cannot be validated (the baseline found the original unparsable): counted with
+    /// the skipped files, neither instrumented nor left out.
+    Skipped,
 }
 
 struct State {
@@ -313,6 +316,10 @@ pub fn instrument_with(
     Ok(summary)
 }
 
+/// Why a file the toolchain does not compile as it is was skipped.
+const NOT_COMPILED: &str =
+    "not compiled by the toolchain (build constraints, or it does not parse before instrumenting)";
+
 #[allow(clippy::too_many_arguments)]
 fn run_language(
     engine: Option<&LearningEngine>,
@@ -347,7 +354,7 @@ fn run_language(
             let why = if unbuildable.contains(&f.source.rel) {
                 Some("its package does not build before instrumentation")
             } else if compiled.as_ref().is_some_and(|c| !c.contains(&f.source.rel)) {
-                Some("not compiled by the toolchain (build constraints, or it does not parse before instrumenting)")
+                Some(NOT_COMPILED)
             } else {
                 None
             };
@@ -383,6 +390,8 @@ fn run_language(
     let targets: Vec<String> = group.iter().map(|f| f.source.rel.clone()).collect();
     let mut known: HashSet<(String, usize, String)> = HashSet::new();
     let mut baselined: HashSet<String> = HashSet::new();
+    // Files the baseline found unparsable as they are: skipped.
+    let mut unparsable: HashSet<String> = HashSet::new();
     // `go list -export` (which files the toolchain compiles) compiles every package: it counts.
     let (prep_runs, mut elapsed) = validator.preparation_cost();
     summary.compiler_runs += prep_runs;
@@ -441,7 +450,7 @@ fn run_language(
             .filter(|&i| match states[i].status {
                 Status::Passed => true,
                 Status::Pending => !states[i].by_model || states[i].custom.is_some(),
-                Status::Failed(_) => false,
+                Status::Failed(_) | Status::Skipped => false,
             })
             .collect();
         let (files, spans) = render(lang, group, &file_edits, &states, &active);
@@ -494,6 +503,23 @@ fn run_language(
             summary.baseline_runs += baseline.runs;
             elapsed += baseline.elapsed;
             known.extend(baseline.diagnostics.iter().map(|d| (d.file.clone(), d.line, numbers_masked(&d.message))));
+            // A file the toolchain cannot parse as it is hides any error an insertion adds
+            // behind its own: it is skipped, as if discovery had, and blames nobody.
+            for (fi, f) in group.iter().enumerate().filter(|(_, f)| baseline.unparsable.contains(&f.source.rel)) {
+                unparsable.insert(f.source.rel.clone());
+                *summary.files_skipped.entry(NOT_COMPILED.into()).or_default() += 1;
+                summary.constructs_found -= f.constructs.len();
+                for s in states.iter_mut().filter(|s| s.file == fi) {
+                    if s.status == Status::Passed && s.attempts == 1 {
+                        summary.first_attempt_successes -= 1;
+                    }
+                    if !s.by_model {
+                        summary.constructs_reordered_by_learning -= usize::from(!s.applied.is_empty());
+                        summary.constructs_exploring -= usize::from(s.explored);
+                    }
+                    s.status = Status::Skipped;
+                }
+            }
             if validator.per_file() {
                 baselined.extend(unknown);
             } else {
@@ -501,9 +527,11 @@ fn run_language(
                 baselined.extend(targets.iter().cloned());
             }
         }
+        let active: Vec<usize> = active.into_iter().filter(|&i| states[i].status != Status::Skipped).collect();
         let new: Vec<&Diagnostic> = check
             .diagnostics
             .iter()
+            .filter(|d| !unparsable.contains(&d.file))
             .filter(|d| {
                 !known.contains(&(d.file.clone(), original_line(&spans, &files, d), numbers_masked(&d.message)))
             })
@@ -1368,7 +1396,7 @@ mod tests {
                     }
                 }
             }
-            Ok(Check { diagnostics, runs: 1, elapsed: Default::default() })
+            Ok(Check { diagnostics, runs: 1, ..Default::default() })
         }
     }
 

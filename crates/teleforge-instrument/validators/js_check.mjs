@@ -77,6 +77,12 @@ import { pathToFileURL, fileURLToPath } from 'node:url';
 // Static imports above are hoisted anyway; nothing before this line emits a warning.
 process.removeAllListeners('warning');
 
+// The caller does not start node just to ask its version: an old node is refused here.
+if (Number(process.versions.node.split('.')[0]) < 18) {
+  process.stderr.write(`Node.js 18 or newer is needed, this node is ${process.version}\n`);
+  process.exit(2);
+}
+
 const t0 = process.hrtime.bigint();
 const CJS_PARAMS = ['exports', 'require', 'module', '__filename', '__dirname'];
 

@@ -253,6 +253,22 @@ impl JavaScript {
         ESM_LINE.is_match(text)
     }
 
+    /// The module system discovery gave a file teleforge instrumented, read from the runtime import
+    /// it inserted ([`import_edit`]: a static import in an ES module, a `require` in CommonJS);
+    /// `None` for a file without one. Cheaper than [`Self::esm_syntax`], which parses the file.
+    pub fn module_of_instrumented(text: &str) -> Option<&'static str> {
+        if !text.contains(crate::rewrite::OPEN) {
+            return None;
+        }
+        if text.contains(&format!("import {BINDING} from ")) {
+            Some(ESM)
+        } else if text.contains(&format!("const {BINDING} = (() => {{ try {{ return require(")) {
+            Some(CJS)
+        } else {
+            None
+        }
+    }
+
     /// The module system of the file at `path` (absolute, or relative to the working folder):
     /// extension, then the nearest `package.json` `"type"`, then its syntax (`text` is only read
     /// when it decides), else CommonJS.

@@ -216,7 +216,7 @@ impl Validator for GoValidator {
                 message: text.trim().to_string(),
             });
         }
-        Ok(Check { diagnostics, runs: 1, elapsed })
+        Ok(Check { diagnostics, runs: 1, elapsed, ..Default::default() })
     }
 }
 

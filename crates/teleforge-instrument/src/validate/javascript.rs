@@ -11,15 +11,17 @@
 //! go to node on stdin with their paths in the tree, and the import check counts them as files
 //! that exist, so relative imports resolve exactly as they would in the tree.
 //!
-//! The first run over the original tree ([`Validator::compiled_files`]) is remembered: a check
-//! with files overlaid parses only those files and takes every other file's diagnostics from it
-//! (a file's parse and its free-name check depend on its text alone, and its imports on which files
-//! exist, which an overlay only adds to). Each file's module system is also taken from that run.
+//! A file's diagnostics depend on its own text alone (its parse, its free names) and on which files
+//! exist (its relative imports, which an overlay only adds to), so the checker is per file: a check
+//! parses only the files it is given, and nothing runs before the first check. Most trees parse
+//! before and after instrumentation; the originals of the files a check reported something in are
+//! parsed by [`Validator::baseline`], which also says which of them node cannot parse as they are
+//! (JSX in a `.js` file, Flow, a redeclaration): node stops at a file's first error, which would
+//! hide every error an insertion adds after it, so the pipeline leaves such files alone.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use super::{Check, Diagnostic, Validator};
@@ -31,15 +33,9 @@ use crate::language::JavaScript;
 const SCRIPT: &str = include_str!("../../validators/js_check.mjs");
 const INSTALL: &str = "install Node.js 18 or newer";
 
-/// The JavaScript validator. It remembers the baseline it ran for [`Validator::compiled_files`]
-/// so that the pipeline's baseline check right after costs no second node run.
+/// The JavaScript validator.
 #[derive(Debug)]
 pub struct JavaScriptValidator {
-    baseline: Mutex<Option<(PathBuf, Check)>>,
-    /// Compiler runs and time of the run `compiled_files` made.
-    preparation: Mutex<(usize, std::time::Duration)>,
-    /// The last run over an original tree: its root, diagnostics, and each file's module system.
-    original: Mutex<Option<Original>>,
     /// Longest one node process may run.
     timeout: std::time::Duration,
 }
@@ -53,20 +49,8 @@ impl Default for JavaScriptValidator {
 impl JavaScriptValidator {
     /// A validator whose node processes are killed after `timeout`.
     pub fn with_timeout(timeout: std::time::Duration) -> Self {
-        JavaScriptValidator {
-            baseline: Mutex::new(None),
-            original: Mutex::new(None),
-            preparation: Mutex::new((0, std::time::Duration::ZERO)),
-            timeout,
-        }
+        JavaScriptValidator { timeout }
     }
-}
-
-#[derive(Debug, Clone)]
-struct Original {
-    root: PathBuf,
-    diagnostics: Vec<Diagnostic>,
-    kinds: HashMap<String, &'static str>,
 }
 
 fn missing(e: &std::io::Error) -> Error {
@@ -95,14 +79,14 @@ pub fn node_command(script: &Path) -> Command {
     c
 }
 
-impl JavaScriptValidator {
-    /// Every JavaScript file of the tree (relative paths), as discovery walks it.
-    fn tree_files(&self, base: &Path, root: &Path) -> Result<Vec<String>> {
-        if root.is_file() {
-            return Ok(vec![relative(root, root)]);
-        }
-        Ok(crate::discover::tree_files(base)?.iter().map(|p| relative(base, p)).filter(|rel| is_js(rel)).collect())
-    }
+/// Whether an executable `name` is on `PATH` (what spawning it would find), without starting it.
+fn on_path(name: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            std::fs::metadata(dir.join(name)).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
 }
 
 /// A 1-based column in UTF-16 code units (as node counts) as a 1-based column in bytes.
@@ -123,88 +107,68 @@ impl Validator for JavaScriptValidator {
         "javascript"
     }
 
+    fn per_file(&self) -> bool {
+        true
+    }
+
+    /// That node is on `PATH`, without starting it (a node start costs tens of milliseconds; the
+    /// checker itself refuses a node older than 18, with the version it found).
     fn available(&self) -> Result<()> {
-        let out = crate::process::run(Command::new("node").arg("--version"), None, self.timeout)
-            .map_err(|e| super::run_error(e, missing))?;
-        let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let major: u32 = version.trim_start_matches('v').split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
-        if !out.status.success() || major < 18 {
-            return Err(Error::Toolchain {
-                tool: "node",
-                detail: format!("Node.js 18 or newer is needed, `node --version` says {version:?}"),
-            });
+        if on_path("node") {
+            Ok(())
+        } else {
+            Err(Error::ToolchainMissing { tool: "node", install: INSTALL })
         }
-        Ok(())
     }
 
-    /// Every JavaScript file node parses as it is. A file node cannot parse before teleforge
-    /// touches it (JSX, Flow, a syntax error tree-sitter tolerates) cannot be validated: node
-    /// stops at its first error, which would hide every error an insertion adds after it.
-    fn compiled_files(&self, root: &Path) -> Result<Option<BTreeSet<String>>> {
-        let (check, failed) = self.run(root, &BTreeMap::new())?;
-        let base = if root.is_file() { root.parent().unwrap_or(Path::new(".")) } else { root };
-        let all = self.tree_files(base, root)?;
-        *self.preparation.lock().unwrap_or_else(|e| e.into_inner()) = (check.runs, check.elapsed);
-        *self.baseline.lock().unwrap_or_else(|e| e.into_inner()) = Some((root.to_path_buf(), check));
-        Ok(Some(all.into_iter().filter(|f| !failed.contains(f)).collect()))
+    /// Every file may be compiled: files node cannot parse as they are come out of the baseline.
+    fn compiled_files(&self, _root: &Path) -> Result<Option<BTreeSet<String>>> {
+        Ok(None)
     }
 
-    /// The run over the original tree that [`Validator::compiled_files`] made (which also serves as
-    /// the baseline, so a baseline taken from it costs nothing more).
-    fn preparation_cost(&self) -> (usize, std::time::Duration) {
-        *self.preparation.lock().unwrap_or_else(|e| e.into_inner())
+    /// The originals of `targets`, as they are on disk; [`Check::unparsable`] names those node
+    /// cannot parse.
+    fn baseline(&self, root: &Path, targets: &[String]) -> Result<Check> {
+        let rels: Vec<String> = targets.iter().filter(|rel| is_js(rel)).cloned().collect();
+        self.run(root, &rels, &BTreeMap::new())
     }
 
+    /// With files overlaid, exactly those files; with none, every JavaScript file of the tree.
     fn check(&self, root: &Path, files: &BTreeMap<String, String>) -> Result<Check> {
-        if files.is_empty() {
-            let cached = self.baseline.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some((_, check)) = cached.filter(|(r, _)| r == root) {
-                // Already counted as preparation.
-                return Ok(Check { diagnostics: check.diagnostics, ..Default::default() });
+        let base = if root.is_file() { root.parent().unwrap_or(Path::new(".")) } else { root };
+        let rels: Vec<String> = if files.is_empty() {
+            if root.is_file() {
+                vec![relative(root, root)]
+            } else {
+                crate::discover::tree_files(base)?.iter().map(|p| relative(base, p)).filter(|rel| is_js(rel)).collect()
             }
-        }
-        self.run(root, files).map(|(check, _)| check)
+        } else {
+            files.keys().filter(|rel| is_js(rel)).cloned().collect()
+        };
+        self.run(root, &rels, files)
     }
 }
 
 impl JavaScriptValidator {
-    /// One js_check run: the check, and the files with a parse error. With nothing overlaid, every
-    /// JavaScript file of the tree (and the run is remembered); with files overlaid and the
-    /// original of this tree remembered, only the overlaid files.
-    fn run(&self, root: &Path, files: &BTreeMap<String, String>) -> Result<(Check, BTreeSet<String>)> {
+    /// One js_check run over `rels`, each with its text from `files` when it is there, else from
+    /// disk. Files checked from disk that do not parse are [`Check::unparsable`].
+    fn run(&self, root: &Path, rels: &[String], files: &BTreeMap<String, String>) -> Result<Check> {
+        if rels.is_empty() {
+            return Ok(Check::default());
+        }
         let base =
             if root.is_file() { root.parent().unwrap_or(Path::new(".")).to_path_buf() } else { root.to_path_buf() };
-        let original = self
-            .original
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .filter(|o| !files.is_empty() && o.root == root);
-        let rels: Vec<String> = match &original {
-            Some(_) => files.keys().filter(|rel| is_js(rel)).cloned().collect(),
-            None => {
-                let mut rels = self.tree_files(&base, root)?;
-                let known: BTreeSet<String> = rels.iter().cloned().collect();
-                rels.extend(files.keys().filter(|rel| is_js(rel) && !known.contains(*rel)).cloned());
-                rels
-            }
-        };
         let mut cache: HashMap<PathBuf, Option<&'static str>> = HashMap::new();
-        let mut kinds: HashMap<String, &'static str> = HashMap::new();
         let mut request = Vec::with_capacity(rels.len());
-        for rel in &rels {
-            let kind = match original.as_ref().and_then(|o| o.kinds.get(rel)) {
-                Some(k) => *k,
-                None => module_system(
-                    &base.join(rel),
-                    || match files.get(rel) {
-                        Some(t) => t.clone(),
-                        None => std::fs::read_to_string(base.join(rel)).unwrap_or_default(),
-                    },
-                    &mut cache,
-                ),
-            };
-            kinds.insert(rel.clone(), kind);
+        for rel in rels {
+            let kind = module_system(
+                &base.join(rel),
+                || match files.get(rel) {
+                    Some(t) => t.clone(),
+                    None => std::fs::read_to_string(base.join(rel)).unwrap_or_default(),
+                },
+                &mut cache,
+            );
             match files.get(rel) {
                 Some(text) => request.push(serde_json::json!({ "path": rel, "kind": kind, "text": text })),
                 None => request.push(serde_json::json!({ "path": rel, "kind": kind })),
@@ -232,23 +196,14 @@ impl JavaScriptValidator {
                 detail: err.lines().next().unwrap_or("js_check.mjs failed without a message").to_string(),
             });
         }
-        let (mut diagnostics, failed) = parse(&String::from_utf8_lossy(&out.stdout), &base, &base, files);
-        match original {
-            Some(o) => {
-                // Every file not overlaid says what it said in the original tree.
-                diagnostics.extend(o.diagnostics.into_iter().filter(|d| !files.contains_key(&d.file)));
-            }
-            None if files.is_empty() => {
-                *self.original.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(Original { root: root.to_path_buf(), diagnostics: diagnostics.clone(), kinds });
-            }
-            None => {}
-        }
-        Ok((Check { diagnostics, runs: 1, elapsed }, failed))
+        let (diagnostics, failed) = parse(&String::from_utf8_lossy(&out.stdout), &base, &base, files);
+        let unparsable = failed.into_iter().filter(|f| !files.contains_key(f)).collect();
+        Ok(Check { diagnostics, runs: 1, elapsed, unparsable })
     }
 }
 
-/// [`JavaScript::module_system`], without parsing a file whose text cannot hold an `import` or
+/// [`JavaScript::module_system`], without parsing an instrumented file (its runtime import says
+/// which module system discovery gave it) or a file whose text cannot hold an `import` or
 /// `export` statement: when neither word appears as a whole word (JavaScript keywords cannot be
 /// written with escapes), the syntax tree could not have one either, so the file is CommonJS
 /// (`module.exports` is not the word `export`). Most CommonJS files never reach tree-sitter.
@@ -264,6 +219,9 @@ fn module_system(
         return k;
     }
     let text = text();
+    if let Some(k) = JavaScript::module_of_instrumented(&text) {
+        return k;
+    }
     if !has_word(&text, "import") && !has_word(&text, "export") {
         return "cjs";
     }
@@ -326,6 +284,11 @@ mod tests {
         assert_eq!(module_system(p, || "x();import {a} from './a.js'\n".into(), &mut cache), "esm");
         assert_eq!(module_system(p, || "const s = `import x from 'y'`;\n".into(), &mut cache), "cjs");
         assert!(!has_word("module.exports = 1", "export"));
+        // An instrumented file's runtime import decides, whatever else its text holds.
+        let cjs = "/*tf{*/const __teleforgeTel = (() => { try { return require(\"./_teleforge_tel.cjs\"); } catch { return {}; } })(); /*}tf*/const s = `export default 1`;\n";
+        assert_eq!(module_system(p, || cjs.into(), &mut cache), "cjs");
+        let esm = "/*tf{*/import __teleforgeTel from \"./_teleforge_tel.cjs\"; /*}tf*/module.exports = 1;\n";
+        assert_eq!(module_system(p, || esm.into(), &mut cache), "esm");
         assert!(has_word("(export)", "export"));
     }
 
@@ -355,7 +318,7 @@ mod tests {
     }
 
     #[test]
-    fn checks_a_tree_with_overlays_in_one_run() {
+    fn checks_only_the_files_given_and_a_baseline_names_the_unparsable_ones() {
         if !have_node() {
             return;
         }
@@ -368,26 +331,33 @@ mod tests {
         std::fs::write(root.join("broken.js"), "function (\n").unwrap();
         let v = JavaScriptValidator::default();
         v.available().unwrap();
-        // The file node cannot parse is not one it compiles; the baseline after it is the one
-        // compiled_files ran.
-        let compiled = v.compiled_files(&root).unwrap().unwrap();
-        assert_eq!(compiled.into_iter().collect::<Vec<_>>(), ["b.js", "esm/a.js"]);
-        let base = v.check(&root, &BTreeMap::new()).unwrap();
-        // That run is counted once, as preparation; the baseline taken from it costs nothing more.
-        assert_eq!((base.runs, v.preparation_cost().0), (0, 1));
-        assert_eq!(base.diagnostics.len(), 1, "{:?}", base.diagnostics);
-        assert_eq!(base.diagnostics[0].file, "broken.js");
-        // `require` in a file that package.json makes an ES module, and an import of nothing.
+        // Nothing runs before the first check.
+        assert!(v.compiled_files(&root).unwrap().is_none());
+        assert_eq!(v.preparation_cost().0, 0);
+        // The whole tree, with nothing overlaid.
+        let whole = v.check(&root, &BTreeMap::new()).unwrap();
+        assert_eq!(whole.runs, 1);
+        assert_eq!(whole.diagnostics.len(), 1, "{:?}", whole.diagnostics);
+        assert_eq!(whole.diagnostics[0].file, "broken.js");
+        // A baseline of some files parses those originals and names the one node cannot parse.
+        let base = v.baseline(&root, &["broken.js".to_string(), "b.js".to_string()]).unwrap();
+        assert_eq!(base.runs, 1);
+        assert_eq!(base.unparsable.iter().collect::<Vec<_>>(), ["broken.js"]);
+        // `require` in a file that package.json makes an ES module, and an import of nothing;
+        // only the overlaid files are checked (broken.js is not reported), none is unparsable.
         let files = BTreeMap::from([
             ("esm/a.js".to_string(), "const x = require('./x.cjs'); export const a = 1;\n".to_string()),
             ("b.js".to_string(), "\nmodule.exports = 1; const t = require('./_t.cjs');\n".to_string()),
             ("_t.cjs".to_string(), "module.exports = {};\n".to_string()),
         ]);
         let c = v.check(&root, &files).unwrap();
-        let mut d: Vec<(String, usize)> = c.diagnostics.iter().map(|d| (d.file.clone(), d.line)).collect();
-        d.sort();
-        assert_eq!(d, vec![("broken.js".to_string(), 1), ("esm/a.js".to_string(), 1)], "{:?}", c.diagnostics);
+        let d: Vec<(String, usize)> = c.diagnostics.iter().map(|d| (d.file.clone(), d.line)).collect();
+        assert_eq!(d, vec![("esm/a.js".to_string(), 1)], "{:?}", c.diagnostics);
         assert!(c.diagnostics.iter().any(|d| d.message.contains("require is not defined in ES module scope")));
+        assert!(c.unparsable.is_empty());
+        let broken = v.check(&root, &BTreeMap::from([("b.js".to_string(), "function (\n".to_string())])).unwrap();
+        assert_eq!(broken.diagnostics.len(), 1);
+        assert!(broken.unparsable.is_empty(), "an overlaid text is not the original");
         // The tree was not touched.
         assert_eq!(std::fs::read_to_string(root.join("b.js")).unwrap(), "module.exports = 1;\n");
         assert!(!root.join("_t.cjs").exists());

@@ -47,6 +47,10 @@ pub struct Check {
     /// Toolchain processes started.
     pub runs: usize,
     pub elapsed: Duration,
+    /// Files checked as they are on disk that the toolchain cannot parse (a baseline's answer for
+    /// toolchains that stop at a file's first syntax error, which would hide every error an
+    /// insertion adds after it): their constructs cannot be validated.
+    pub unparsable: BTreeSet<String>,
 }
 
 /// Checks a tree with a language's real toolchain.

@@ -87,7 +87,7 @@ impl PythonValidator {
                 message: v["message"].as_str().unwrap_or("").to_string(),
             });
         }
-        Ok(Check { diagnostics, runs: 1, elapsed: start.elapsed() })
+        Ok(Check { diagnostics, runs: 1, elapsed: start.elapsed(), ..Default::default() })
     }
 }
 

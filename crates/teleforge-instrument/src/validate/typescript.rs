@@ -149,7 +149,7 @@ impl TypeScriptValidator {
             });
         }
         let (diagnostics, covered) = parse(&String::from_utf8_lossy(&out.stdout), files);
-        Ok((Check { diagnostics, runs: 1, elapsed }, covered))
+        Ok((Check { diagnostics, runs: 1, elapsed, ..Default::default() }, covered))
     }
 }
 
