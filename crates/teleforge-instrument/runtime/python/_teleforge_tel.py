@@ -393,6 +393,8 @@ def _xinit(url):
             "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
             "OTEL_SERVICE_NAME",
             "OTEL_RESOURCE_ATTRIBUTES",
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
         )
     }
     _xtimeout = _env_num(("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"), 10000.0, 1) / 1000.0
@@ -525,7 +527,7 @@ def _xexport(deadline):
             try:
                 _xsetup()
             except Exception as e:
-                _xdrop(len(_xq), "bad endpoint (%s)" % (e if type(e) is ValueError else type(e).__name__))
+                _xdrop(len(_xq), "bad endpoint (%s)" % (e if type(e) is ValueError else "%s: %s" % (type(e).__name__, e)))
                 del _xq[:]
                 return
         while _xq:
@@ -619,7 +621,16 @@ def _xsetup():
     extras = "".join(
         ',{"key":%s,"value":{"stringValue":%s}}' % (_esc(k), _esc(v)) for k, v in res.items() if k not in ours
     )
-    conn = hc.HTTPSConnection if scheme == "https" else hc.HTTPConnection
+    conn = hc.HTTPConnection
+    if scheme == "https":
+        # Certificates are verified against the system's CAs, or the PEM file the OTel variable names.
+        ssl = __import__("ssl")
+        ca = (_xenv.get("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE") or _xenv.get("OTEL_EXPORTER_OTLP_CERTIFICATE") or "").strip()
+        ctx = ssl.create_default_context(cafile=ca or None)
+
+        def conn(host, port, timeout, _c=hc.HTTPSConnection, _ctx=ctx):
+            return _c(host, port, timeout=timeout, context=_ctx)
+
     _xhttp = (hc, conn, host, port, path, headers, _esc(service), extras)
     return _xhttp
 
@@ -664,7 +675,8 @@ def _xpost(body, n, deadline):
                 _xdrop(n, "no answer within %d ms" % int(min(_xtimeout, left) * 1000))
                 return True
             reason = (getattr(e, "strerror", None) or str(e) or type(e).__name__).strip()
-            if not isinstance(e, (OSError, hc.HTTPException)):
+            if not isinstance(e, (OSError, hc.HTTPException)) or type(e).__module__ == "ssl":
+                # not a connection failure (a TLS certificate refused...): trying again will not help
                 _xdrop(n, reason)
                 return True
         finally:

@@ -58,7 +58,7 @@ class Receiver(object):
     """An OTLP/HTTP receiver: records every request; answers with the statuses of `script` in turn
     (then 200)."""
 
-    def __init__(self, script=(), delay=0.0):
+    def __init__(self, script=(), delay=0.0, tls=None):
         self.requests = []
         self.script = list(script)
         self.delay = delay
@@ -94,6 +94,13 @@ class Receiver(object):
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port
+        if tls:  # (certificate, key): an https receiver
+            import ssl
+
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            self.url = "https://127.0.0.1:%d" % self.port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -755,6 +762,35 @@ class TestConfiguration(Base):
                           "(not an http:// or https:// URL); 1 spans dropped"])
 
 
+class TestHttps(Base):
+    def test_https_with_the_receivers_certificate(self):
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            self.skipTest("no openssl to make a certificate")
+        cert, key = os.path.join(self.tmp, "cert.pem"), os.path.join(self.tmp, "key.pem")
+        p = subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-keyout", key, "-out", cert], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if p.returncode != 0:
+            self.skipTest("openssl could not make a certificate: %s" % p.stderr[-200:])
+        rx = self.receiver(tls=(cert, key))
+        body = 'tel.func_exit(tel.func_entry("m.f", "m.py", 1), 1)\nprint("ok")'
+        p = self.run_py(body, self.env(rx.url, extra={"OTEL_EXPORTER_OTLP_CERTIFICATE": cert}))
+        self.quiet_ok(p)
+        self.assertEqual([sp["name"] for _, _, sp in rx.spans()], ["m.f"])
+        # not trusted: one line, not retried, nothing else changes
+        p = self.run_py(body, self.env(rx.url))
+        self.assertEqual(p.stdout, b"ok\n")
+        lines = p.stderr.decode().splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertRegex(lines[0], r"^teleforge Tel: OTLP export to https://127\.0\.0\.1:\d+/v1/traces failed: "
+                                   r".*certificate verify failed.*; 1 spans dropped$")
+        self.assertEqual(len(rx.spans()), 1)
+
+    def quiet_ok(self, p):
+        self.assertEqual((p.stdout, p.stderr), (b"ok\n", b""))
+
+
 class TestModuleFile(unittest.TestCase):
     def test_runtime_imports_only_standard_library_modules(self):
         # The networking modules come in through __import__ at the first request (the allow-list
@@ -763,7 +799,7 @@ class TestModuleFile(unittest.TestCase):
             tree = ast.parse(f.read())
         dynamic = [n.args[0].value for n in ast.walk(tree)
                    if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "__import__"]
-        self.assertEqual(dynamic, ["http.client"])
+        self.assertEqual(sorted(dynamic), ["http.client", "ssl"])
 
 
 if __name__ == "__main__":
