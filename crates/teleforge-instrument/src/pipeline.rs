@@ -371,7 +371,7 @@ fn run_language(
     let mut states: Vec<State> = Vec::new();
     for (fi, f) in group.iter().enumerate() {
         for (ci, c) in f.constructs.iter().enumerate() {
-            let by_model = matches!(generator, Generator::Llm(_)) && lang.slot(c).is_some();
+            let by_model = matches!(generator, Generator::Llm(_)) && f.language.slot(c).is_some();
             states.push(State::new(fi, ci, c.forms.len(), by_model, opts.max_attempts));
         }
     }
@@ -1244,7 +1244,7 @@ fn ask_model(
         for &i in &idxs {
             let c = &f.constructs[states[i].index];
             // by_model is only set where the language offers a slot.
-            let Some(slot) = lang.slot(c) else { continue };
+            let Some(slot) = f.language.slot(c) else { continue };
             asks.push(Ask { id: format!("c{i}"), construct: c, slot, previous: states[i].previous.clone() });
             kept.push(i);
         }
@@ -1260,7 +1260,7 @@ fn ask_model(
             scope.spawn(|| loop {
                 let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some((fi, _, asks)) = jobs.get(n) else { break };
-                let answer = llm.propose_file(engine, lang, &group[*fi].source, asks);
+                let answer = llm.propose_file(engine, group[*fi].language, &group[*fi].source, asks);
                 *answers[n].lock().unwrap_or_else(|e| e.into_inner()) = Some(answer);
             });
         }

@@ -18,7 +18,7 @@ pub(super) const RULES: &[Rule] = &[
     Rule {
         name: "ts_undefined_variable",
         category: UndefinedSymbol,
-        pattern: r"TS(?:2304|2552|2580|2581|2582|2583|2584|2591|2592|2593): Cannot find name",
+        pattern: r"TS(?:(?:2304|2552|2580|2581|2582|2583|2584|2591|2592|2593): Cannot find name|18004: No value exists in scope)",
         why_fails: "The code names a variable, function or global that is not declared in scope (`require` and `process` need @types/node).",
         how_to_fix: "Use only names in scope (the function's parameters and locals, the imported runtime); import instead of `require` in TypeScript.",
     },
@@ -217,6 +217,11 @@ mod tests {
         let c = classify("typescript", "src/a.ts:3:5: error TS2304: Cannot find name '__teleforgeTel'.");
         assert_eq!((c.pattern.as_str(), c.category), ("ts_undefined_tel", Category::UndefinedSymbol));
         assert_eq!(classify("ts", "error TS2304: Cannot find name 'x'.").pattern, "ts_undefined_variable");
+        // A shorthand property whose name is not in scope (`{ x }`).
+        assert_eq!(
+            classify("ts", "error TS18004: No value exists in scope for the shorthand property 'x'.").pattern,
+            "ts_undefined_variable"
+        );
         assert_eq!(
             classify("typescript", "a.ts(1,1): error TS2307: Cannot find module 'x'").category,
             Category::Import
