@@ -13,7 +13,8 @@
 // on the first call, under a sync.Once.
 //
 // Switching it on: TELEMETRY_FILE=/path/events.jsonl (unset or empty: off;
-// nothing is opened or written). TELEMETRY_SAMPLE_FIRST=N (default 100): each
+// nothing is opened or written), or an OTLP endpoint (see "Direct OTLP export"
+// below). TELEMETRY_SAMPLE_FIRST=N (default 100): each
 // site (kind, file, line) records its occurrences 1..N and then only the
 // occurrences that are powers of two.
 //
@@ -86,6 +87,28 @@
 // this file, yet all copies share one core (file, lock, span ids, span stacks,
 // site counters), so a call from one instrumented package into another keeps
 // its parent. See teleforgeCoreAPI for how, with the standard library only.
+//
+// Direct OTLP export. OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (used as given), else
+// OTEL_EXPORTER_OTLP_ENDPOINT + "/v1/traces", switches telemetry on as
+// TELEMETRY_FILE does (either, both or neither; the same events are recorded),
+// unless OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none; the gRPC
+// protocol switches export off with one line on stderr. The sending lives in
+// teleforge_tel_otlp.go, compiled only with `go build -tags teleforge_otlp`:
+// it needs net/http, and linking net/http into every instrumented program
+// would change the program when telemetry is off (a tiny program grows from
+// 2.9 MB to 5.3 MB and from 102 to 188 packages with their init functions, and
+// `net` links the cgo resolver, so a static binary becomes dynamically linked).
+// Without the tag teleforgeOTLPNew stays nil: an endpoint then only earns one
+// line on stderr saying the tag is missing. With it, the core hands every
+// event line it records to the sink (the same lines as the file, whether or
+// not a file is written), which queues it; a sender goroutine assembles spans
+// from the lines as `teleforge telemetry export` does and POSTs OTLP/JSON. Go
+// has no exit hook, so where the file runtime writes its buffer because
+// nothing else would (a goroutine's outermost recorded call returns; a call
+// recorded too deep to know its goroutine), the recording goroutine also waits
+// until its spans are sent, at most OTEL_EXPORTER_OTLP_TIMEOUT. The shared-core
+// protocol is unchanged (the sink sits behind Write), so the core keeps its
+// version and copies of older runtimes in the process keep sharing it.
 
 package teleforgetel
 

@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"bytes"
 	"debug/elf"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -258,8 +259,11 @@ type otlpReceiver struct {
 	delay  time.Duration
 }
 
-func newReceiver(t *testing.T) *otlpReceiver {
-	r := &otlpReceiver{}
+func newReceiver(t *testing.T) *otlpReceiver { return newReceiverWith(t, nil, 0) }
+
+// newReceiverWith answers the n-th request with status(n) (nil: 200) after delay.
+func newReceiverWith(t *testing.T, status func(n int) int, delay time.Duration) *otlpReceiver {
+	r := &otlpReceiver{status: status, delay: delay}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		time.Sleep(r.delay)
@@ -881,13 +885,12 @@ func TestOTLPUnreachableEndpoint(t *testing.T) {
 // 6. 429, then 200: the batch is retried and each span arrives once.
 func TestOTLPRetriesAfter429(t *testing.T) {
 	bin := otlpChild(t, true)
-	rec := newReceiver(t)
-	rec.status = func(n int) int {
+	rec := newReceiverWith(t, func(n int) int {
 		if n == 1 || n == 3 {
 			return 429
 		}
 		return 200
-	}
+	}, 0)
 	file := filepath.Join(t.TempDir(), "e.jsonl")
 	r := runChild(t, bin, []string{"TELEMETRY_FILE=" + file, endpointEnv(rec)}, "basic")
 	if r.code != 0 || r.stderr != "" {
@@ -904,8 +907,7 @@ func TestOTLPRetriesAfter429(t *testing.T) {
 // Other statuses are not retried: the batch is dropped with one line.
 func TestOTLPBadRequestIsDroppedOnce(t *testing.T) {
 	bin := otlpChild(t, true)
-	rec := newReceiver(t)
-	rec.status = func(int) int { return 400 }
+	rec := newReceiverWith(t, func(int) int { return 400 }, 0)
 	r := runChild(t, bin, []string{endpointEnv(rec)}, "basic")
 	if r.code != 0 || r.stdout != "result 6\n" {
 		t.Fatalf("child: %+v", r)
@@ -1010,8 +1012,7 @@ func TestOTLPHeadersEndpointAndResource(t *testing.T) {
 // A full queue drops spans, never blocks, and says so once.
 func TestOTLPQueueFullDropsAndSaysSo(t *testing.T) {
 	bin := otlpChild(t, true)
-	rec := newReceiver(t)
-	rec.delay = 200 * time.Millisecond
+	rec := newReceiverWith(t, nil, 200*time.Millisecond)
 	file := filepath.Join(t.TempDir(), "e.jsonl")
 	r := runChild(t, bin, []string{"TELEMETRY_FILE=" + file, endpointEnv(rec), "OTEL_BSP_MAX_QUEUE_SIZE=5"}, "burst")
 	if r.code != 0 || r.stdout != "result 6\n" {
@@ -1086,5 +1087,80 @@ func TestOTLPRootCallCost(t *testing.T) {
 	spans, _ := rec.received(t)
 	if len(spans) != 4000 {
 		t.Errorf("%d spans arrived, want 4000", len(spans))
+	}
+}
+
+// https:// works through net/http with the system's roots (here a test
+// certificate trusted through SSL_CERT_FILE, which Go reads on Linux).
+func TestOTLPOverHTTPS(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("SSL_CERT_FILE is read on Linux")
+	}
+	bin := otlpChild(t, true)
+	var mu sync.Mutex
+	var bodies [][]byte
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, b)
+		mu.Unlock()
+		_, _ = w.Write([]byte("{}"))
+	}))
+	defer srv.Close()
+	certFile := filepath.Join(t.TempDir(), "ca.pem")
+	var pemText bytes.Buffer
+	pemText.WriteString("-----BEGIN CERTIFICATE-----\n")
+	enc := base64Lines(srv.Certificate().Raw)
+	pemText.WriteString(enc)
+	pemText.WriteString("-----END CERTIFICATE-----\n")
+	if err := os.WriteFile(certFile, pemText.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runChild(t, bin, []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + srv.URL, "SSL_CERT_FILE=" + certFile}, "basic")
+	if r.code != 0 || r.stderr != "" || r.stdout != "result 6\n" {
+		t.Fatalf("child: %+v", r)
+	}
+	n := 0
+	mu.Lock()
+	defer mu.Unlock()
+	for _, b := range bodies {
+		for _, rs := range decodeExport(t, b).ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				n += len(ss.Spans)
+			}
+		}
+	}
+	if n != 18 {
+		t.Errorf("%d spans over https, want 18", n)
+	}
+}
+
+func base64Lines(der []byte) string {
+	s := base64.StdEncoding.EncodeToString(der)
+	var b strings.Builder
+	for len(s) > 64 {
+		b.WriteString(s[:64] + "\n")
+		s = s[64:]
+	}
+	b.WriteString(s + "\n")
+	return b.String()
+}
+
+// A receiver that does not answer in time: the program waits at most
+// OTEL_EXPORTER_OTLP_TIMEOUT at its end, and says so in one line.
+func TestOTLPTimeoutBoundsTheWait(t *testing.T) {
+	bin := otlpChild(t, true)
+	rec := newReceiverWith(t, nil, 1500*time.Millisecond)
+	off := runChild(t, bin, nil, "instrumented-main")
+	r := runChild(t, bin, []string{endpointEnv(rec), "OTEL_EXPORTER_OTLP_TIMEOUT=200"}, "instrumented-main")
+	if r.code != 0 || r.stdout != off.stdout {
+		t.Fatalf("child: %+v", r)
+	}
+	if lines := strings.Split(strings.TrimSpace(r.stderr), "\n"); len(lines) != 1 ||
+		!regexp.MustCompile(`failed: .*(Timeout|timeout|deadline).*; 8 spans dropped$`).MatchString(lines[0]) {
+		t.Errorf("stderr %q", r.stderr)
+	}
+	if r.elapsed > off.elapsed+time.Second {
+		t.Errorf("took %v with a 200 ms timeout", r.elapsed)
 	}
 }
