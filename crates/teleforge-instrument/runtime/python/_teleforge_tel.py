@@ -3,10 +3,15 @@
 
 Standard library only, Python 3.8+.  ``tel`` is the only public name.
 
-* ``TELEMETRY_FILE`` unset or empty: nothing is imported (this module imports
-  only ``sys`` at import time), opened, started or written, and every call
-  returns after one boolean check (``instrument`` hands the function back
-  unchanged).  The environment is read once, at the first call.
+* ``TELEMETRY_FILE`` and the OTLP endpoint variables unset or empty: nothing is
+  imported (this module imports only ``sys`` at import time), opened, started
+  or written, and every call returns after one boolean check (``instrument``
+  hands the function back unchanged).  The environment is read once, at the
+  first call.
+* ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_ENDPOINT``: the
+  same spans ``teleforge telemetry export`` makes of the file are sent as
+  OTLP/HTTP JSON, with or without ``TELEMETRY_FILE`` (section "OTLP export"
+  below: queue, sender thread, exit export, what is lost).
 * ``TELEMETRY_SAMPLE_FIRST`` (default 100): per call site, occurrences 1..N are
   recorded, later ones only when the occurrence number is a power of two.
 * Events are JSON lines appended to a per-process buffer (a list: one
@@ -27,8 +32,10 @@ Standard library only, Python 3.8+.  ``tel`` is the only public name.
   process") and its own flusher thread.
 * Values are rendered without running user code: exact builtin types only
   (``type(v) is int``), no ``repr``/``str``/``len``/``==`` on user objects.
-* Nothing is printed, and the runtime never raises into user code; the user's
-  own exceptions pass through the decorator and ``span`` unchanged.
+* Nothing is printed (OTLP export aside: at most one line on stderr per
+  process, when spans could not be sent or gRPC was asked for), and the runtime
+  never raises into user code; the user's own exceptions pass through the
+  decorator and ``span`` unchanged.
 * Parents follow ``contextvars`` (per thread and per asyncio task).
 """
 
@@ -318,7 +325,7 @@ _xdead = False  # a request at exit found no receiver: later ones are not tried
 _xfinal = False  # the exit export ran: later spans are sent at once
 _xwarned = False
 _xsalt = (0, 0)
-_xhttp = None  # (http.client, scheme, host, port, path, headers, resource text), built by the sender
+_xhttp = None  # (http.client, connect, host, port, path, headers, service.name JSON, extra resource attributes)
 _xtraces = {}
 _xsites = {}
 _XRETRIES = 5
