@@ -62,3 +62,11 @@ fn python_validator_tests_pass() {
 fn javascript_validator_tests_pass() {
     run("node", &["--test", "js_check.test.mjs"], &here("validators"));
 }
+
+/// The Python runtime is written beside instrumented code and checked with it: a tree whose model
+/// code sends it through pyflakes must not fail on the runtime itself (every construct of the tree
+/// would be left out as "does not compile with none of its constructs inserted").
+#[test]
+fn python_runtime_is_pyflakes_clean() {
+    run("python3", &["-m", "pyflakes", "_teleforge_tel.py"], &here("runtime/python"));
+}

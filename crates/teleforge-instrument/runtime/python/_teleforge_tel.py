@@ -628,7 +628,6 @@ def _xsetup():
     extras = "".join(
         ',{"key":%s,"value":{"stringValue":%s}}' % (_esc(k), _esc(v)) for k, v in res.items() if k not in ours
     )
-    conn = hc.HTTPConnection
     if scheme == "https":
         # Certificates are verified against the system's CAs, or the PEM file the OTel variable names.
         ssl = __import__("ssl")
@@ -637,6 +636,9 @@ def _xsetup():
 
         def conn(host, port, timeout, _c=hc.HTTPSConnection, _ctx=ctx):
             return _c(host, port, timeout=timeout, context=_ctx)
+
+    else:
+        conn = hc.HTTPConnection
 
     _xhttp = (hc, conn, host, port, path, headers, _esc(service), extras)
     return _xhttp
