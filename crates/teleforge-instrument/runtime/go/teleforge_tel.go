@@ -370,7 +370,8 @@ func teleforgeOTLPEndpoint() string {
 	}
 	if teleforgeOTLPNew == nil {
 		teleforgeSayOnce("notag", "teleforge Tel: OTLP export to "+url+" is off: this program was built without "+
-			"the teleforge_otlp build tag (go build -tags teleforge_otlp)\n")
+			"the teleforge_otlp build tag (go build -tags teleforge_otlp; it needs teleforge_tel_otlp.go "+
+			"beside teleforge_tel.go)\n")
 		return ""
 	}
 	return url

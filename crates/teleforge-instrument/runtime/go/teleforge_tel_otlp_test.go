@@ -70,7 +70,7 @@ func run(mode string) (r int) {
 	defer func(s *teleforgeSpan) { Tel.FuncExit(s, r) }(Tel.FuncEntry("main.run", "main.go", 33, "mode", mode))
 	r, _ = work(3, "in run")
 	if mode == "exit-inside" {
-		time.Sleep(600 * time.Millisecond) // the timer sends work's spans meanwhile
+		time.Sleep(time.Second) // the 100 ms timer sends work's spans meanwhile
 		fmt.Println("result", r)
 		os.Exit(4)
 	}
@@ -871,7 +871,7 @@ func TestOTLPUnreachableEndpoint(t *testing.T) {
 			t.Errorf("%s: %+v, without export %+v", mode, r, off)
 		}
 		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-		re := regexp.MustCompile(`^teleforge Tel: OTLP export to ` + regexp.QuoteMeta(url+"/v1/traces") + ` failed: .*connection refused.*; [1-9][0-9]* spans dropped$`)
+		re := regexp.MustCompile(`^teleforge Tel: OTLP export to ` + regexp.QuoteMeta(url+"/v1/traces") + ` failed: .*(connection refused|actively refused).*; [1-9][0-9]* spans dropped$`)
 		if len(lines) != 1 || !re.MatchString(lines[0]) {
 			t.Errorf("%s: stderr %q", mode, r.stderr)
 		}
@@ -1157,7 +1157,7 @@ func TestOTLPTimeoutBoundsTheWait(t *testing.T) {
 		t.Fatalf("child: %+v", r)
 	}
 	if lines := strings.Split(strings.TrimSpace(r.stderr), "\n"); len(lines) != 1 ||
-		!regexp.MustCompile(`failed: .*(Timeout|timeout|deadline).*; 8 spans dropped$`).MatchString(lines[0]) {
+		!regexp.MustCompile(`failed: .*(Timeout|timeout|deadline).*; [1-8] spans dropped$`).MatchString(lines[0]) {
 		t.Errorf("stderr %q", r.stderr)
 	}
 	if r.elapsed > off.elapsed+time.Second {
