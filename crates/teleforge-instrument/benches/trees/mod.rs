@@ -71,3 +71,66 @@ pub fn copy_dir(from: &Path, to: &Path, keep: &dyn Fn(&Path) -> bool) {
         }
     }
 }
+
+/// Like [`download_go_module`], into `work/trees/NAME` (several modules in one work dir).
+pub fn download_go_module_as(module: &str, work: &Path, name: &str) -> PathBuf {
+    let out = Command::new("go").args(["mod", "download", "-json", module]).output().expect("go on PATH");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("go mod download {module}: {e}: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    let dir = PathBuf::from(json["Dir"].as_str().unwrap_or_else(|| panic!("go mod download {module}: {json}")));
+    let dest = work.join("trees").join(name);
+    copy_dir(&dir, &dest, &|_| true);
+    dest
+}
+
+/// Like [`npm_pack`], with its own download folder and into `work/trees/NAME` (the extracted
+/// `package/` folder renamed), so that several packages fit in one work dir.
+pub fn npm_pack_as(package: &str, work: &Path, name: &str) -> PathBuf {
+    let dl = work.join("npm").join(name);
+    std::fs::create_dir_all(&dl).unwrap();
+    let o = Command::new("npm")
+        .args(["pack", "--silent", package, "--pack-destination"])
+        .arg(&dl)
+        .current_dir(&dl)
+        .output()
+        .expect("npm on PATH");
+    assert!(o.status.success(), "npm pack {package}: {}", String::from_utf8_lossy(&o.stderr));
+    let tgz: Vec<PathBuf> = std::fs::read_dir(&dl)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".tgz"))
+        .collect();
+    assert_eq!(tgz.len(), 1, "npm pack {package}: {tgz:?}");
+    let o = Command::new("tar").arg("-xzf").arg(&tgz[0]).arg("-C").arg(&dl).output().expect("tar on PATH");
+    assert!(o.status.success(), "tar -xzf: {}", String::from_utf8_lossy(&o.stderr));
+    let dest = work.join("trees").join(name);
+    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    std::fs::rename(dl.join("package"), &dest).unwrap();
+    dest
+}
+
+/// The release `teleforge` binary: `TELEFORGE_BIN`, else built now (`cargo build --release -p
+/// teleforge --bin teleforge`) into the running bench's own target folder (a no-op when up to date).
+pub fn teleforge_release_binary() -> PathBuf {
+    if let Some(b) = std::env::var_os("TELEFORGE_BIN") {
+        return PathBuf::from(b);
+    }
+    // target/release/deps/BENCH-HASH → target
+    let exe = std::env::current_exe().expect("current exe");
+    let target = exe.ancestors().nth(3).expect("target folder").to_path_buf();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+    eprintln!("[bench] cargo build --release -p teleforge --bin teleforge (target {})", target.display());
+    let t = std::time::Instant::now();
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "-p", "teleforge", "--bin", "teleforge", "--manifest-path"])
+        .arg(&manifest)
+        .env("CARGO_TARGET_DIR", &target)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("cargo");
+    assert!(status.success(), "building the release teleforge binary failed");
+    eprintln!("[bench] built in {:.1} s", t.elapsed().as_secs_f64());
+    target.join("release/teleforge")
+}
