@@ -134,6 +134,9 @@ fn diff_writes_nothing_and_in_place_edits_the_tree() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(std::fs::read_to_string(src.join("main.go")).unwrap().contains("Tel.FuncEntry"));
     assert!(src.join("inventory/teleforge_tel.go").exists());
+    // The OTLP exporter goes beside the runtime (compiled only with `-tags teleforge_otlp`), and
+    // strip removes it with the rest.
+    assert!(src.join("inventory/teleforge_tel_otlp.go").exists());
     let o = tf(&store, &["strip", src.to_str().unwrap(), "--in-place"]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(files(&src), before);

@@ -882,3 +882,122 @@ fn the_collectors_own_otlp_json_reader_accepts_the_output() {
         String::from_utf8_lossy(&o.stdout).split_whitespace().map(|w| w.parse().unwrap()).collect();
     assert_eq!(counts, [n, 29, n - 30], "spans, spans with status ERROR, spans with a parent");
 }
+
+/// A span with what must agree between a runtime's own OTLP export and `telemetry export` of the
+/// same run's events file: everything but the trace id (each side makes its own; the grouping into
+/// traces is compared apart) and the end of an unfinished span (a runtime ends it at exit, the
+/// file export at the last thing seen inside it). Attributes become maps (order is free).
+fn comparable(s: &Value) -> Value {
+    fn attrs(list: &Value) -> Value {
+        let map: BTreeMap<String, Value> = list
+            .as_array()
+            .map(|a| a.iter().map(|kv| (kv["key"].as_str().unwrap().to_string(), kv["value"].clone())).collect())
+            .unwrap_or_default();
+        serde_json::to_value(map).unwrap()
+    }
+    let mut s = s.clone();
+    let unfinished = attr(&s["attributes"], "teleforge.unfinished").is_some();
+    let o = s.as_object_mut().unwrap();
+    o.remove("traceId");
+    if unfinished {
+        o.remove("endTimeUnixNano");
+    }
+    for key in ["attributes", "resource"] {
+        if let Some(v) = o.get(key).cloned() {
+            o.insert(key.into(), attrs(&v));
+        }
+    }
+    if let Some(evs) = o.get_mut("events").and_then(Value::as_array_mut) {
+        for e in evs.iter_mut() {
+            let a = attrs(&e["attributes"]);
+            e["attributes"] = a;
+        }
+    }
+    s
+}
+
+/// Runs an instrumented example with `TELEMETRY_FILE` and an OTLP endpoint both set, and checks
+/// that what the runtime sent is, span for span, what `telemetry export` makes of the file.
+fn runtime_export_equals_the_file_export(example_rel: &str, run: impl Fn(&Path, &Path, &str) -> Command) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (url, accepted, _) = receiver(vec![]);
+    let name = Path::new(example_rel).file_name().unwrap().to_str().unwrap().to_string();
+    let (_, from_file, _) = instrument_run_export(tmp.path(), &example(example_rel), |dir, ev| {
+        let mut c = run(dir, ev, &url);
+        c.env("TELEMETRY_FILE", ev).env("OTEL_SERVICE_NAME", &name);
+        run_ok(&mut c);
+    });
+    let mut direct = Vec::new();
+    for (path, ct, body) in accepted.lock().unwrap().iter() {
+        assert_eq!((path.as_str(), ct.as_str()), ("/v1/traces", "application/json"));
+        direct.extend(otlp_spans_of(body));
+    }
+    assert_eq!(render_tree(&direct), render_tree(&from_file), "the runtime's own export has the file's call tree");
+    let by_id = |spans: &[Value]| -> BTreeMap<String, Value> {
+        spans.iter().map(|s| (s["spanId"].as_str().unwrap().to_string(), comparable(s))).collect()
+    };
+    let (a, b) = (by_id(&direct), by_id(&from_file));
+    assert_eq!(a.len(), direct.len(), "no span arrived twice");
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "the same spans");
+    for (id, s) in &a {
+        assert_eq!(s, &b[id], "span {id}: runtime export (left) and file export (right) differ");
+    }
+    // One trace per root call on both sides: the same partition of spans into traces.
+    let partition = |spans: &[Value]| -> Vec<Vec<String>> {
+        let mut traces: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for s in spans {
+            traces
+                .entry(s["traceId"].as_str().unwrap().to_string())
+                .or_default()
+                .push(s["spanId"].as_str().unwrap().into());
+        }
+        let mut p: Vec<Vec<String>> = traces
+            .into_values()
+            .map(|mut v| {
+                v.sort();
+                v
+            })
+            .collect();
+        p.sort();
+        p
+    };
+    assert_eq!(partition(&direct), partition(&from_file));
+}
+
+#[test]
+fn go_runtime_export_equals_the_file_export() {
+    if !have("go") {
+        return;
+    }
+    // The exporter is compiled only with the build tag (it needs net/http).
+    runtime_export_equals_the_file_export("golang/telemetry_demo", |dir, _, url| {
+        let mut c = Command::new("go");
+        c.args(["run", "-tags", "teleforge_otlp", "."]).current_dir(dir).env("GOFLAGS", "-mod=mod");
+        c.env("OTEL_EXPORTER_OTLP_ENDPOINT", url);
+        c
+    });
+}
+
+#[test]
+fn python_runtime_export_equals_the_file_export() {
+    if !have("python3") {
+        return;
+    }
+    runtime_export_equals_the_file_export("python/bookshop", |dir, _, url| {
+        let mut c = Command::new("python3");
+        c.arg("main.py").current_dir(dir).env("PYTHONDONTWRITEBYTECODE", "1").env("OTEL_EXPORTER_OTLP_ENDPOINT", url);
+        c
+    });
+}
+
+#[test]
+fn javascript_runtime_export_equals_the_file_export() {
+    if !have("node") {
+        return;
+    }
+    runtime_export_equals_the_file_export("javascript/shop", |dir, _, url| {
+        let mut c = Command::new("node");
+        c.arg("main.js").current_dir(dir).env("OTEL_EXPORTER_OTLP_ENDPOINT", url);
+        c
+    });
+}

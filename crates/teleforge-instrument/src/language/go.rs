@@ -24,6 +24,11 @@ use crate::rewrite::marked;
 const RUNTIME: &str = include_str!("../../runtime/go/teleforge_tel.go");
 /// The runtime's file name inside each package.
 pub const RUNTIME_FILE: &str = "teleforge_tel.go";
+/// The runtime's OTLP/HTTP exporter, written beside it in each package. It is compiled only with
+/// `-tags teleforge_otlp`: it needs `net/http`, which would otherwise be linked into every
+/// instrumented program (docs/TELEMETRY.md, "Direct OTLP export from the runtimes").
+const RUNTIME_OTLP: &str = include_str!("../../runtime/go/teleforge_tel_otlp.go");
+pub const RUNTIME_OTLP_FILE: &str = "teleforge_tel_otlp.go";
 
 /// Function directives that mean "do not add calls here".
 const UNTOUCHABLE_DIRECTIVES: &[&str] =
@@ -77,17 +82,21 @@ impl LanguageSupport for Go {
                 by_dir.entry(dir).or_insert(pkg);
             }
         }
+        let at = |dir: &str, name: &str| if dir.is_empty() { name.to_string() } else { format!("{dir}/{name}") };
         by_dir
             .into_iter()
-            .map(|(dir, pkg)| RuntimeFile {
-                rel: if dir.is_empty() { RUNTIME_FILE.to_string() } else { format!("{dir}/{RUNTIME_FILE}") },
-                text: runtime_for_package(&pkg),
+            .flat_map(|(dir, pkg)| {
+                [
+                    RuntimeFile { rel: at(&dir, RUNTIME_FILE), text: runtime_for_package(&pkg) },
+                    RuntimeFile { rel: at(&dir, RUNTIME_OTLP_FILE), text: in_package(RUNTIME_OTLP, &pkg) },
+                ]
             })
             .collect()
     }
 
     fn is_runtime_file(&self, rel: &str) -> bool {
-        rel == RUNTIME_FILE || rel.ends_with(&format!("/{RUNTIME_FILE}"))
+        let name = rel.rsplit_once('/').map_or(rel, |(_, n)| n);
+        name == RUNTIME_FILE || name == RUNTIME_OTLP_FILE
     }
 
     fn slot(&self, c: &Construct) -> Option<Slot> {
@@ -127,8 +136,13 @@ impl LanguageSupport for Go {
 
 /// The runtime source with its package clause set to `package`.
 pub fn runtime_for_package(package: &str) -> String {
-    debug_assert!(RUNTIME.starts_with(&format!("// {GENERATED_MARK}")));
-    RUNTIME.replacen("package teleforgetel", &format!("package {package}"), 1)
+    in_package(RUNTIME, package)
+}
+
+/// A runtime file's source with its package clause set to `package`.
+fn in_package(source: &str, package: &str) -> String {
+    debug_assert!(source.starts_with(&format!("// {GENERATED_MARK}")));
+    source.replacen("package teleforgetel", &format!("package {package}"), 1)
 }
 
 fn package_name(root: Node<'_>, src: &str) -> Option<String> {
