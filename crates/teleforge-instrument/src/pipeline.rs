@@ -11,7 +11,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 use teleforge_learning::lesson::{APPLIED_KEY, FILE_KEY, LEARNING_KEY, SIGNATURE_KEY, VARIANT_KEY};
-use teleforge_learning::{AutoConsolidation, Learning, LearningConsolidator, LearningEngine, RunRecord, SUBJECT_KEY};
+use teleforge_learning::{
+    AutoConsolidation, Learning, LearningConsolidator, LearningEngine, PreparedBatch, RunRecord, SUBJECT_KEY,
+};
 
 use crate::construct::{Construct, Form};
 use crate::discover::{discover, DiscoverOptions, DiscoveredFile};
@@ -282,38 +284,79 @@ pub fn instrument_with(
             languages.push(f.language);
         }
     }
-    for lang in languages {
-        let group: Vec<&DiscoveredFile> =
-            files.iter().filter(|f| f.language.name() == lang.name() && !f.constructs.is_empty()).collect();
-        run_language(engine, opts, generator, lang, &group, &mut summary, &mut outputs, on_capture, on_progress)?;
-    }
-    summary.files_instrumented = outputs.keys().filter(|k| !summary.runtime_files.contains(k)).count();
-    summary.learning_applied = opts.learning.apply;
-    // The seed's "automatic consolidation every N learnings": the lessons the next run reads.
-    if let (Some(engine), Some(every)) = (engine, opts.learning.consolidate_every) {
-        let consolidator = LearningConsolidator::new(engine);
-        for (language, _) in summary.captured_by_language.clone().into_iter().filter(|(_, n)| *n > 0) {
-            let outcome =
-                consolidator.consolidate_if_due(&language, every, teleforge_learning::DEFAULT_MIN_OCCURRENCES)?;
-            summary.consolidation.insert(language, outcome);
+    // Learnings are stored on a thread of their own: the store's transactions overlap with the
+    // next rounds and with writing the output. Consolidation and the run record wait for them.
+    std::thread::scope(|scope| -> Result<Summary> {
+        let (to_store, storing) = match engine {
+            Some(e) => {
+                let (tx, rx) = std::sync::mpsc::channel::<PreparedBatch>();
+                (Some(tx), Some(scope.spawn(move || store_batches(e, rx))))
+            }
+            None => (None, None),
+        };
+        for lang in &languages {
+            let group: Vec<&DiscoveredFile> =
+                files.iter().filter(|f| f.language.name() == lang.name() && !f.constructs.is_empty()).collect();
+            let sink = Sink { engine, to_store: to_store.as_ref(), on_capture: &mut *on_capture };
+            run_language(sink, opts, generator, *lang, &group, &mut summary, &mut outputs, on_progress)?;
         }
+        drop(to_store);
+        let mut storing = storing;
+        let mut stored = || -> Result<()> {
+            match storing.take() {
+                Some(h) => h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                None => Ok(()),
+            }
+        };
+        summary.files_instrumented = outputs.keys().filter(|k| !summary.runtime_files.contains(k)).count();
+        summary.learning_applied = opts.learning.apply;
+        if opts.output == OutputMode::InPlace {
+            // The user's tree is written only once everything learned is stored.
+            stored()?;
+        }
+        on_progress(Progress::Writing);
+        if let Some(cmd) = &opts.validate_cmd {
+            run_user_check(&opts.root, cmd, &outputs, &files, opts.check_timeout)?;
+            summary.validate_cmd_passed = Some(true);
+        }
+        if opts.output == OutputMode::InPlace && !opts.allow_dirty {
+            crate::output::refuse_uncommitted(&opts.root, |rel| outputs.contains_key(rel), opts.check_timeout)?;
+        }
+        summary.diff = write_output(&opts.root, &opts.output, &outputs, &files)?;
+        stored()?;
+        // The seed's "automatic consolidation every N learnings": the lessons the next run reads.
+        if let (Some(engine), Some(every)) = (engine, opts.learning.consolidate_every) {
+            let consolidator = LearningConsolidator::new(engine);
+            for (language, _) in summary.captured_by_language.clone().into_iter().filter(|(_, n)| *n > 0) {
+                let outcome =
+                    consolidator.consolidate_if_due(&language, every, teleforge_learning::DEFAULT_MIN_OCCURRENCES)?;
+                summary.consolidation.insert(language, outcome);
+            }
+        }
+        if let Generator::Llm(g) = generator {
+            summary.llm = Some(g.stats());
+        }
+        if let (Some(engine), true) = (engine, opts.validate) {
+            engine.store().record_run(&run_record(opts, generator, &summary, started))?;
+        }
+        Ok(summary)
+    })
+}
+
+/// Stores the batches sent to it, in order, until the sender is dropped; the first error stops it
+/// (senders then find the channel closed and go on: the error is reported when it is joined).
+fn store_batches(engine: &LearningEngine, batches: std::sync::mpsc::Receiver<PreparedBatch>) -> Result<()> {
+    for batch in batches {
+        engine.store_batch(&batch)?;
     }
-    on_progress(Progress::Writing);
-    if let Some(cmd) = &opts.validate_cmd {
-        run_user_check(&opts.root, cmd, &outputs, &files, opts.check_timeout)?;
-        summary.validate_cmd_passed = Some(true);
-    }
-    if opts.output == OutputMode::InPlace && !opts.allow_dirty {
-        crate::output::refuse_uncommitted(&opts.root, |rel| outputs.contains_key(rel), opts.check_timeout)?;
-    }
-    summary.diff = write_output(&opts.root, &opts.output, &outputs, &files)?;
-    if let Generator::Llm(g) = generator {
-        summary.llm = Some(g.stats());
-    }
-    if let (Some(engine), true) = (engine, opts.validate) {
-        engine.store().record_run(&run_record(opts, generator, &summary, started))?;
-    }
-    Ok(summary)
+    Ok(())
+}
+
+/// Where a round's learnings go: prepared here, stored by the storing thread, shown to the caller.
+struct Sink<'a, 'c> {
+    engine: Option<&'a LearningEngine>,
+    to_store: Option<&'a std::sync::mpsc::Sender<PreparedBatch>>,
+    on_capture: &'c mut dyn FnMut(&Learning),
 }
 
 /// Why a file the toolchain does not compile as it is was skipped.
@@ -322,16 +365,16 @@ const NOT_COMPILED: &str =
 
 #[allow(clippy::too_many_arguments)]
 fn run_language(
-    engine: Option<&LearningEngine>,
+    sink: Sink<'_, '_>,
     opts: &InstrumentOptions,
     generator: Generator<'_>,
     lang: &'static dyn LanguageSupport,
     group: &[&DiscoveredFile],
     summary: &mut Summary,
     outputs: &mut BTreeMap<String, String>,
-    on_capture: &mut dyn FnMut(&Learning),
     on_progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<()> {
+    let Sink { engine, to_store, on_capture } = sink;
     let validator: Option<Box<dyn Validator>> = if opts.validate {
         let v = for_language_with(lang.name(), opts.check_timeout).ok_or_else(|| {
             Error::Usage(format!(
@@ -635,14 +678,18 @@ fn run_language(
         }
         if let Some(engine) = engine {
             let (idx, learnings): (Vec<usize>, Vec<Learning>) = batch.into_iter().unzip();
-            let (stored, _) = engine.capture_batch(learnings)?;
-            summary.learnings_captured += stored.len();
-            *summary.captured_by_language.entry(lang.name().to_string()).or_default() += stored.len();
-            for (i, l) in idx.into_iter().zip(&stored) {
+            let prepared = engine.prepare_batch(learnings)?;
+            summary.learnings_captured += prepared.len();
+            *summary.captured_by_language.entry(lang.name().to_string()).or_default() += prepared.len();
+            for (i, l) in idx.into_iter().zip(prepared.learnings()) {
                 if !l.success {
                     states[i].last_pattern = l.error_pattern.clone();
                 }
                 on_capture(l);
+            }
+            if let Some(tx) = to_store {
+                // A storing thread that stopped has its error reported when it is joined.
+                let _ = tx.send(prepared);
             }
         }
         if !changed {

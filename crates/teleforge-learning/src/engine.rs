@@ -71,6 +71,26 @@ pub struct FirstAttempts {
     pub without_learning: FirstAttemptRate,
 }
 
+/// Learnings as [`LearningEngine::prepare_batch`] made them (redacted, classified, hashed,
+/// checked). Only it builds one, so nothing unredacted reaches a store through
+/// [`LearningEngine::store_batch`].
+#[derive(Debug, Clone)]
+pub struct PreparedBatch(Vec<Learning>);
+
+impl PreparedBatch {
+    pub fn learnings(&self) -> &[Learning] {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// Captures learnings and answers questions about them.
 pub struct LearningEngine {
     store: Box<dyn LearningStore>,
@@ -142,12 +162,26 @@ impl LearningEngine {
 
     /// Captures many learnings in one transaction: all are stored, or none.
     pub fn capture_batch(&self, learnings: Vec<Learning>) -> Result<(Vec<Learning>, CaptureReport)> {
+        let prepared = self.prepare_batch(learnings)?;
+        let report = self.store_batch(&prepared)?;
+        Ok((prepared.0, report))
+    }
+
+    /// The first half of [`Self::capture_batch`]: every learning redacted, classified, hashed and
+    /// checked, as it will be stored. A caller that cannot wait for the store (the instrumenter,
+    /// which writes its output meanwhile) stores the batch later, on another thread, with
+    /// [`Self::store_batch`].
+    pub fn prepare_batch(&self, learnings: Vec<Learning>) -> Result<PreparedBatch> {
         let prepared: Vec<Learning> = learnings.into_iter().map(|l| self.prepare(l)).collect();
         for (i, l) in prepared.iter().enumerate() {
             l.validate(&format!("learning {}", i + 1))?;
         }
-        let report = self.store.capture(&prepared)?;
-        Ok((prepared, report))
+        Ok(PreparedBatch(prepared))
+    }
+
+    /// The second half of [`Self::capture_batch`]: one transaction, all stored or none.
+    pub fn store_batch(&self, batch: &PreparedBatch) -> Result<CaptureReport> {
+        self.store.capture(&batch.0)
     }
 
     /// Learnings matching `query`, newest first (the seed's `get_learnings`).
