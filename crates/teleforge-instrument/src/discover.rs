@@ -14,25 +14,15 @@ use crate::construct::{Construct, Edit};
 use crate::error::{Error, Result};
 use crate::language::{self, LanguageSupport, SourceFile, GENERATED_MARK};
 
-/// Folders never entered.
-const SKIPPED_DIRS: &[&str] =
-    &["vendor", "node_modules", "__pycache__", "site-packages", "bower_components", "jspm_packages"];
+use crate::language::shared::SKIPPED_DIRS;
 
-/// Folders whose files are tests, fixtures or test data: left alone unless `--include-tests`.
-pub const TEST_DIRS: &[&str] = &["tests", "test", "testing", "__tests__", "testdata"];
+pub use crate::language::shared::{in_test_dir, TEST_DIRS};
 
 /// The reason given for test files and files under test folders.
 pub const TEST_FILE: &str = "test file";
 
 /// The reason given for files over [`DiscoverOptions::max_file_bytes`].
 pub const TOO_LARGE: &str = "larger than the size limit";
-
-/// Whether `rel` (relative to the instrumented root, `/` separators) lies under a test folder.
-pub fn in_test_dir(rel: &str) -> bool {
-    let mut parts: Vec<&str> = rel.split('/').collect();
-    parts.pop();
-    parts.iter().any(|d| TEST_DIRS.contains(d))
-}
 
 /// What to look for.
 #[derive(Debug, Clone)]
@@ -123,7 +113,7 @@ fn discover_file(
         return Ok(None);
     }
     // Decided by the path alone, before anything is read.
-    if !opts.include_tests && (lang.is_test_file(&rel) || in_test_dir(&rel)) {
+    if !opts.include_tests && lang.is_test_file(&rel) {
         return Ok(Some(skipped(lang, path, rel, String::new(), TEST_FILE)));
     }
     let Some(bytes) = read_at_most(path, opts.max_file_bytes)? else {

@@ -41,7 +41,12 @@ pub fn strip(root: &Path, mode: &OutputMode) -> Result<StripSummary> {
     let walker = ignore::WalkBuilder::new(root)
         .standard_filters(false)
         .sort_by_file_name(|a, b| a.cmp(b))
-        .filter_entry(|e| !matches!(e.file_name().to_str(), Some(".git" | "node_modules" | crate::output::UNDO_DIR)))
+        .filter_entry(|e| {
+            let name = e.file_name().to_str().unwrap_or("");
+            !(name == ".git"
+                || name == crate::output::UNDO_DIR
+                || (e.depth() > 0 && crate::language::shared::SKIPPED_DIRS.contains(&name)))
+        })
         .build();
     for entry in walker {
         let entry = entry.map_err(|e| Error::Walk(e.to_string()))?;

@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tree_sitter::{Node, Tree, TreeCursor};
 
+use super::shared::{self, TestNames};
 use super::{quote, LanguageSupport, RuntimeFile, SourceFile, GENERATED_MARK};
 use crate::construct::{Construct, ConstructKind, Edit, Form, Slot};
 use crate::rewrite::marked;
@@ -50,14 +51,13 @@ impl LanguageSupport for Go {
         tree_sitter_go::LANGUAGE.into()
     }
 
-    fn is_test_file(&self, rel: &str) -> bool {
-        rel.ends_with("_test.go")
+    fn test_names(&self) -> TestNames {
+        TestNames { suffixes: &["_test.go"], ..TestNames::default() }
     }
 
     fn skip_file(&self, text: &str) -> Option<&'static str> {
         // Go's convention: the marker line may appear anywhere before the package clause.
-        let header = text.split("\npackage ").next().unwrap_or("");
-        if header.lines().any(|l| l.starts_with("// Code generated ") && l.trim_end().ends_with("DO NOT EDIT.")) {
+        if shared::generated_mark(text.split("\npackage ").next().unwrap_or(""), &["//"]) {
             return Some("generated");
         }
         if uses_cgo(text) {
@@ -74,53 +74,38 @@ impl LanguageSupport for Go {
     }
 
     fn runtime_files(&self, instrumented: &[&SourceFile]) -> Vec<RuntimeFile> {
-        // One runtime file per package folder, in that package.
-        let mut by_dir: BTreeMap<String, String> = BTreeMap::new();
-        for f in instrumented {
-            let dir = f.rel.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
-            if let Some(pkg) = package_of_text(&f.text) {
-                by_dir.entry(dir).or_insert(pkg);
-            }
-        }
-        let at = |dir: &str, name: &str| if dir.is_empty() { name.to_string() } else { format!("{dir}/{name}") };
-        by_dir
-            .into_iter()
-            .flat_map(|(dir, pkg)| {
-                [
-                    RuntimeFile { rel: at(&dir, RUNTIME_FILE), text: runtime_for_package(&pkg) },
-                    RuntimeFile { rel: at(&dir, RUNTIME_OTLP_FILE), text: in_package(RUNTIME_OTLP, &pkg) },
-                ]
-            })
-            .collect()
+        // One runtime file per package folder, in that package, and its OTLP exporter beside it.
+        let mut files = shared::runtime_per_folder(instrumented, RUNTIME_FILE, |f| {
+            package_of_text(&f.text).map(|pkg| runtime_for_package(&pkg))
+        });
+        files.extend(shared::runtime_per_folder(instrumented, RUNTIME_OTLP_FILE, |f| {
+            package_of_text(&f.text).map(|pkg| in_package(RUNTIME_OTLP, &pkg))
+        }));
+        files
     }
 
     fn is_runtime_file(&self, rel: &str) -> bool {
-        let name = rel.rsplit_once('/').map_or(rel, |(_, n)| n);
-        name == RUNTIME_FILE || name == RUNTIME_OTLP_FILE
+        shared::is_named(rel, &[RUNTIME_FILE, RUNTIME_OTLP_FILE])
     }
 
     fn slot(&self, c: &Construct) -> Option<Slot> {
         // The entry edit is the last edit of every form: after the body's `{` for functions and
         // loops, after the statement for assignments.
         let offset = c.forms.first()?.edits.last()?.offset;
-        let (before, after, hint) = match c.kind {
-            ConstructKind::Function => (
-                format!("{} ", crate::rewrite::OPEN),
-                format!(";{}", crate::rewrite::CLOSE),
+        Some(match c.kind {
+            ConstructKind::Function => shared::marked_slot(
+                offset,
+                " ",
+                ";",
                 "one Go statement, run first in the function body (for example a defer)",
             ),
-            ConstructKind::Loop => (
-                format!("{} ", crate::rewrite::OPEN),
-                format!(";{}", crate::rewrite::CLOSE),
-                "one Go statement, run first in every iteration of the loop body",
-            ),
-            ConstructKind::Variable => (
-                format!("{}; ", crate::rewrite::OPEN),
-                crate::rewrite::CLOSE.to_string(),
-                "one Go statement, run right after the assignment",
-            ),
-        };
-        Some(Slot { offset, before, after, hint: hint.to_string() })
+            ConstructKind::Loop => {
+                shared::marked_slot(offset, " ", ";", "one Go statement, run first in every iteration of the loop body")
+            }
+            ConstructKind::Variable => {
+                shared::marked_slot(offset, "; ", "", "one Go statement, run right after the assignment")
+            }
+        })
     }
 
     fn import_edit(&self, file: &SourceFile, path: &str) -> Option<Edit> {

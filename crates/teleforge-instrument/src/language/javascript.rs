@@ -68,7 +68,8 @@ use std::sync::{LazyLock, Mutex};
 use regex::Regex;
 use tree_sitter::{Node, Tree};
 
-use super::{quote, LanguageSupport, RuntimeFile, SourceFile};
+use super::shared::{self, compact, yes, TestNames};
+use super::{LanguageSupport, RuntimeFile, SourceFile};
 use crate::construct::{Construct, ConstructKind, Edit, Form, Slot};
 use crate::rewrite::marked;
 
@@ -101,19 +102,13 @@ impl LanguageSupport for JavaScript {
         tree_sitter_javascript::LANGUAGE.into()
     }
 
-    fn is_test_file(&self, rel: &str) -> bool {
-        let name = rel.rsplit('/').next().unwrap_or(rel);
-        name.contains(".test.")
-            || name.contains(".spec.")
-            || name.contains("_test.")
-            || ["test/", "tests/", "__tests__/", "__mocks__/"]
-                .iter()
-                .any(|d| rel.starts_with(d) || rel.contains(&format!("/{d}")))
+    fn test_names(&self) -> TestNames {
+        TestNames { infixes: &[".test.", ".spec.", "_test."], ..TestNames::default() }
     }
 
     fn skip_file(&self, text: &str) -> Option<&'static str> {
-        let head: String = text.lines().take(5).collect::<Vec<_>>().join("\n");
-        if head.contains("@generated") || head.contains("DO NOT EDIT") || head.contains("Code generated ") {
+        let head = shared::first_lines(text, 5);
+        if shared::generated_mark(head, &["//", "/*", "*"]) {
             return Some("generated");
         }
         if text.lines().any(|l| l.len() > MINIFIED_LINE) {
@@ -137,14 +132,11 @@ impl LanguageSupport for JavaScript {
     }
 
     fn runtime_files(&self, instrumented: &[&SourceFile]) -> Vec<RuntimeFile> {
-        if instrumented.is_empty() {
-            return Vec::new();
-        }
-        vec![RuntimeFile { rel: RUNTIME_FILE.to_string(), text: RUNTIME.to_string() }]
+        shared::runtime_at_root(instrumented, RUNTIME_FILE, RUNTIME)
     }
 
     fn is_runtime_file(&self, rel: &str) -> bool {
-        rel.rsplit('/').next() == Some(RUNTIME_FILE)
+        shared::is_named(rel, &[RUNTIME_FILE])
     }
 
     fn slot(&self, c: &Construct) -> Option<Slot> {
@@ -168,14 +160,12 @@ impl LanguageSupport for JavaScript {
                 edit.text.starts_with(&format!("{}{}", crate::rewrite::OPEN, ';')),
             ),
         };
-        Some(Slot {
-            offset: edit.offset,
-            before: format!("{}{} ", crate::rewrite::OPEN, if needs_semicolon { ";" } else { "" }),
-            after: format!(";{}", crate::rewrite::CLOSE),
-            hint: format!(
-                "{hint}; the telemetry runtime is bound to `{BINDING}` (funcEntry, funcExit, funcError, loopIter, varAssign)"
-            ),
-        })
+        Some(shared::marked_slot(
+            edit.offset,
+            if needs_semicolon { "; " } else { " " },
+            ";",
+            format!("{hint}; the telemetry runtime is bound to `{BINDING}` (funcEntry, funcExit, funcError, loopIter, varAssign)"),
+        ))
     }
 }
 
@@ -349,16 +339,9 @@ pub(crate) fn is_minified_name(rel: &str) -> bool {
     [".min.js", ".min.mjs", ".min.cjs", "-min.js", ".bundle.js"].iter().any(|s| name.ends_with(s))
 }
 
-/// A JavaScript string literal that cannot end a block comment (inserted text sits inside
+/// JavaScript string literals cannot end a block comment (inserted text sits inside
 /// `/*tf{*/ … /*}tf*/` markers).
-pub(crate) fn lit(s: &str) -> String {
-    let q = quote(s);
-    if q.contains("*/") {
-        q.replace("*/", "*\\/")
-    } else {
-        q
-    }
-}
+pub(crate) use super::shared::quote_in_block_comment_language as lit;
 
 fn itoa(n: usize) -> String {
     n.to_string()
@@ -663,10 +646,6 @@ fn tokens(node: Node<'_>) -> Tokens {
         }
     }
     t
-}
-
-fn yes(b: bool) -> String {
-    if b { "yes" } else { "no" }.to_string()
 }
 
 /// Whether `node` has an anonymous child token `tok` (`async`, `get`, `*`, `static`).
@@ -1339,10 +1318,6 @@ fn key_name(k: &str) -> String {
         Some(q) => q.to_string(),
         None => compact(t),
     }
-}
-
-fn compact(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join("")
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 mod go;
 mod javascript;
 mod python;
+pub mod shared;
 mod typescript;
 
 use std::path::Path;
@@ -47,8 +48,13 @@ pub trait LanguageSupport: Send + Sync {
     fn extensions(&self) -> &'static [&'static str];
     /// The tree-sitter grammar.
     fn grammar(&self) -> tree_sitter::Language;
+    /// How the language names test files; files under test folders ([`shared::TEST_DIRS`]) are
+    /// tests in every language.
+    fn test_names(&self) -> shared::TestNames;
     /// Test files are left alone unless `--include-tests`.
-    fn is_test_file(&self, rel: &str) -> bool;
+    fn is_test_file(&self, rel: &str) -> bool {
+        self.test_names().matches(rel) || shared::in_test_dir(rel)
+    }
     /// Why a whole file must be left alone (generated, cgo, ...), if it must.
     fn skip_file(&self, text: &str) -> Option<&'static str>;
     /// The constructs of one parsed file, each with its ladder of forms.
@@ -95,26 +101,4 @@ pub fn for_path(path: &Path) -> Option<&'static dyn LanguageSupport> {
     all().into_iter().find(|l| l.extensions().contains(&ext))
 }
 
-/// Byte offset → 1-based line.
-pub(crate) fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
-}
-
-/// A Rust string as a Go/JavaScript double-quoted string literal.
-pub(crate) fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+pub(crate) use shared::{line_of, quote};

@@ -31,6 +31,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use tree_sitter::{Node, Tree};
 
+use super::shared::{self, compact, quote as lit, yes, TestNames};
 use super::{LanguageSupport, RuntimeFile, SourceFile};
 use crate::construct::{Construct, ConstructKind, Edit, Form};
 
@@ -63,17 +64,17 @@ impl LanguageSupport for Python {
         tree_sitter_python::LANGUAGE.into()
     }
 
-    fn is_test_file(&self, rel: &str) -> bool {
-        let name = rel.rsplit('/').next().unwrap_or(rel);
-        name.starts_with("test_") || name.ends_with("_test.py") || name == "conftest.py" || name == "tests.py"
+    fn test_names(&self) -> TestNames {
+        TestNames {
+            prefixes: &["test_"],
+            suffixes: &["_test.py"],
+            exact: &["conftest.py", "tests.py"],
+            ..TestNames::default()
+        }
     }
 
     fn skip_file(&self, text: &str) -> Option<&'static str> {
-        let head: Vec<&str> = text.lines().take(5).collect();
-        if head.iter().any(|l| l.starts_with('#') && (l.contains("DO NOT EDIT") || l.contains("@generated"))) {
-            return Some("generated");
-        }
-        None
+        shared::generated_mark(shared::first_lines(text, 5), &["#"]).then_some("generated")
     }
 
     fn discover(&self, file: &SourceFile, tree: &Tree) -> Vec<Construct> {
@@ -89,22 +90,11 @@ impl LanguageSupport for Python {
     }
 
     fn runtime_files(&self, instrumented: &[&SourceFile]) -> Vec<RuntimeFile> {
-        let mut dirs: Vec<String> = instrumented
-            .iter()
-            .map(|f| f.rel.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default())
-            .collect();
-        dirs.sort();
-        dirs.dedup();
-        dirs.into_iter()
-            .map(|d| RuntimeFile {
-                rel: if d.is_empty() { RUNTIME_FILE.to_string() } else { format!("{d}/{RUNTIME_FILE}") },
-                text: RUNTIME.to_string(),
-            })
-            .collect()
+        shared::runtime_per_folder(instrumented, RUNTIME_FILE, |_| Some(RUNTIME.to_string()))
     }
 
     fn is_runtime_file(&self, rel: &str) -> bool {
-        rel.rsplit('/').next() == Some(RUNTIME_FILE)
+        shared::is_named(rel, &[RUNTIME_FILE])
     }
 
     fn is_instrumented(&self, text: &str) -> bool {
@@ -166,11 +156,6 @@ struct Walker<'a> {
     /// Whether the class whose body is walked is a `typing.Protocol`.
     in_protocol: bool,
     out: Vec<Construct>,
-}
-
-/// A Python string literal (double quotes, escaped).
-fn lit(s: &str) -> String {
-    super::quote(s)
 }
 
 impl<'a> Walker<'a> {
@@ -491,11 +476,6 @@ impl<'a> Walker<'a> {
     }
 }
 
-/// `s` without whitespace.
-fn compact(s: &str) -> String {
-    s.split_whitespace().collect()
-}
-
 /// A body that is only `...` (after an optional docstring), or only a docstring.
 fn is_stub_body(body: Node<'_>) -> bool {
     let mut c = body.walk();
@@ -512,10 +492,6 @@ fn is_stub_body(body: Node<'_>) -> bool {
         }
         _ => false,
     }
-}
-
-fn yes(b: bool) -> String {
-    if b { "yes" } else { "no" }.to_string()
 }
 
 /// A docstring: a statement that is only a string literal, implicit concatenation included

@@ -53,6 +53,7 @@
 use tree_sitter::Tree;
 
 use super::javascript::{self, discover_with, import_at, lit, module_system_of, runtime_path, Dialect, CJS, ESM};
+use super::shared::{self, TestNames};
 use super::{JavaScript, LanguageSupport, RuntimeFile, SourceFile};
 use crate::construct::{Construct, ConstructKind, Edit, Slot};
 
@@ -130,8 +131,8 @@ impl LanguageSupport for TypeScript {
         self.dialect.grammar()
     }
 
-    fn is_test_file(&self, rel: &str) -> bool {
-        JavaScript.is_test_file(rel)
+    fn test_names(&self) -> TestNames {
+        JavaScript.test_names()
     }
 
     fn skip_file(&self, text: &str) -> Option<&'static str> {
@@ -162,16 +163,13 @@ impl LanguageSupport for TypeScript {
     }
 
     fn runtime_files(&self, instrumented: &[&SourceFile]) -> Vec<RuntimeFile> {
-        if instrumented.is_empty() {
-            return Vec::new();
-        }
         let mut files = JavaScript.runtime_files(instrumented);
-        files.push(RuntimeFile { rel: DECLARATIONS_FILE.to_string(), text: DECLARATIONS.to_string() });
+        files.extend(shared::runtime_at_root(instrumented, DECLARATIONS_FILE, DECLARATIONS));
         files
     }
 
     fn is_runtime_file(&self, rel: &str) -> bool {
-        rel.rsplit('/').next() == Some(DECLARATIONS_FILE) || JavaScript.is_runtime_file(rel)
+        shared::is_named(rel, &[DECLARATIONS_FILE]) || JavaScript.is_runtime_file(rel)
     }
 
     fn slot(&self, c: &Construct) -> Option<Slot> {
