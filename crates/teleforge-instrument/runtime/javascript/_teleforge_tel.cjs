@@ -13,13 +13,18 @@
 //   Tel.loopIter(name, file, line);
 //   Tel.varAssign(name, file, line, 'x', value);            // -> value
 //
-// Switching on: TELEMETRY_FILE (events appended as JSON lines), TELEMETRY_SAMPLE_FIRST (default
-// 100). Both are read once, at the first call. Unset or empty TELEMETRY_FILE: every call returns at
-// once after one boolean check, no file is opened and no async hook is installed.
+// Switching on: TELEMETRY_FILE (events appended as JSON lines) and/or an OTLP endpoint
+// (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces: spans sent
+// over OTLP/HTTP, see "OTLP export" below), TELEMETRY_SAMPLE_FIRST (default 100). Read once, at
+// the first call. Neither set (or export switched off by OTEL_SDK_DISABLED=true,
+// OTEL_TRACES_EXPORTER=none or the gRPC protocol): every call returns at once after one boolean
+// check, nothing is required, no file is opened and no hook, listener or timer is installed.
 //
-// Guarantees: nothing is ever written to stdout/stderr; no entry point throws into user code;
-// values are rendered without running user code (no toString/valueOf/getters/Proxy traps/
-// Symbol.toPrimitive; util.types.isProxy is used to recognise proxies).
+// Guarantees: nothing is ever written to stdout; stderr gets at most one line per process, and only
+// from OTLP export (it failed and spans were dropped, or its configuration cannot be used); no
+// entry point throws into user code; values are rendered without running user code (no
+// toString/valueOf/getters/Proxy traps/Symbol.toPrimitive; util.types.isProxy is used to recognise
+// proxies).
 //
 // Writing: events are appended to a per-thread string buffer (no system call per event). The
 // buffer is written with one write(2) of whole lines on a descriptor opened with O_APPEND for that
@@ -868,15 +873,22 @@ function argsJSON(a) {
 //     counted, nothing blocks). No I/O and no request is built inside an instrumented call.
 //   * Sending: an unref'd timer (OTEL_BSP_SCHEDULE_DELAY ms after the first queued span, default
 //     5000, or at once when OTEL_BSP_MAX_EXPORT_BATCH_SIZE spans are queued) posts one batch over a
-//     plain net/tls socket (HTTP/1.1 written here: the http module's monkey patches and diagnostics
-//     channels, which are user code, never see it); the socket is unref'd, so the sender never
-//     keeps the process alive. One request at a time; a refused connection, a timeout and the
-//     statuses 429/502/503/504 are retried 5 times (200 ms, doubling; Retry-After honoured, at most
-//     30 s), then the batch is dropped and counted.
+//     plain net/tls socket (HTTP/1.1 written here, so patches of http/https such as nock, and the
+//     http diagnostics channels, never see it; async_hooks and the 'net.client.socket' channel
+//     do, as they see the file flush timer); the timer and socket are unref'd, so the sender never
+//     keeps the process alive (only the name lookup of a host name, not of an IP address, is an
+//     active request until it resolves). One request at a time; a refused connection, no answer
+//     within OTEL_EXPORTER_OTLP_TIMEOUT and the statuses 429/502/503/504 are retried 5 times
+//     (200 ms, doubling; Retry-After in seconds honoured, at most 30 s), then the batch is dropped
+//     and counted.
 //   * At the thread's 'exit' event async I/O no longer runs: what is queued, the batch in flight
 //     (sent again: it may arrive twice if its answer was on its way) and the spans still open
-//     (end = now, teleforge.unfinished = true) are posted by a child node process (spawnSync,
-//     body on stdin), bounded by OTEL_EXPORTER_OTLP_TIMEOUT.
+//     (end = now, teleforge.unfinished = true) are posted by a child node process (spawnSync of
+//     process.execPath, body on stdin, a minimal environment without NODE_OPTIONS), retried 3
+//     times (100 ms, doubling; none if the last export had failed), bounded by the timeout.
+//   * Lost: spans finished after that exit send (in 'exit' listeners added after the runtime's);
+//     spans beyond the queue; everything queued when the thread dies without 'exit' (signals,
+//     process.abort(), worker.terminate()).
 //   * Failures never reach the program: at exit, one stderr line per process if spans were dropped.
 
 function envStr(env, k) {
@@ -1138,6 +1150,12 @@ function spanOTLP(span, end, attrs, events, status) {
 function otlpExitSpan(span, t, result, hasResult, error) {
   oOpen.delete(span);
   if (oFinal) return;
+  if (oQueue.length >= oQueueMax) {
+    oQueueFull++; // dropped before it costs anything more
+    span.oa = '';
+    span.oe = '';
+    return;
+  }
   const end = tsBase + t;
   let attrs = span.oa;
   if (hasResult) attrs += ',{"key":"teleforge.results.0","value":' + anyValue(result) + '}';
