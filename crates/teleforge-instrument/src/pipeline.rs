@@ -15,7 +15,7 @@ use teleforge_learning::{
     AutoConsolidation, Learning, LearningConsolidator, LearningEngine, PreparedBatch, RunRecord, SUBJECT_KEY,
 };
 
-use crate::construct::{Construct, Form};
+use crate::construct::{Construct, Edit, Form};
 use crate::discover::{discover, DiscoverOptions, DiscoveredFile};
 use crate::error::{Error, Result};
 use crate::generate::llm::{Ask, FileProposals, LlmGenerator, LlmStats, Outcome, Proposal};
@@ -363,6 +363,7 @@ struct Sink<'a, 'c> {
 const NOT_COMPILED: &str =
     "not compiled by the toolchain (build constraints, or it does not parse before instrumenting)";
 
+/// Runs one language: prepares its run, then steps it round by round until it is done.
 #[allow(clippy::too_many_arguments)]
 fn run_language(
     sink: Sink<'_, '_>,
@@ -374,25 +375,116 @@ fn run_language(
     outputs: &mut BTreeMap<String, String>,
     on_progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<()> {
-    let Sink { engine, to_store, on_capture } = sink;
-    let validator: Option<Box<dyn Validator>> = if opts.validate {
-        let v = for_language_with(lang.name(), opts.check_timeout).ok_or_else(|| {
+    let mut run = match LanguageRun::prepare(sink, opts, generator, lang, group, summary)? {
+        Prepared::Unvalidated(states, group) => {
+            // `--no-validate`: every construct takes its first form.
+            let file_edits: Vec<Vec<Edit>> = group.iter().map(|f| f.file_edits.clone()).collect();
+            summary.attempts += states.len();
+            finish(lang, &group, &file_edits, &states, summary, outputs);
+            return Ok(());
+        }
+        Prepared::Validated(run) => run,
+    };
+    while run.step(summary, on_progress)? == Next::Round {}
+    summary.validation_seconds += run.checks.elapsed.as_secs_f64();
+    finish(lang, &run.group, &run.file_edits, &run.states, summary, outputs);
+    Ok(())
+}
+
+/// What [`LanguageRun::prepare`] leads to.
+enum Prepared<'r, 'c> {
+    /// Nothing to check: the constructs (all passed) and their files.
+    Unvalidated(Vec<State>, Vec<&'r DiscoveredFile>),
+    Validated(Box<LanguageRun<'r, 'c>>),
+}
+
+/// What a round leads to.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    /// Another round: something changed (a form failed and the next is to be tried).
+    Round,
+    /// Every construct passed or was left out, or a round changed nothing.
+    Done,
+}
+
+/// One language's run with validation: the state every round reads and changes. A round
+/// ([`LanguageRun::step`]) goes: ask the model (LLM generator) → render → check → baseline of files
+/// with unknown diagnostics → blame → settle each construct → capture the round's learnings.
+struct LanguageRun<'r, 'c> {
+    sink: Sink<'r, 'c>,
+    opts: &'r InstrumentOptions,
+    generator: Generator<'r>,
+    lang: &'static dyn LanguageSupport,
+    /// The files whose constructs can be validated.
+    group: Vec<&'r DiscoveredFile>,
+    /// Each file's own edits (the runtime import), computed by discovery from its tree.
+    file_edits: Vec<Vec<Edit>>,
+    states: Vec<State>,
+    validator: Box<dyn Validator>,
+    checks: CheckMemory,
+    round: usize,
+    /// The model's attempts, then (on fallback) the template forms' budget, then one more check.
+    max_rounds: usize,
+}
+
+/// What earlier checks of one language's run said, so later rounds do not ask again.
+#[derive(Default)]
+struct CheckMemory {
+    /// Diagnostics the original code already has: (file, line, message with numbers masked).
+    known: HashSet<(String, usize, String)>,
+    /// Files whose original was checked.
+    baselined: HashSet<String>,
+    /// Files the baseline found unparsable as they are: skipped.
+    unparsable: HashSet<String>,
+    /// What a per-file checker last saw, and said, per file.
+    seen: BTreeMap<String, String>,
+    seen_diags: BTreeMap<String, Vec<Diagnostic>>,
+    /// The files and diagnostics of the last check.
+    last_check: Option<(BTreeMap<String, String>, Vec<Diagnostic>)>,
+    /// Time spent in the toolchains.
+    elapsed: std::time::Duration,
+}
+
+impl<'r, 'c> LanguageRun<'r, 'c> {
+    /// The toolchain, the files it can validate, one state per construct with its forms ordered
+    /// by the lessons learned.
+    fn prepare(
+        sink: Sink<'r, 'c>,
+        opts: &'r InstrumentOptions,
+        generator: Generator<'r>,
+        lang: &'static dyn LanguageSupport,
+        group: &[&'r DiscoveredFile],
+        summary: &mut Summary,
+    ) -> Result<Prepared<'r, 'c>> {
+        let states_of = |group: &[&DiscoveredFile]| -> Vec<State> {
+            let mut states = Vec::new();
+            for (fi, f) in group.iter().enumerate() {
+                for (ci, c) in f.constructs.iter().enumerate() {
+                    let by_model = matches!(generator, Generator::Llm(_)) && f.language.slot(c).is_some();
+                    states.push(State::new(fi, ci, c.forms.len(), by_model, opts.max_attempts));
+                }
+            }
+            states
+        };
+        if !opts.validate {
+            let mut states = states_of(group);
+            for s in &mut states {
+                s.status = Status::Passed;
+            }
+            return Ok(Prepared::Unvalidated(states, group.to_vec()));
+        }
+        let validator = for_language_with(lang.name(), opts.check_timeout).ok_or_else(|| {
             Error::Usage(format!(
                 "validation of {} is not built yet; pass --no-validate to instrument without it",
                 lang.name()
             ))
         })?;
-        v.available()?;
-        Some(v)
-    } else {
-        None
-    };
-    // Files the toolchain does not compile (build constraints) cannot be validated: skip them.
-    // Nor can files of packages that do not build before instrumentation.
-    let mut kept: Vec<&DiscoveredFile> = group.to_vec();
-    if let Some(v) = &validator {
-        let compiled = v.compiled_files(&opts.root)?;
-        let unbuildable = v.unbuildable_files(&opts.root)?;
+        validator.available()?;
+        // Files the toolchain does not compile (build constraints) cannot be validated: skip them.
+        // Nor can files of packages that do not build before instrumentation.
+        let compiled = validator.compiled_files(&opts.root)?;
+        let unbuildable = validator.unbuildable_files(&opts.root)?;
+        let mut kept: Vec<&DiscoveredFile> = group.to_vec();
         kept.retain(|f| {
             let why = if unbuildable.contains(&f.source.rel) {
                 Some("its package does not build before instrumentation")
@@ -407,298 +499,450 @@ fn run_language(
             }
             why.is_none()
         });
-    }
-    let group = &kept[..];
-    // Each file's own edits (the runtime import), computed by discovery from its tree.
-    let file_edits: Vec<Vec<crate::construct::Edit>> = group.iter().map(|f| f.file_edits.clone()).collect();
-    let mut states: Vec<State> = Vec::new();
-    for (fi, f) in group.iter().enumerate() {
-        for (ci, c) in f.constructs.iter().enumerate() {
-            let by_model = matches!(generator, Generator::Llm(_)) && f.language.slot(c).is_some();
-            states.push(State::new(fi, ci, c.forms.len(), by_model, opts.max_attempts));
-        }
-    }
-    let construct = |s: &State| -> &Construct { &group[s.file].constructs[s.index] };
+        let mut states = states_of(&kept);
+        // `go list -export` (which files the toolchain compiles) compiles every package: it counts.
+        let (prep_runs, elapsed) = validator.preparation_cost();
+        summary.compiler_runs += prep_runs;
 
-    let Some(validator) = validator else {
-        for s in &mut states {
-            s.status = Status::Passed;
-        }
-        summary.attempts += states.len();
-        finish(lang, group, &file_edits, &states, summary, outputs);
-        return Ok(());
-    };
-    // Diagnostics the original code already has. Most trees build before and after, so the
-    // original is checked only for files where the instrumented check reported something.
-    let targets: Vec<String> = group.iter().map(|f| f.source.rel.clone()).collect();
-    let mut known: HashSet<(String, usize, String)> = HashSet::new();
-    let mut baselined: HashSet<String> = HashSet::new();
-    // Files the baseline found unparsable as they are: skipped.
-    let mut unparsable: HashSet<String> = HashSet::new();
-    // `go list -export` (which files the toolchain compiles) compiles every package: it counts.
-    let (prep_runs, mut elapsed) = validator.preparation_cost();
-    summary.compiler_runs += prep_runs;
-
-    // Lessons reorder the ladder; they never remove a form.
-    let lessons: HashMap<(String, String), String> = match engine {
-        Some(e) if opts.learning.apply => e
-            .variant_lessons(lang.name(), opts.learning.min_failures)?
-            .into_iter()
-            .map(|l| ((l.signature, l.variant), l.lesson))
-            .collect(),
-        _ => HashMap::new(),
-    };
-    if !lessons.is_empty() {
-        for s in states.iter_mut().filter(|s| !s.by_model) {
-            let f = group[s.file];
-            order_forms(s, &f.constructs[s.index], &f.source.rel, &lessons, opts);
-            summary.constructs_reordered_by_learning += usize::from(!s.applied.is_empty());
-            summary.constructs_exploring += usize::from(s.explored);
-        }
-    }
-    // The model's attempts, then (on fallback) the template forms' budget, then one more check.
-    let model_rounds = if matches!(generator, Generator::Llm(_)) { opts.max_attempts as usize } else { 0 };
-    let max_rounds = model_rounds + states.iter().map(|s| s.budget as usize).max().unwrap_or(0) + 1;
-    let ctx = BlameContext { lang, group, file_edits: &file_edits, validator: validator.as_ref(), root: &opts.root };
-
-    // What a per-file checker last saw, and said, per file.
-    let mut seen: BTreeMap<String, String> = BTreeMap::new();
-    let mut seen_diags: BTreeMap<String, Vec<Diagnostic>> = BTreeMap::new();
-    // The files and diagnostics of the last check.
-    let mut last_check: Option<(BTreeMap<String, String>, Vec<Diagnostic>)> = None;
-    let mut round = 0;
-    loop {
-        round += 1;
-        if round > max_rounds {
-            // Out of rounds: what is still pending is left out; the rounds that follow only
-            // re-check what passed until a check changes nothing.
-            for s in states.iter_mut().filter(|s| s.status == Status::Pending) {
-                s.status = Status::Failed(format!("no form validated within {max_rounds} rounds"));
+        // Lessons reorder the ladder; they never remove a form.
+        let lessons: HashMap<(String, String), String> = match sink.engine {
+            Some(e) if opts.learning.apply => e
+                .variant_lessons(lang.name(), opts.learning.min_failures)?
+                .into_iter()
+                .map(|l| ((l.signature, l.variant), l.lesson))
+                .collect(),
+            _ => HashMap::new(),
+        };
+        if !lessons.is_empty() {
+            for s in states.iter_mut().filter(|s| !s.by_model) {
+                let f = kept[s.file];
+                order_forms(s, &f.constructs[s.index], &f.source.rel, &lessons, opts);
+                summary.constructs_reordered_by_learning += usize::from(!s.applied.is_empty());
+                summary.constructs_exploring += usize::from(s.explored);
             }
         }
-        let active: Vec<usize> =
-            (0..states.len()).filter(|&i| matches!(states[i].status, Status::Pending | Status::Passed)).collect();
-        if active.is_empty() {
-            break;
+        let model_rounds = if matches!(generator, Generator::Llm(_)) { opts.max_attempts as usize } else { 0 };
+        let max_rounds = model_rounds + states.iter().map(|s| s.budget as usize).max().unwrap_or(0) + 1;
+        let file_edits = kept.iter().map(|f| f.file_edits.clone()).collect();
+        Ok(Prepared::Validated(Box::new(LanguageRun {
+            sink,
+            opts,
+            generator,
+            lang,
+            group: kept,
+            file_edits,
+            states,
+            validator,
+            checks: CheckMemory { elapsed, ..Default::default() },
+            round: 0,
+            max_rounds,
+        })))
+    }
+
+    fn construct(&self, i: usize) -> &'r Construct {
+        let s = &self.states[i];
+        &self.group[s.file].constructs[s.index]
+    }
+
+    /// One round.
+    fn step(&mut self, summary: &mut Summary, on_progress: &mut dyn FnMut(Progress<'_>)) -> Result<Next> {
+        self.round += 1;
+        if self.round > self.max_rounds {
+            // Out of rounds: what is still pending is left out; the rounds that follow only
+            // re-check what passed until a check changes nothing.
+            for s in self.states.iter_mut().filter(|s| s.status == Status::Pending) {
+                s.status = Status::Failed(format!("no form validated within {} rounds", self.max_rounds));
+            }
         }
-        on_progress(Progress::Round { language: lang.name(), round, constructs: active.len() });
+        let active: Vec<usize> = (0..self.states.len())
+            .filter(|&i| matches!(self.states[i].status, Status::Pending | Status::Passed))
+            .collect();
+        if active.is_empty() {
+            return Ok(Next::Done);
+        }
+        on_progress(Progress::Round { language: self.lang.name(), round: self.round, constructs: active.len() });
         let mut batch: Vec<(usize, Learning)> = Vec::new();
         let mut changed = false;
-        if let Generator::Llm(llm) = generator {
-            let lessons_engine = engine.filter(|_| opts.learning.apply);
-            changed |= ask_model(lessons_engine, opts, llm, lang, group, &mut states, &mut batch, summary)?;
+        if let Generator::Llm(llm) = self.generator {
+            changed |= self.ask_model(llm, &mut batch, summary)?;
         }
         let active: Vec<usize> = active
             .into_iter()
-            .filter(|&i| match states[i].status {
+            .filter(|&i| match self.states[i].status {
                 Status::Passed => true,
-                Status::Pending => !states[i].by_model || states[i].custom.is_some(),
+                Status::Pending => !self.states[i].by_model || self.states[i].custom.is_some(),
                 Status::Failed(_) | Status::Skipped => false,
             })
             .collect();
-        let (files, spans) = render(lang, group, &file_edits, &states, &active);
-        // Nothing to compile when every answer this round was unusable. A per-file checker sees
-        // only the files that changed since the last round; the others keep their diagnostics.
-        let check = if active.is_empty() {
-            Default::default()
-        } else if last_check.as_ref().is_some_and(|(f, _)| *f == files) {
-            // Exactly what the last check saw (the round only settled answers that never
-            // compiled): its diagnostics still hold.
-            Check { diagnostics: last_check.as_ref().map(|(_, d)| d.clone()).unwrap_or_default(), ..Default::default() }
-        } else if validator.per_file() {
-            let changed: BTreeMap<String, String> =
-                files.iter().filter(|(k, v)| seen.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-            let mut check = validator.check(&opts.root, &changed)?;
-            for rel in changed.keys() {
-                seen_diags.insert(rel.clone(), check.diagnostics.iter().filter(|d| &d.file == rel).cloned().collect());
-            }
-            seen.extend(changed);
-            check.diagnostics = files.keys().flat_map(|k| seen_diags.get(k).cloned().unwrap_or_default()).collect();
-            check
-        } else {
-            validator.check(&opts.root, &files)?
-        };
+        let (files, spans) = render(self.lang, &self.group, &self.file_edits, &self.states, &active);
+        let check = self.check(&files, !active.is_empty())?;
         summary.compiler_runs += check.runs;
-        elapsed += check.elapsed;
-        if !active.is_empty() {
-            last_check = Some((files.clone(), check.diagnostics.clone()));
-        }
-        // A diagnostic without a file could be anywhere: then the whole original is checked.
-        let unknown: Vec<String> = if check.diagnostics.iter().any(|d| d.file.is_empty()) {
-            targets.iter().filter(|t| !baselined.contains(*t)).cloned().collect()
-        } else {
-            // Files teleforge changed, and files it did not change (a whole-tree checker reports
-            // their errors too; they may predate the run): not the runtime files it wrote.
-            let mut u: Vec<String> = check
-                .diagnostics
-                .iter()
-                .map(|d| d.file.clone())
-                .filter(|f| !lang.is_runtime_file(f) && !baselined.contains(f))
-                .collect();
-            u.sort();
-            u.dedup();
-            u
-        };
-        if !unknown.is_empty() {
-            on_progress(Progress::Baseline { language: lang.name() });
-            let baseline = validator.baseline(&opts.root, &unknown)?;
-            summary.compiler_runs += baseline.runs;
-            summary.baseline_runs += baseline.runs;
-            elapsed += baseline.elapsed;
-            known.extend(baseline.diagnostics.iter().map(|d| (d.file.clone(), d.line, numbers_masked(&d.message))));
-            // A file the toolchain cannot parse as it is hides any error an insertion adds
-            // behind its own: it is skipped, as if discovery had, and blames nobody.
-            for (fi, f) in group.iter().enumerate().filter(|(_, f)| baseline.unparsable.contains(&f.source.rel)) {
-                unparsable.insert(f.source.rel.clone());
-                *summary.files_skipped.entry(NOT_COMPILED.into()).or_default() += 1;
-                summary.constructs_found -= f.constructs.len();
-                for s in states.iter_mut().filter(|s| s.file == fi) {
-                    if s.status == Status::Passed && s.attempts == 1 {
-                        summary.first_attempt_successes -= 1;
-                    }
-                    if !s.by_model {
-                        summary.constructs_reordered_by_learning -= usize::from(!s.applied.is_empty());
-                        summary.constructs_exploring -= usize::from(s.explored);
-                    }
-                    s.status = Status::Skipped;
-                }
-            }
-            if validator.per_file() {
-                baselined.extend(unknown);
-            } else {
-                // A whole-tree checker (Go) reported every original diagnostic at once.
-                baselined.extend(targets.iter().cloned());
-            }
-        }
-        let active: Vec<usize> = active.into_iter().filter(|&i| states[i].status != Status::Skipped).collect();
+        self.checks.elapsed += check.elapsed;
+        self.baseline(&check, summary, on_progress)?;
+        let active: Vec<usize> = active.into_iter().filter(|&i| self.states[i].status != Status::Skipped).collect();
+        let memory = &self.checks;
         let new: Vec<&Diagnostic> = check
             .diagnostics
             .iter()
-            .filter(|d| !unparsable.contains(&d.file))
+            .filter(|d| !memory.unparsable.contains(&d.file))
             .filter(|d| {
-                !known.contains(&(d.file.clone(), original_line(&spans, &files, d), numbers_masked(&d.message)))
+                !memory.known.contains(&(d.file.clone(), original_line(&spans, &files, d), numbers_masked(&d.message)))
             })
             .collect();
-        let verdict = ctx.blame(&states, &active, &spans, &files, &new, &known)?;
+        let ctx = BlameContext {
+            lang: self.lang,
+            group: &self.group,
+            file_edits: &self.file_edits,
+            validator: self.validator.as_ref(),
+            root: &self.opts.root,
+        };
+        let verdict = ctx.blame(&self.states, &active, &spans, &files, &new, &memory.known)?;
         summary.compiler_runs += verdict.runs;
         summary.isolation_runs += verdict.runs;
-        elapsed += verdict.elapsed;
-
+        self.checks.elapsed += verdict.elapsed;
         for &i in &active {
-            if let Some(why) = verdict.broken.get(&states[i].file) {
-                // The file does not compile with the runtime import alone: no form of any of its
-                // constructs is to blame, so none is captured as a failure or moved on.
-                states[i].status = Status::Failed(why.clone());
-                continue;
+            changed |= self.settle(i, &verdict, &mut batch, summary);
+        }
+        self.capture(batch, summary)?;
+        Ok(if changed { Next::Round } else { Next::Done })
+    }
+
+    /// Checks the rendered `files`. Nothing is compiled when every answer this round was unusable
+    /// (`any` false); a check of exactly what the last check saw reuses its diagnostics; a
+    /// per-file checker sees only the files that changed since, the others keep theirs.
+    fn check(&mut self, files: &BTreeMap<String, String>, any: bool) -> Result<Check> {
+        let memory = &mut self.checks;
+        let check = if !any {
+            return Ok(Check::default());
+        } else if memory.last_check.as_ref().is_some_and(|(f, _)| f == files) {
+            // The round only settled answers that never compiled: the diagnostics still hold.
+            let diagnostics = memory.last_check.as_ref().map(|(_, d)| d.clone()).unwrap_or_default();
+            Check { diagnostics, ..Default::default() }
+        } else if self.validator.per_file() {
+            let changed: BTreeMap<String, String> = files
+                .iter()
+                .filter(|(k, v)| memory.seen.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let mut check = self.validator.check(&self.opts.root, &changed)?;
+            for rel in changed.keys() {
+                let mine = check.diagnostics.iter().filter(|d| &d.file == rel).cloned().collect();
+                memory.seen_diags.insert(rel.clone(), mine);
             }
-            let c = construct(&states[i]);
-            let form = &states[i].form(c).clone();
-            let Some((diags, how)) = verdict.blamed.get(&i) else {
-                if states[i].status == Status::Pending {
-                    let s = &mut states[i];
-                    s.attempts += 1;
-                    s.tried.push(s.form_index());
-                    s.status = Status::Passed;
-                    summary.attempts += 1;
-                    if s.attempts == 1 {
-                        summary.first_attempt_successes += 1;
-                    }
-                    let fix = if s.by_model {
-                        (s.attempts > 1).then(|| {
-                            s.fix.clone().unwrap_or_else(|| match &s.previous {
-                                Some((old, _)) => format!("Replaced `{old}` with `{}`", form.code()),
-                                None => format!("Wrote `{}`", form.code()),
-                            })
-                        })
-                    } else {
-                        (s.tried.len() > 1).then(|| {
-                            let old = &c.forms[s.tried[s.tried.len() - 2]];
-                            format!(
-                                "Used form {} ({}) instead of {} ({}), which failed with {}",
-                                form.id,
-                                form.summary,
-                                old.id,
-                                old.summary,
-                                s.last_pattern.as_deref().unwrap_or("an error")
-                            )
-                        })
-                    };
-                    let mut l = learning(
-                        lang,
-                        opts,
-                        &group[s.file].source,
-                        c,
-                        form,
-                        s.attempts,
-                        true,
-                        vec![],
-                        s.last_pattern.clone(),
-                        fix,
-                    );
-                    annotate(&mut l, generator, s, opts, None);
-                    batch.push((i, l));
+            memory.seen.extend(changed);
+            check.diagnostics =
+                files.keys().flat_map(|k| memory.seen_diags.get(k).cloned().unwrap_or_default()).collect();
+            check
+        } else {
+            self.validator.check(&self.opts.root, files)?
+        };
+        memory.last_check = Some((files.clone(), check.diagnostics.clone()));
+        Ok(check)
+    }
+
+    /// Checks the originals of the files `check` reported something in that were not checked
+    /// before (every file, when a diagnostic names none); files the toolchain cannot parse as
+    /// they are are skipped.
+    fn baseline(
+        &mut self,
+        check: &Check,
+        summary: &mut Summary,
+        on_progress: &mut dyn FnMut(Progress<'_>),
+    ) -> Result<()> {
+        let memory = &mut self.checks;
+        let targets = || self.group.iter().map(|f| f.source.rel.clone());
+        let mut unknown: Vec<String> = if check.diagnostics.iter().any(|d| d.file.is_empty()) {
+            // A diagnostic without a file could be anywhere: the whole original is checked.
+            targets().filter(|t| !memory.baselined.contains(t)).collect()
+        } else {
+            // Files teleforge changed, and files it did not change (a whole-tree checker reports
+            // their errors too; they may predate the run): not the runtime files it wrote.
+            check
+                .diagnostics
+                .iter()
+                .map(|d| d.file.clone())
+                .filter(|f| !self.lang.is_runtime_file(f) && !memory.baselined.contains(f))
+                .collect()
+        };
+        unknown.sort();
+        unknown.dedup();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        on_progress(Progress::Baseline { language: self.lang.name() });
+        let baseline = self.validator.baseline(&self.opts.root, &unknown)?;
+        summary.compiler_runs += baseline.runs;
+        summary.baseline_runs += baseline.runs;
+        memory.elapsed += baseline.elapsed;
+        memory.known.extend(baseline.diagnostics.iter().map(|d| (d.file.clone(), d.line, numbers_masked(&d.message))));
+        // A file the toolchain cannot parse as it is hides any error an insertion adds behind
+        // its own: it is skipped, as if discovery had, and blames nobody.
+        for (fi, f) in self.group.iter().enumerate().filter(|(_, f)| baseline.unparsable.contains(&f.source.rel)) {
+            memory.unparsable.insert(f.source.rel.clone());
+            *summary.files_skipped.entry(NOT_COMPILED.into()).or_default() += 1;
+            summary.constructs_found -= f.constructs.len();
+            for s in self.states.iter_mut().filter(|s| s.file == fi) {
+                if s.status == Status::Passed && s.attempts == 1 {
+                    summary.first_attempt_successes -= 1;
                 }
-                continue;
-            };
-            let errors: Vec<String> = diags.iter().map(Diagnostic::render).collect();
-            changed = true;
-            let s = &mut states[i];
+                if !s.by_model {
+                    summary.constructs_reordered_by_learning -= usize::from(!s.applied.is_empty());
+                    summary.constructs_exploring -= usize::from(s.explored);
+                }
+                s.status = Status::Skipped;
+            }
+        }
+        if self.validator.per_file() {
+            memory.baselined.extend(unknown);
+        } else {
+            // A whole-tree checker (Go) reported every original diagnostic at once.
+            memory.baselined.extend(targets());
+        }
+        Ok(())
+    }
+
+    /// Settles construct `i` after the round's verdict: passed (its attempt captured as a
+    /// success the first time), or blamed (its failure captured, the next form or a new snippet
+    /// queued, or left out). Returns whether the construct needs another round.
+    fn settle(
+        &mut self,
+        i: usize,
+        verdict: &Verdict,
+        batch: &mut Vec<(usize, Learning)>,
+        summary: &mut Summary,
+    ) -> bool {
+        if let Some(why) = verdict.broken.get(&self.states[i].file) {
+            // The file does not compile with the runtime import alone: no form of any of its
+            // constructs is to blame, so none is captured as a failure or moved on.
+            self.states[i].status = Status::Failed(why.clone());
+            return false;
+        }
+        let (opts, generator, round, max_rounds) = (self.opts, self.generator, self.round, self.max_rounds);
+        let c = self.construct(i);
+        let form = &self.states[i].form(c).clone();
+        let Some((diags, how)) = verdict.blamed.get(&i) else {
+            if self.states[i].status == Status::Pending {
+                let s = &mut self.states[i];
+                s.attempts += 1;
+                s.tried.push(s.form_index());
+                s.status = Status::Passed;
+                summary.attempts += 1;
+                if s.attempts == 1 {
+                    summary.first_attempt_successes += 1;
+                }
+                let fix = if s.by_model {
+                    (s.attempts > 1).then(|| {
+                        s.fix.clone().unwrap_or_else(|| match &s.previous {
+                            Some((old, _)) => format!("Replaced `{old}` with `{}`", form.code()),
+                            None => format!("Wrote `{}`", form.code()),
+                        })
+                    })
+                } else {
+                    (s.tried.len() > 1).then(|| {
+                        let old = &c.forms[s.tried[s.tried.len() - 2]];
+                        format!(
+                            "Used form {} ({}) instead of {} ({}), which failed with {}",
+                            form.id,
+                            form.summary,
+                            old.id,
+                            old.summary,
+                            s.last_pattern.as_deref().unwrap_or("an error")
+                        )
+                    })
+                };
+                let pattern = self.states[i].last_pattern.clone();
+                let mut l = self.learning(i, form, true, vec![], pattern, fix);
+                annotate(&mut l, generator, &self.states[i], opts, None);
+                batch.push((i, l));
+            }
+            return false;
+        };
+        let errors: Vec<String> = diags.iter().map(Diagnostic::render).collect();
+        {
+            let s = &mut self.states[i];
             // A construct that had passed and is now blamed was counted right first time.
             if s.status == Status::Passed && s.attempts == 1 {
                 summary.first_attempt_successes -= 1;
             }
             s.attempts += 1;
             s.tried.push(s.form_index());
-            summary.attempts += 1;
-            let mut l =
-                learning(lang, opts, &group[s.file].source, c, form, s.attempts, false, errors.clone(), None, None);
-            annotate(&mut l, generator, s, opts, Some(how));
-            batch.push((i, l));
-            let first_error = errors.first().cloned().unwrap_or_else(|| "validation failed".into());
-            if s.by_model {
-                s.previous = Some((form.code(), errors.clone()));
-                s.custom = None;
-                s.fix = None;
-                if s.attempts < opts.max_attempts && round < max_rounds {
-                    s.status = Status::Pending;
-                } else if let (Generator::Llm(llm), true) = (generator, round < max_rounds) {
-                    let why = format!("the model's snippets failed {} times: {first_error}", s.attempts);
-                    fall_back(s, opts, llm, &why, summary);
-                } else {
-                    s.status = Status::Failed(first_error);
-                }
-                continue;
-            }
-            if s.pos + 1 < s.order.len() && s.attempts < s.budget && round < max_rounds {
-                s.pos += 1;
+        }
+        summary.attempts += 1;
+        let mut l = self.learning(i, form, false, errors.clone(), None, None);
+        annotate(&mut l, generator, &self.states[i], opts, Some(how));
+        batch.push((i, l));
+        let first_error = errors.first().cloned().unwrap_or_else(|| "validation failed".into());
+        let s = &mut self.states[i];
+        if s.by_model {
+            s.previous = Some((form.code(), errors));
+            s.custom = None;
+            s.fix = None;
+            if s.attempts < opts.max_attempts && round < max_rounds {
                 s.status = Status::Pending;
+            } else if let (Generator::Llm(llm), true) = (generator, round < max_rounds) {
+                let why = format!("the model's snippets failed {} times: {first_error}", s.attempts);
+                fall_back(s, opts, llm, &why, summary);
             } else {
                 s.status = Status::Failed(first_error);
             }
+        } else if s.pos + 1 < s.order.len() && s.attempts < s.budget && round < max_rounds {
+            s.pos += 1;
+            s.status = Status::Pending;
+        } else {
+            s.status = Status::Failed(first_error);
         }
-        if let Some(engine) = engine {
-            let (idx, learnings): (Vec<usize>, Vec<Learning>) = batch.into_iter().unzip();
-            let prepared = engine.prepare_batch(learnings)?;
-            summary.learnings_captured += prepared.len();
-            *summary.captured_by_language.entry(lang.name().to_string()).or_default() += prepared.len();
-            for (i, l) in idx.into_iter().zip(prepared.learnings()) {
-                if !l.success {
-                    states[i].last_pattern = l.error_pattern.clone();
-                }
-                on_capture(l);
-            }
-            if let Some(tx) = to_store {
-                // A storing thread that stopped has its error reported when it is joined.
-                let _ = tx.send(prepared);
-            }
-        }
-        if !changed {
-            break;
+        true
+    }
+
+    /// The attempt of construct `i` with `form` as a learning.
+    fn learning(
+        &self,
+        i: usize,
+        form: &Form,
+        success: bool,
+        errors: Vec<String>,
+        pattern: Option<String>,
+        fix: Option<String>,
+    ) -> Learning {
+        let s = &self.states[i];
+        let (source, c) = (&self.group[s.file].source, self.construct(i));
+        let mut context = BTreeMap::new();
+        context
+            .insert(SUBJECT_KEY.to_string(), format!("{}:{}:{}:{}", source.rel, c.line, c.kind.as_str(), c.function));
+        context.insert(VARIANT_KEY.into(), form.id.to_string());
+        context.insert(SIGNATURE_KEY.into(), c.signature());
+        context.insert(FILE_KEY.into(), source.rel.clone());
+        Learning {
+            language: self.lang.name().to_string(),
+            construct_type: c.kind.as_str().to_string(),
+            attempt_number: s.attempts,
+            success,
+            generated_code: crate::rewrite::strip_markers_only(&form.code()),
+            validation_errors: errors,
+            error_pattern: pattern,
+            fix_applied: fix,
+            run_id: Some(self.opts.run_id.clone()),
+            generator: Some(if form.id == LLM_FORM { "llm".into() } else { "template".into() }),
+            context,
+            ..Default::default()
         }
     }
-    summary.validation_seconds += elapsed.as_secs_f64();
-    finish(lang, group, &file_edits, &states, summary, outputs);
-    Ok(())
+
+    /// Prepares the round's learnings, shows them to the caller, and hands them to the storing
+    /// thread; each failure's pattern goes into the next attempt's learning.
+    fn capture(&mut self, batch: Vec<(usize, Learning)>, summary: &mut Summary) -> Result<()> {
+        let Some(engine) = self.sink.engine else { return Ok(()) };
+        let (idx, learnings): (Vec<usize>, Vec<Learning>) = batch.into_iter().unzip();
+        let prepared = engine.prepare_batch(learnings)?;
+        summary.learnings_captured += prepared.len();
+        *summary.captured_by_language.entry(self.lang.name().to_string()).or_default() += prepared.len();
+        for (i, l) in idx.into_iter().zip(prepared.learnings()) {
+            if !l.success {
+                self.states[i].last_pattern = l.error_pattern.clone();
+            }
+            (self.sink.on_capture)(l);
+        }
+        if let Some(tx) = self.sink.to_store {
+            // A storing thread that stopped has its error reported when it is joined.
+            let _ = tx.send(prepared);
+        }
+        Ok(())
+    }
+}
+
+impl LanguageRun<'_, '_> {
+    /// Asks the model for every pending construct without a snippet: one call per file (the
+    /// generator splits a file into requests that fit the model), several files at once. Unusable
+    /// answers are failed attempts, captured like compiler failures; a construct the model never
+    /// reached is no attempt at all and falls back to the template forms. Returns whether anything
+    /// changed.
+    fn ask_model(
+        &mut self,
+        llm: &LlmGenerator,
+        batch: &mut Vec<(usize, Learning)>,
+        summary: &mut Summary,
+    ) -> Result<bool> {
+        let engine = self.sink.engine.filter(|_| self.opts.learning.apply);
+        let opts = self.opts;
+        let group = &self.group;
+        let mut by_file: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (i, s) in self.states.iter().enumerate() {
+            if s.by_model && s.status == Status::Pending && s.custom.is_none() {
+                by_file.entry(s.file).or_default().push(i);
+            }
+        }
+        let mut jobs: Vec<(usize, Vec<usize>, Vec<Ask<'_>>)> = Vec::new();
+        for (fi, idxs) in by_file {
+            let f = group[fi];
+            let mut asks = Vec::new();
+            let mut kept = Vec::new();
+            for &i in &idxs {
+                let c = &f.constructs[self.states[i].index];
+                // by_model is only set where the language offers a slot.
+                let Some(slot) = f.language.slot(c) else { continue };
+                asks.push(Ask { id: format!("c{i}"), construct: c, slot, previous: self.states[i].previous.clone() });
+                kept.push(i);
+            }
+            jobs.push((fi, kept, asks));
+        }
+        // Files are asked in parallel; the generator caps the requests in flight across all of them.
+        let workers = llm.concurrency().clamp(1, 16).min(jobs.len().max(1));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let answers: Vec<std::sync::Mutex<Option<Result<FileProposals>>>> =
+            jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((fi, _, asks)) = jobs.get(n) else { break };
+                    let answer = llm.propose_file(engine, group[*fi].language, &group[*fi].source, asks);
+                    *answers[n].lock().unwrap_or_else(|e| e.into_inner()) = Some(answer);
+                });
+            }
+        });
+        let mut changed = false;
+        for ((_, idxs, asks), answer) in jobs.iter().zip(answers) {
+            let answer = match answer.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                Some(a) => a?,
+                None => continue,
+            };
+            for ((&i, ask), outcome) in idxs.iter().zip(asks).zip(answer.outcomes) {
+                let s = &mut self.states[i];
+                s.carried = answer.pattern_ids.clone();
+                match outcome {
+                    Outcome::Answered { proposal: Proposal::Snippet { code, fix, .. }, usage } => {
+                        s.usage = (usage.input_tokens, usage.output_tokens);
+                        let edits = vec![ask.slot.edit(&code)];
+                        s.custom = Some(Form { id: LLM_FORM, summary: "snippet written by the model", edits });
+                        s.fix = fix;
+                    }
+                    Outcome::Answered { proposal: Proposal::Invalid { code, error, pattern }, usage } => {
+                        s.usage = (usage.input_tokens, usage.output_tokens);
+                        changed = true;
+                        s.attempts += 1;
+                        summary.attempts += 1;
+                        let form = Form { id: LLM_FORM, summary: "unusable answer", edits: Vec::new() };
+                        let mut l = self.learning(i, &form, false, vec![error.clone()], Some(pattern), None);
+                        l.generated_code = code.clone();
+                        let s = &mut self.states[i];
+                        annotate(&mut l, Generator::Llm(llm), s, opts, Some("answer"));
+                        batch.push((i, l));
+                        s.previous = Some((code, vec![error.clone()]));
+                        if s.attempts >= opts.max_attempts {
+                            let why = format!("the model's answers failed {} times: {error}", s.attempts);
+                            fall_back(s, opts, llm, &why, summary);
+                        }
+                    }
+                    Outcome::NotReached(why) => {
+                        changed = true;
+                        summary.llm_not_reached += 1;
+                        fall_back(s, opts, llm, &format!("the model never answered: {why}"), summary);
+                    }
+                }
+            }
+        }
+        Ok(changed)
+    }
 }
 
 /// The run's summary as the store keeps it.
@@ -1161,40 +1405,6 @@ fn line_spans(spans: Option<&Vec<(usize, usize, usize)>>, text: &str) -> Vec<(us
         .unwrap_or_default()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn learning(
-    lang: &dyn LanguageSupport,
-    opts: &InstrumentOptions,
-    source: &SourceFile,
-    c: &Construct,
-    form: &Form,
-    attempt: u32,
-    success: bool,
-    errors: Vec<String>,
-    pattern: Option<String>,
-    fix: Option<String>,
-) -> Learning {
-    let mut context = BTreeMap::new();
-    context.insert(SUBJECT_KEY.to_string(), format!("{}:{}:{}:{}", source.rel, c.line, c.kind.as_str(), c.function));
-    context.insert(VARIANT_KEY.into(), form.id.to_string());
-    context.insert(SIGNATURE_KEY.into(), c.signature());
-    context.insert(FILE_KEY.into(), source.rel.clone());
-    Learning {
-        language: lang.name().to_string(),
-        construct_type: c.kind.as_str().to_string(),
-        attempt_number: attempt,
-        success,
-        generated_code: crate::rewrite::strip_markers_only(&form.code()),
-        validation_errors: errors,
-        error_pattern: pattern,
-        fix_applied: fix,
-        run_id: Some(opts.run_id.clone()),
-        generator: Some(if form.id == LLM_FORM { "llm".into() } else { "template".into() }),
-        context,
-        ..Default::default()
-    }
-}
-
 /// Applies the passed constructs' forms and records what was left out.
 fn finish(
     lang: &dyn LanguageSupport,
@@ -1259,112 +1469,6 @@ fn annotate(l: &mut Learning, generator: Generator<'_>, s: &State, opts: &Instru
         l.context.insert("patterns".into(), s.carried.join(","));
         l.context.insert("tokens".into(), format!("{}/{}", s.usage.0, s.usage.1));
     }
-}
-
-/// Asks the model for every pending construct without a snippet: one call per file (the
-/// generator splits a file into requests that fit the model), several files at once. Unusable
-/// answers are failed attempts, captured like compiler failures; a construct the model never
-/// reached is no attempt at all and falls back to the template forms. Returns whether anything
-/// changed.
-#[allow(clippy::too_many_arguments)]
-fn ask_model(
-    engine: Option<&LearningEngine>,
-    opts: &InstrumentOptions,
-    llm: &LlmGenerator,
-    lang: &'static dyn LanguageSupport,
-    group: &[&DiscoveredFile],
-    states: &mut [State],
-    batch: &mut Vec<(usize, Learning)>,
-    summary: &mut Summary,
-) -> Result<bool> {
-    let mut by_file: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for (i, s) in states.iter().enumerate() {
-        if s.by_model && s.status == Status::Pending && s.custom.is_none() {
-            by_file.entry(s.file).or_default().push(i);
-        }
-    }
-    let mut jobs: Vec<(usize, Vec<usize>, Vec<Ask<'_>>)> = Vec::new();
-    for (fi, idxs) in by_file {
-        let f = group[fi];
-        let mut asks = Vec::new();
-        let mut kept = Vec::new();
-        for &i in &idxs {
-            let c = &f.constructs[states[i].index];
-            // by_model is only set where the language offers a slot.
-            let Some(slot) = f.language.slot(c) else { continue };
-            asks.push(Ask { id: format!("c{i}"), construct: c, slot, previous: states[i].previous.clone() });
-            kept.push(i);
-        }
-        jobs.push((fi, kept, asks));
-    }
-    // Files are asked in parallel; the generator caps the requests in flight across all of them.
-    let workers = llm.concurrency().clamp(1, 16).min(jobs.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let answers: Vec<std::sync::Mutex<Option<Result<FileProposals>>>> =
-        jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((fi, _, asks)) = jobs.get(n) else { break };
-                let answer = llm.propose_file(engine, group[*fi].language, &group[*fi].source, asks);
-                *answers[n].lock().unwrap_or_else(|e| e.into_inner()) = Some(answer);
-            });
-        }
-    });
-    let mut changed = false;
-    for ((fi, idxs, asks), answer) in jobs.iter().zip(answers) {
-        let f = group[*fi];
-        let answer = match answer.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            Some(a) => a?,
-            None => continue,
-        };
-        for ((&i, ask), outcome) in idxs.iter().zip(asks).zip(answer.outcomes) {
-            let s = &mut states[i];
-            s.carried = answer.pattern_ids.clone();
-            match outcome {
-                Outcome::Answered { proposal: Proposal::Snippet { code, fix, .. }, usage } => {
-                    s.usage = (usage.input_tokens, usage.output_tokens);
-                    let edits = vec![ask.slot.edit(&code)];
-                    s.custom = Some(Form { id: LLM_FORM, summary: "snippet written by the model", edits });
-                    s.fix = fix;
-                }
-                Outcome::Answered { proposal: Proposal::Invalid { code, error, pattern }, usage } => {
-                    s.usage = (usage.input_tokens, usage.output_tokens);
-                    changed = true;
-                    s.attempts += 1;
-                    summary.attempts += 1;
-                    let form = Form { id: LLM_FORM, summary: "unusable answer", edits: Vec::new() };
-                    let mut l = learning(
-                        lang,
-                        opts,
-                        &f.source,
-                        ask.construct,
-                        &form,
-                        s.attempts,
-                        false,
-                        vec![error.clone()],
-                        Some(pattern),
-                        None,
-                    );
-                    l.generated_code = code.clone();
-                    annotate(&mut l, Generator::Llm(llm), s, opts, Some("answer"));
-                    batch.push((i, l));
-                    s.previous = Some((code, vec![error.clone()]));
-                    if s.attempts >= opts.max_attempts {
-                        let why = format!("the model's answers failed {} times: {error}", s.attempts);
-                        fall_back(s, opts, llm, &why, summary);
-                    }
-                }
-                Outcome::NotReached(why) => {
-                    changed = true;
-                    summary.llm_not_reached += 1;
-                    fall_back(s, opts, llm, &format!("the model never answered: {why}"), summary);
-                }
-            }
-        }
-    }
-    Ok(changed)
 }
 
 /// A construct the model did not get right within its attempts (or never answered) is tried with
