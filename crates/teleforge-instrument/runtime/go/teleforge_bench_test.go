@@ -10,6 +10,13 @@
 // docs/BENCHMARKS.md ("Runtimes") has the script that runs it against the
 // previous runtime in the same run.
 //
+// Sampled out (telemetry on, each site past its first TELEMETRY_SAMPLE_FIRST
+// occurrences, so that only powers of two are still recorded): leave
+// TELEMETRY_SAMPLE_FIRST unset (100) or small:
+//
+//	TELEMETRY_FILE=/tmp/tf-bench.jsonl \
+//	  go test -tags teleforgebench -run '^$' -bench SampledOut .
+//
 // On, OTLP to a local receiver: add the teleforge_otlp tag and set
 // TELEFORGE_BENCH_OTLP=1, which starts an OTLP/HTTP receiver on 127.0.0.1 in
 // the benchmark process and points OTEL_EXPORTER_OTLP_ENDPOINT at it (leave
@@ -27,6 +34,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -100,4 +108,45 @@ func BenchmarkCompareThroughput(b *testing.B) {
 	}
 	Tel.FuncExit(outer) // writes what is pending (the new runtime)
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}
+
+// A site execution that is sampled out, per call: an entry + exit pair (the
+// exit gets the nil span), a loop iteration, an assignment. They run inside an
+// open recorded call, as in a program, so that the few occurrences still
+// recorded (powers of two: about log2(b.N)) are buffered, not written one by
+// one. Skipped when telemetry is off or nothing would be sampled out.
+func BenchmarkSampledOut(b *testing.B) {
+	if os.Getenv("TELEMETRY_FILE") == "" && os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" {
+		b.Skip("telemetry is off: set TELEMETRY_FILE")
+	}
+	if n, err := strconv.ParseUint(os.Getenv("TELEMETRY_SAMPLE_FIRST"), 10, 64); err == nil && n > 1<<12 {
+		b.Skip("TELEMETRY_SAMPLE_FIRST is too large for anything to be sampled out")
+	}
+	xs := []int{1, 2, 3}
+	cases := []struct {
+		name string
+		site func(i int)
+	}{
+		{"pair", func(i int) {
+			s := Tel.FuncEntry("main.f", "sampled.go", 1, "xs", xs, "i", i)
+			Tel.FuncExit(s, i)
+		}},
+		{"loop_iter", func(i int) { Tel.LoopIter("main.f", "sampled.go", 2) }},
+		{"var_assign", func(i int) { Tel.VarAssign("main.f", "sampled.go", 3, "i", i) }},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			outer := Tel.FuncEntry("main.outer", "sampled.go", 10)
+			for i := 0; i < 1<<13; i++ { // past the first occurrences
+				c.site(i)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				c.site(i)
+			}
+			b.StopTimer()
+			Tel.FuncExit(outer)
+		})
+	}
 }

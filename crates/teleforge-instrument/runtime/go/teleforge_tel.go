@@ -34,8 +34,12 @@
 // expected to cost one small heap allocation per call even when telemetry is
 // off (BenchmarkBoxingIfEscaping measures that situation: 60-90 ns, 3 allocs).
 //
-// Cost when on: a call that is sampled out costs a counter increment (~50 ns
-// for an entry/exit pair). A recorded event costs the goroutine id, rendering,
+// Cost when on: a site execution that is sampled out costs a lookup in this
+// copy's table of sites and an atomic increment of the site's counter: no
+// lock, no map, no string hashing, no allocation (about 10 ns per entry/exit
+// pair, loop iteration or assignment here, where a bare atomic increment
+// behind a call costs 4 ns; it was 50-65 ns with a locked map of the sites;
+// BenchmarkSampledOut in teleforge_bench_test.go; see "Site counters" below). A recorded event costs the goroutine id, rendering,
 // and an append to the process's buffer. Go offers no goroutine id: the only
 // way with the standard library (and without unsafe) is to parse the header of
 // runtime.Stack, which since Go 1.21 walks the *whole* stack (it prints the
@@ -75,6 +79,29 @@
 // func_exit "error" field: a function left by a panic still gets its func_exit
 // (deferred calls run while panicking), without "error". Panics inside this
 // runtime itself are recovered in every entry point and never reach the user.
+//
+// Site counters. Sampling needs one exact counter per site (kind, file,
+// line) per process, shared by every copy of this file (a site is only ever
+// called through its own package's copy, but the counters live in the shared
+// core, so that copies of older runtimes in the same process count with
+// us). Finding the counter must not cost a lock and a map lookup with the
+// file name hashed on every execution (that made a package's own tests ten
+// times slower), so each copy keeps a lock-free open-addressing table in front
+// of the core (teleforgeSiteTable): slots are atomic.Values holding immutable
+// entries (kind, line, file, pointer to the core's counter), the hash is
+// made of the kind, the line, the file name's length and three of its bytes
+// (no pass over the string), and a hit compares the full key (the file name
+// instrumented code passes is a string constant, so the comparison is
+// usually a pointer comparison). The first execution of a site in a copy
+// takes the copy's mutex, asks the core for the counter (Counter, under the
+// core's lock; the entry offers a word of its own, which becomes the
+// process's counter of the site unless another copy's is there already, so
+// the counter normally shares the entry's cache line) and inserts the
+// entry; the table doubles when half full, and readers of the old table keep
+// finding what it holds. The counter is then
+// incremented atomically, and occurrence v is recorded when v <=
+// TELEMETRY_SAMPLE_FIRST or v is a power of two: exactly the semantics of the
+// core's Sample, which older copies still call.
 //
 // Sampling and parents: a call that is sampled out is not pushed on its
 // goroutine's span stack, so every parent_span_id and every span_id carried by
@@ -181,9 +208,14 @@ const (
 
 var (
 	teleforgeMode uint32 // atomic; one of teleforgeMode*
-	teleforgeOnce teleforgesync.Once
-	teleforgeRT   teleforgeCoreAPI // set once, before teleforgeMode becomes On
-	teleforgeBufs teleforgesync.Pool
+	// teleforgeSiteCache holds this copy's *teleforgeSiteTable, installed by
+	// teleforgeInit before teleforgeMode becomes On and replaced (grown)
+	// under teleforgeSiteMu.
+	teleforgeSiteCache teleforgeatomic.Value
+	teleforgeSiteMu    teleforgesync.Mutex
+	teleforgeOnce      teleforgesync.Once
+	teleforgeRT        teleforgeCoreAPI // set once, before teleforgeMode becomes On
+	teleforgeBufs      teleforgesync.Pool
 	// teleforgeCoreMagic names the process-wide shared core; a var only so
 	// that tests can start from a fresh core. It must not contain '?'.
 	teleforgeCoreMagic = "\x00teleforge-tel-core-v2\x00"
@@ -202,6 +234,12 @@ var (
 // satisfied across copies. Bump the version in the magic and the marker method
 // when this interface changes: copies of other versions then keep their own
 // core instead of misusing this one.
+//
+// A core may offer more than this interface through optional interfaces that
+// a copy asks for with a type assertion (teleforgeCoreCounters): the magic and
+// this interface stay as they are, so copies of older runtimes keep sharing a
+// newer core, and a newer copy that finds an older core (without the extra
+// methods) falls back to the methods of this interface.
 type teleforgeCoreAPI interface {
 	TeleforgeCoreV2()
 	Sample(kind uint8, file string, line int) (n uint64, record bool)
@@ -211,6 +249,22 @@ type teleforgeCoreAPI interface {
 	Top(gid uint64) (id, parent uint64, hasParent, ok bool)
 	Write(b []byte, flush bool)
 	Pid() int
+}
+
+// teleforgeCoreCounters is the optional part of the shared core that lets a
+// copy find a site's counter once and then count without calling the core
+// (see "Site counters" above). Cores made before it existed do not have it.
+type teleforgeCoreCounters interface {
+	TeleforgeCoreCountersV1()
+	// Counter returns the process's counter of the site: the one known
+	// already, or else fresh (zero, 64-bit aligned), which becomes the
+	// site's counter (nil fresh: the core makes one). Every caller gets the
+	// same pointer, the one Sample increments; increment it with sync/atomic
+	// only. A copy passes a word of its own table's entry as fresh, so that
+	// the counter of a site normally sits beside the site's key.
+	Counter(kind uint8, file string, line int, fresh *uint64) *uint64
+	// SampleFirst returns TELEMETRY_SAMPLE_FIRST as the core read it.
+	SampleFirst() uint64
 }
 
 type teleforgeCore struct {
@@ -340,7 +394,142 @@ func teleforgeInit() {
 		}
 	}
 	teleforgeRT = core
+	t := &teleforgeSiteTable{}
+	if cc, ok := core.(teleforgeCoreCounters); ok {
+		t = teleforgeNewSiteTable(cc, cc.SampleFirst(), 64)
+	}
+	teleforgeSiteCache.Store(t)
 	teleforgeatomic.StoreUint32(&teleforgeMode, teleforgeModeOn)
+}
+
+// teleforgeSiteTable is one copy's lock-free table from sites to the shared
+// core's counters (see "Site counters" above). An entry never changes once
+// stored; the table is replaced by a bigger one when half full.
+type teleforgeSiteTable struct {
+	mask     uint64
+	slots    []teleforgeatomic.Value // each empty or holding a *teleforgeSite
+	used     int                     // under teleforgeSiteMu
+	first    uint64                  // TELEMETRY_SAMPLE_FIRST
+	counters teleforgeCoreCounters   // nil: the core predates counters, call its Sample
+}
+
+type teleforgeSite struct {
+	own  uint64  // atomic; first, for 64-bit alignment; the site's counter when n == &own
+	n    *uint64 // the site's counter in the core: normally &own, or another copy's
+	line int
+	file string
+	kind uint8
+}
+
+func teleforgeNewSiteTable(cc teleforgeCoreCounters, first uint64, size int) *teleforgeSiteTable {
+	return &teleforgeSiteTable{
+		mask:     uint64(size - 1),
+		slots:    make([]teleforgeatomic.Value, size),
+		first:    first,
+		counters: cc,
+	}
+}
+
+// teleforgeSiteHash mixes the kind, the line, the file name's length and
+// three of its bytes (the first, the middle one and the last before a
+// ".go"-long suffix), without a pass over the name.
+func teleforgeSiteHash(kind uint8, file string, line int) uint64 {
+	h := uint64(line)<<2 ^ uint64(kind) ^ uint64(len(file))<<32
+	if n := len(file); n >= 4 {
+		h ^= uint64(file[0])<<40 ^ uint64(file[n/2])<<48 ^ uint64(file[n-4])<<56
+	} else if n > 0 {
+		h ^= uint64(file[0]) << 40
+	}
+	h *= 0x9e3779b97f4a7c15
+	return h ^ h>>29
+}
+
+// teleforgeSample counts one occurrence of the site and reports its number
+// and whether it is recorded. It never panics and takes no lock once the site
+// is in this copy's table.
+func teleforgeSample(kind uint8, file string, line int) (uint64, bool) {
+	if teleforgeatomic.LoadUint32(&teleforgeMode) == teleforgeModeOn {
+		if t, _ := teleforgeSiteCache.Load().(*teleforgeSiteTable); t != nil && t.counters != nil {
+			for i := teleforgeSiteHash(kind, file, line); ; i++ {
+				s, _ := t.slots[i&t.mask].Load().(*teleforgeSite)
+				if s == nil {
+					break
+				}
+				if s.line == line && s.kind == kind && s.file == file {
+					v := teleforgeatomic.AddUint64(s.n, 1)
+					return v, v <= t.first || v&(v-1) == 0
+				}
+			}
+		}
+	}
+	return teleforgeSampleSlow(kind, file, line)
+}
+
+// teleforgeSampleSlow reads the configuration on the first call, adds a new
+// site to this copy's table, or asks an older core's Sample.
+func teleforgeSampleSlow(kind uint8, file string, line int) (n uint64, record bool) {
+	defer func() {
+		if recover() != nil {
+			n, record = 0, false
+		}
+	}()
+	core := teleforgeActive()
+	if core == nil {
+		return 0, false
+	}
+	t, _ := teleforgeSiteCache.Load().(*teleforgeSiteTable)
+	if t == nil || t.counters == nil {
+		return core.Sample(kind, file, line)
+	}
+	c := teleforgeAddSite(kind, file, line)
+	v := teleforgeatomic.AddUint64(c, 1)
+	return v, v <= t.first || v&(v-1) == 0
+}
+
+// teleforgeAddSite returns the site's counter, putting it into this copy's
+// table first if it is not there yet.
+func teleforgeAddSite(kind uint8, file string, line int) *uint64 {
+	teleforgeSiteMu.Lock()
+	defer teleforgeSiteMu.Unlock()
+	t := teleforgeSiteCache.Load().(*teleforgeSiteTable)
+	h := teleforgeSiteHash(kind, file, line)
+	i := h
+	for ; ; i++ {
+		s, _ := t.slots[i&t.mask].Load().(*teleforgeSite)
+		if s == nil {
+			break
+		}
+		if s.line == line && s.kind == kind && s.file == file {
+			return s.n
+		}
+	}
+	s := &teleforgeSite{kind: kind, line: line, file: file}
+	s.n = t.counters.Counter(kind, file, line, &s.own)
+	if 2*(t.used+1) > len(t.slots) {
+		bigger := teleforgeNewSiteTable(t.counters, t.first, 2*len(t.slots))
+		for j := range t.slots {
+			if old, _ := t.slots[j].Load().(*teleforgeSite); old != nil {
+				bigger.insert(old)
+			}
+		}
+		bigger.insert(s)
+		teleforgeSiteCache.Store(bigger)
+		return s.n
+	}
+	t.slots[i&t.mask].Store(s)
+	t.used++
+	return s.n
+}
+
+// insert puts s into a table nobody else sees yet.
+func (t *teleforgeSiteTable) insert(s *teleforgeSite) {
+	for i := teleforgeSiteHash(s.kind, s.file, s.line); ; i++ {
+		if t.slots[i&t.mask].Load() == nil {
+			t.slots[i&t.mask].Store(s)
+			t.used++
+			return
+		}
+	}
 }
 
 // teleforgeOTLPEndpoint returns the OTLP/HTTP traces URL the environment asks
@@ -481,7 +670,19 @@ func teleforgeUsablePath(path string) string {
 	return path
 }
 
-func teleforgeFuncEntry(name, file string, line int, kv []interface{}) (span *teleforgeSpan) {
+// teleforgeFuncEntry is FuncEntry once telemetry is not known to be off: the
+// sampled-out case returns before the recording path's deferred recover.
+// Not inlined, so that FuncEntry itself stays small enough to be inlined.
+//
+//go:noinline
+func teleforgeFuncEntry(name, file string, line int, kv []interface{}) *teleforgeSpan {
+	if _, ok := teleforgeSample(teleforgeKindEntry, file, line); !ok {
+		return nil
+	}
+	return teleforgeRecordEntry(name, file, line, kv)
+}
+
+func teleforgeRecordEntry(name, file string, line int, kv []interface{}) (span *teleforgeSpan) {
 	pushed := false
 	defer func() {
 		if recover() != nil {
@@ -493,9 +694,6 @@ func teleforgeFuncEntry(name, file string, line int, kv []interface{}) (span *te
 	}()
 	core := teleforgeActive()
 	if core == nil {
-		return nil
-	}
-	if _, ok := core.Sample(teleforgeKindEntry, file, line); !ok {
 		return nil
 	}
 	span = &teleforgeSpan{
@@ -574,14 +772,17 @@ func teleforgeFuncExit(span *teleforgeSpan, results []interface{}) {
 	core.Write(b, last) // the goroutine's outermost recorded call returned: write
 }
 
+//go:noinline
 func teleforgeLoopIter(name, file string, line int) {
+	if n, ok := teleforgeSample(teleforgeKindLoop, file, line); ok {
+		teleforgeRecordLoop(name, file, line, n)
+	}
+}
+
+func teleforgeRecordLoop(name, file string, line int, n uint64) {
 	defer func() { _ = recover() }()
 	core := teleforgeActive()
 	if core == nil {
-		return
-	}
-	n, ok := core.Sample(teleforgeKindLoop, file, line)
-	if !ok {
 		return
 	}
 	gid := teleforgeGoroutineID()
@@ -600,13 +801,17 @@ func teleforgeLoopIter(name, file string, line int) {
 	core.Write(b, !inSpan)
 }
 
+//go:noinline
 func teleforgeVarAssign(name, file string, line int, variable string, value interface{}) {
+	if _, ok := teleforgeSample(teleforgeKindVar, file, line); ok {
+		teleforgeRecordVar(name, file, line, variable, value)
+	}
+}
+
+func teleforgeRecordVar(name, file string, line int, variable string, value interface{}) {
 	defer func() { _ = recover() }()
 	core := teleforgeActive()
 	if core == nil {
-		return
-	}
-	if _, ok := core.Sample(teleforgeKindVar, file, line); !ok {
 		return
 	}
 	gid := teleforgeGoroutineID()
@@ -634,24 +839,41 @@ func (c *teleforgeCore) TeleforgeCoreV2() {}
 func (c *teleforgeCore) Pid() int { return c.pid }
 
 // Sample counts one occurrence of a site and reports whether it is recorded.
+// Copies of this runtime count through Counter and their own table instead;
+// Sample is what copies of older runtimes call, on the same counters.
 func (c *teleforgeCore) Sample(kind uint8, file string, line int) (uint64, bool) {
+	v := teleforgeatomic.AddUint64(c.Counter(kind, file, line, nil), 1)
+	return v, v <= c.sampleFirst || v&(v-1) == 0
+}
+
+// TeleforgeCoreCountersV1 marks the version of teleforgeCoreCounters.
+func (c *teleforgeCore) TeleforgeCoreCountersV1() {}
+
+// SampleFirst returns TELEMETRY_SAMPLE_FIRST as read when the core was made.
+func (c *teleforgeCore) SampleFirst() uint64 { return c.sampleFirst }
+
+// Counter returns the site's counter, fresh (or a new one when fresh is
+// nil) if the site has none yet.
+func (c *teleforgeCore) Counter(kind uint8, file string, line int, fresh *uint64) *uint64 {
 	key := teleforgeSiteKey{kind: kind, line: line, file: file}
 	c.sitesMu.RLock()
 	n := c.sites[key]
 	c.sitesMu.RUnlock()
 	if n == nil {
-		n = c.addSite(key)
+		n = c.addSite(key, fresh)
 	}
-	v := teleforgeatomic.AddUint64(n, 1)
-	return v, v <= c.sampleFirst || v&(v-1) == 0
+	return n
 }
 
-func (c *teleforgeCore) addSite(key teleforgeSiteKey) *uint64 {
+func (c *teleforgeCore) addSite(key teleforgeSiteKey, fresh *uint64) *uint64 {
 	c.sitesMu.Lock()
 	defer c.sitesMu.Unlock() // locks are released even if something panics
 	n := c.sites[key]
 	if n == nil {
-		n = new(uint64)
+		n = fresh
+		if n == nil {
+			n = new(uint64)
+		}
 		c.sites[key] = n
 	}
 	return n

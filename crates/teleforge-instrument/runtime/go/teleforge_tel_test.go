@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"reflect"
 	"regexp"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -1839,5 +1841,173 @@ func TestGoroutineInterleavingSameWithTelemetryOnAndOff(t *testing.T) {
 	}
 	if count(on) < 17 {
 		t.Fatalf("telemetry changed the interleaving: on %v, off %v", on, off)
+	}
+}
+
+// Many sites, including file names the table's hash cannot tell apart (same
+// length, same first, middle and fourth-from-last bytes) and the same line in
+// several kinds: every site keeps its own exact counter through the table's
+// growth, executions interleaved.
+func TestSiteTableManySitesAndCollisions(t *testing.T) {
+	path := enable(t, "3")
+	files := []string{"a1b2c.go", "a9b2c.go", "a7b2c.go", "x.go", "", "go", "dir/sub/file_with_long_name.go"}
+	if teleforgeSiteHash(teleforgeKindLoop, files[0], 7) != teleforgeSiteHash(teleforgeKindLoop, files[1], 7) {
+		t.Fatalf("the test's colliding names no longer collide")
+	}
+	const lines = 150 // 7 files x 150 lines x 2 kinds: the table grows several times
+	const rounds = 9  // occurrences 1, 2, 3, 4, 8 are recorded
+	for r := 0; r < rounds; r++ {
+		for _, f := range files {
+			for l := 1; l <= lines; l++ {
+				Tel.LoopIter("main.f", f, l)
+				Tel.VarAssign("main.f", f, l, "v", r)
+			}
+		}
+	}
+	if tb := teleforgeSiteCache.Load().(*teleforgeSiteTable); tb.used != 2*len(files)*lines || len(tb.slots) < 4*len(files)*lines {
+		t.Fatalf("table: %d used of %d slots", tb.used, len(tb.slots))
+	}
+	count := map[string][]int64{}
+	for _, e := range readEvents(t, path) {
+		k := e.str("kind") + "@" + e.str("code.file.path") + ":" + strconv.FormatInt(e.int(t, "code.line.number"), 10)
+		if e.str("kind") == "loop_iter" {
+			count[k] = append(count[k], e.int(t, "iteration"))
+		} else {
+			v, _ := e.m["value"].(json.Number).Int64()
+			count[k] = append(count[k], v+1)
+		}
+	}
+	if len(count) != 2*len(files)*lines {
+		t.Fatalf("%d sites have events, want %d", len(count), 2*len(files)*lines)
+	}
+	for k, got := range count {
+		if want := sampled(3, rounds); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: occurrences %v, want %v", k, got, want)
+		}
+	}
+}
+
+// Goroutines hitting new sites at the same time (run with -race too): every
+// occurrence is counted exactly once, so exactly the powers of two are
+// recorded, once each.
+func TestSiteCountersExactUnderConcurrency(t *testing.T) {
+	path := enable(t, "0")
+	const goroutines, per, sites = 8, 1000, 50
+	var wg sync.WaitGroup
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				for s := 1; s <= sites; s++ {
+					Tel.LoopIter("main.f", "conc.go", s)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	got := map[int64][]int64{}
+	for _, e := range readEvents(t, path) {
+		l := e.int(t, "code.line.number")
+		got[l] = append(got[l], e.int(t, "iteration"))
+	}
+	for s := int64(1); s <= sites; s++ {
+		its := got[s]
+		sort.Slice(its, func(i, j int) bool { return its[i] < its[j] })
+		if want := sampled(0, goroutines*per); !reflect.DeepEqual(its, want) {
+			t.Fatalf("site %d: iterations %v, want %v", s, its, want)
+		}
+	}
+}
+
+// tfOldCore is a shared core as a copy of an older runtime publishes it: the
+// protocol's interface only, without teleforgeCoreCounters.
+type tfOldCore struct {
+	c       *teleforgeCore
+	samples int64
+}
+
+func (o *tfOldCore) TeleforgeCoreV2() {}
+func (o *tfOldCore) Sample(kind uint8, file string, line int) (uint64, bool) {
+	atomic.AddInt64(&o.samples, 1)
+	return o.c.Sample(kind, file, line)
+}
+func (o *tfOldCore) NewID() uint64                               { return o.c.NewID() }
+func (o *tfOldCore) Push(gid, id uint64) (uint64, bool)          { return o.c.Push(gid, id) }
+func (o *tfOldCore) Pop(gid, id uint64) bool                     { return o.c.Pop(gid, id) }
+func (o *tfOldCore) Top(gid uint64) (uint64, uint64, bool, bool) { return o.c.Top(gid) }
+func (o *tfOldCore) Write(b []byte, flush bool)                  { o.c.Write(b, flush) }
+func (o *tfOldCore) Pid() int                                    { return o.c.Pid() }
+
+type tfOldCoreImage struct {
+	image.Image
+	*tfOldCore
+}
+
+// Copies of several runtime versions in one process share one core's
+// counters: a copy of an older runtime calls Sample on our core (the same
+// counters as our table), and our copy, finding an older core without
+// counters, falls back to its Sample for every occurrence.
+func TestSiteCountersSharedWithOlderCopies(t *testing.T) {
+	// An older copy counting on our core.
+	path := enable(t, "2")
+	Tel.LoopIter("main.f", "old.go", 1) // occurrence 1, through this copy's table
+	c := testCore()
+	if n, rec := c.Sample(teleforgeKindLoop, "old.go", 1); n != 2 || !rec { // an older copy
+		t.Fatalf("older copy's Sample: %d %v", n, rec)
+	}
+	if n, rec := c.Sample(teleforgeKindLoop, "old.go", 1); n != 3 || rec {
+		t.Fatalf("older copy's Sample: %d %v", n, rec)
+	}
+	Tel.LoopIter("main.f", "old.go", 1) // 4: recorded
+	var got []int64
+	for _, e := range readEvents(t, path) {
+		got = append(got, e.int(t, "iteration"))
+	}
+	if !reflect.DeepEqual(got, []int64{1, 4}) {
+		t.Fatalf("iterations %v, want [1 4]", got)
+	}
+
+	// This copy finding an older core.
+	path = enable(t, "2")
+	older := &tfOldCore{c: teleforgeNewCore(path, "")}
+	image.RegisterFormat(teleforgeCoreFormat, teleforgeCoreMagic,
+		func(io.Reader) (image.Image, error) { return tfOldCoreImage{nil, older}, nil },
+		func(io.Reader) (image.Config, error) { return image.Config{}, image.ErrFormat })
+	for i := 0; i < 10; i++ {
+		Tel.LoopIter("main.f", "old.go", 1)
+	}
+	if n, _ := older.c.Sample(teleforgeKindLoop, "old.go", 1); n != 11 {
+		t.Fatalf("the older core counted %d, want 11", n)
+	}
+	if s := atomic.LoadInt64(&older.samples); s != 10 {
+		t.Fatalf("%d calls of the older core's Sample, want 10", s)
+	}
+	got = nil
+	for _, e := range readEvents(t, path) {
+		got = append(got, e.int(t, "iteration"))
+	}
+	if want := sampled(2, 10); !reflect.DeepEqual(got, want) {
+		t.Fatalf("iterations %v, want %v", got, want)
+	}
+}
+
+// A sampled-out execution takes no lock and allocates nothing.
+func TestSampledOutAllocatesNothing(t *testing.T) {
+	enable(t, "0")
+	xs := []int{1, 2, 3}
+	for i := 0; i < 100; i++ {
+		Tel.FuncExit(Tel.FuncEntry("main.f", "main.go", 1, "xs", xs), i)
+		Tel.LoopIter("main.f", "main.go", 2)
+		Tel.VarAssign("main.f", "main.go", 3, "i", 1)
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		// 101..1100: occurrence 128, 256, 512 and 1024 are recorded, the rest not
+		Tel.FuncExit(Tel.FuncEntry("main.f", "main.go", 1, "xs", xs), 1)
+		Tel.LoopIter("main.f", "main.go", 2)
+		Tel.VarAssign("main.f", "main.go", 3, "i", 1)
+	})
+	if allocs > 0.2 {
+		t.Fatalf("%.2f allocations per sampled-out execution", allocs)
 	}
 }
