@@ -65,7 +65,8 @@
 //     context is used, which is plain AsyncLocalStorage semantics.
 // The stack is read as V8 CallSites (Error.captureStackTrace with Error.prepareStackTrace and
 // Error.stackTraceLimit swapped and restored at once), 2-4 frames first and more only if needed,
-// for sampled events only; unsampled calls cost a counter increment.
+// for sampled events only; an unsampled call costs one Map lookup by line number, two string
+// identity comparisons and one atomic counter increment (no string is built, no object made).
 // Exact: nested sync calls; awaited calls (sequential awaits, Promise.all/race branches and their
 // own nested calls, async recursion, async callbacks such as items.map(async ...)); a caller's
 // code after an un-awaited async call or after an async call that returned without awaiting;
@@ -157,7 +158,7 @@ let idBuf = null;
 let idHex = null; // Buffer.prototype.toString
 let idPos = 0;
 let table = null; // Int32Array over a SharedArrayBuffer, or null
-const siteMaps = [new Map(), new Map(), new Map()]; // per kind: file -> Map(line -> Site)
+const siteMaps = [new Map(), new Map(), new Map()]; // per kind: line -> Site (chained by .next)
 
 // OTLP export state (see "OTLP export" below).
 const OTLP_FLAG_KEY = 'teleforge.telemetry.otlp.v1';
@@ -363,9 +364,12 @@ function flush() {
 // ---- sampling ------------------------------------------------------------------------------------
 
 class Site {
-  constructor(slot) {
+  constructor(slot, file, name, next) {
     this.slot = slot; // word index into table, or -1 for a thread-local counter
     this.n = 0;
+    this.file = file; // the site's key besides kind and line (normalized: strings)
+    this.name = name;
+    this.next = next; // another Site of the same kind and line, or undefined
     this.text = null; // ',"thread":...,"code.line.number":N', rendered at the first recorded event
     this.oname = null; // OTLP: the span name as a JSON string
     this.otext = null; // OTLP: the code.* attributes (KeyValue objects, comma-separated)
@@ -412,22 +416,30 @@ function claimSlot(key) {
 // Sites are keyed by kind, file, line AND name: two functions on one line
 // (`.map(x => f(x)).filter(y => g(y))`, a one-line class) are two sites, each
 // with its own counter and its own name in the events.
+// This runs for every call, sampled or not, so it builds no string: one Map lookup by line
+// number (the instrumented code passes literals), then the file and name compared with ===
+// (the same literal strings: a pointer comparison).
 function siteOf(kind, file, line, name) {
+  let site = siteMaps[kind].get(line);
+  while (site !== undefined) {
+    if (site.file === file && site.name === name) return site;
+    site = site.next;
+  }
+  return newSite(kind, file, line, name);
+}
+
+// A site not found by siteOf: looked up again with its key normalized, else created.
+function newSite(kind, file, line, name) {
   if (typeof file !== 'string') file = '';
   if (typeof line !== 'number') line = 0;
   if (typeof name !== 'string') name = '';
-  const byFile = siteMaps[kind];
-  let byLine = byFile.get(file);
-  if (byLine === undefined) {
-    byLine = new Map();
-    byFile.set(file, byLine);
+  const byLine = siteMaps[kind];
+  const head = byLine.get(line);
+  for (let site = head; site !== undefined; site = site.next) {
+    if (site.file === file && site.name === name) return site;
   }
-  const key = line + '\u0000' + name;
-  let site = byLine.get(key);
-  if (site === undefined) {
-    site = new Site(claimSlot(kind + '\u0000' + file + '\u0000' + key));
-    byLine.set(key, site);
-  }
+  const site = new Site(claimSlot(kind + '\u0000' + file + '\u0000' + line + '\u0000' + name), file, name, head);
+  byLine.set(line, site);
   return site;
 }
 
