@@ -1864,7 +1864,8 @@ func TestSiteTableManySitesAndCollisions(t *testing.T) {
 			}
 		}
 	}
-	if tb := teleforgeSiteCache.Load().(*teleforgeSiteTable); tb.used != 2*len(files)*lines || len(tb.slots) < 4*len(files)*lines {
+	tb := teleforgeSiteCache.Load().(*teleforgeSiteTable)
+	if tb.used != 2*len(files)*lines || len(tb.slots) < 4*len(files)*lines {
 		t.Fatalf("table: %d used of %d slots", tb.used, len(tb.slots))
 	}
 	count := map[string][]int64{}
@@ -2009,5 +2010,33 @@ func TestSampledOutAllocatesNothing(t *testing.T) {
 	})
 	if allocs > 0.2 {
 		t.Fatalf("%.2f allocations per sampled-out execution", allocs)
+	}
+}
+
+// The table's hash spreads a big package's sites (names of one length that
+// differ in one byte, consecutive lines, three kinds per line): few probes.
+func TestSiteHashSpreadsSites(t *testing.T) {
+	tb := teleforgeNewSiteTable(nil, 0, 1<<16)
+	var sites []*teleforgeSite
+	for f := 0; f < 20; f++ {
+		for l := 1; l <= 300; l++ {
+			for k := uint8(0); k < 3; k++ {
+				s := &teleforgeSite{kind: k, file: fmt.Sprintf("file%c.go", 'a'+f), line: l}
+				tb.insert(s)
+				sites = append(sites, s)
+			}
+		}
+	}
+	probes := 0
+	for _, s := range sites {
+		for i := teleforgeSiteHash(s.kind, s.file, s.line); ; i++ {
+			probes++
+			if tb.slots[i&tb.mask].Load() == s {
+				break
+			}
+		}
+	}
+	if avg := float64(probes) / float64(len(sites)); avg > 2 {
+		t.Fatalf("%.2f probes per site on average", avg)
 	}
 }
