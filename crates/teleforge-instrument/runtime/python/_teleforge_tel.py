@@ -55,7 +55,13 @@ _pid = 0
 _id_base = 0
 _id_seq = None
 _count = None
-_counters = {}
+_chain = None
+_repeat = None
+_counters = {}  # site key -> its sampler (see _sampler)
+_fsites = {}  # the same samplers by line, then file: func sites ("f"), for func_entry/func_call
+_lsites = {}  # ... loop sites ("l")
+_vsites = {}  # ... assignment sites ("v"): line, then file, then variable
+_boxes = {}  # site key -> [sampler], held by the wrappers of @instrument (re-filled at fork)
 _buf = []  # pending lines (str); appended by any thread, drained by _flush
 _flush_lock = None
 _wake = None  # a lock the flusher waits on; released to flush early
@@ -129,11 +135,11 @@ def _configure():
 
 def _enable(path, xurl):
     global _os, _path, _first, _esc, _count, _cur, _get_ident, _time_ns, _perf_ns
-    global _flush_lock, _wake, _fon
+    global _flush_lock, _wake, _fon, _chain, _repeat
     import os
     import _thread
     from contextvars import ContextVar
-    from itertools import count
+    from itertools import chain, count, repeat
     from time import perf_counter_ns, time_ns
 
     try:
@@ -165,6 +171,7 @@ def _enable(path, xurl):
     if not fon and not xurl:
         return False
     _os, _path, _first, _esc, _count, _fon = os, path, first, esc, count, fon
+    _chain, _repeat = chain, repeat
     _cur = ContextVar("teleforge_span", default=None)
     _get_ident, _time_ns, _perf_ns = _thread.get_ident, time_ns, perf_counter_ns
     _flush_lock = _thread.RLock()  # reentrant: a signal handler may flush mid-flush
@@ -200,11 +207,15 @@ def _is_regular(mode):
 
 
 def _reseed():
-    global _pid, _id_base, _id_seq, _counters
+    global _pid, _id_base, _id_seq, _counters, _fsites, _lsites, _vsites
     _pid = _os.getpid()
     _id_base = int.from_bytes(_os.urandom(8), "big")
     _id_seq = _count(1)
-    _counters = {}
+    counters = {}
+    for key, box in list(_boxes.items()):
+        box[0] = counters.setdefault(key, _sampler())
+    _counters = counters
+    _fsites, _lsites, _vsites = {}, {}, {}
 
 
 def _start_flusher():
@@ -882,30 +893,50 @@ def _new_id():
     return '"%016x"' % ((_id_base + next(_id_seq) * 0x9E3779B97F4A7C15) & _MASK)
 
 
-# Sampling: each site has an itertools.count in _counters, keyed (kind, file,
-# line) ("v" sites add the variable); next() on it is atomic under the GIL, so
-# counts stay exact under threads.  An occurrence n is recorded iff
-# n <= _first or n is a power of two.  _sample is inlined in the hot methods.
+# Sampling: an occurrence n of a site is recorded iff n <= _first or n is a power
+# of two.  Each site has a sampler in _counters, keyed (kind, file, line) ("v"
+# sites add the variable): an iterator that yields, for occurrence n, n when it
+# is recorded and 0 when it is not.  It is made of itertools and builtins only,
+# so next() on it runs no Python code and is atomic under the GIL: counts stay
+# exact under threads.  The hot paths find a site's sampler without building a
+# key (_fsites, _lsites, _vsites: dicts by line, then file, then variable; the
+# @instrument wrapper holds its own), so an occurrence that is not recorded costs
+# two or three dict subscripts, one next() and one truth test.
+def _sampler():
+    """The sampler of a new site (see above)."""
+    first = _first
+    b = first.bit_length()  # 1 << b: the first power of two above _first
+    repeat = _repeat
+    powers = map(pow, repeat(2), _count(b))
+    gaps = map(repeat, repeat(0), map(int.__sub__, map(pow, repeat(2), _count(b)), repeat(1)))
+    # 1 .. first, zeros up to 1 << b, then 2^k followed by 2^k - 1 zeros, for k = b, b + 1, ...
+    tail = _chain.from_iterable(_chain.from_iterable(zip(zip(powers), gaps)))
+    return _chain(range(1, first + 1), repeat(0, (1 << b) - 1 - first), tail)
+
+
 def _new_site(key):
-    """The counter of a site seen for the first time, or None when off."""
+    """The sampler of a site, or None when off (configures at the first call)."""
     if not _ready:
         _configure()
     if not _on:
         return None
-    return _counters.setdefault(key, _count(1))
-
-
-def _sample(key):
-    """The site's occurrence number if this occurrence is recorded, else 0."""
     c = _counters.get(key)
     if c is None:
-        c = _new_site(key)
-        if c is None:
-            return 0
-    n = next(c)
-    if n > _first and n & (n - 1):
-        return 0
-    return n
+        c = _counters.setdefault(key, _sampler())
+    return c
+
+
+def _miss(kind, file, line, variable=None):
+    """A site's sampler not yet in the by-line dicts: found or made, then put there."""
+    if kind == "v":
+        c = _new_site((kind, file, line, variable))
+        if c is not None:
+            _vsites.setdefault(line, {}).setdefault(file, {}).setdefault(variable, c)
+    else:
+        c = _new_site((kind, file, line))
+        if c is not None:
+            (_lsites if kind == "l" else _fsites).setdefault(line, {}).setdefault(file, c)
+    return c
 
 
 # ---------------------------------------------------------------- rendering
@@ -1283,18 +1314,20 @@ def _binder(fn):
     return bind
 
 
-def _call_entry(key, name, file, line, bind, a, kw, push):
+def _call_entry(box, name, file, line, bind, a, kw, push):
     if not _on:
         return None
     try:
-        c = _counters.get(key)
-        if c is None:
-            c = _new_site(key)
-            if c is None:
-                return None
-        n = next(c)
-        if n > _first and n & (n - 1):
+        if not next(box[0]):
             return None
+        return _call_open(name, file, line, bind, a, kw, push)
+    except Exception:
+        return None
+
+
+def _call_open(name, file, line, bind, a, kw, push):
+    """func_entry of a recorded call of an @instrument'ed function; the span, or None."""
+    try:
         try:
             args = bind(a, kw)
         except Exception:
@@ -1317,11 +1350,18 @@ def _wrap(fn, name, file, line):
     flags = fn.__code__.co_flags
     bind = _binder(fn)
     key = ("f", file, line)
+    box = _boxes.get(key)
+    if box is None:
+        box = _boxes.setdefault(key, [None])
+        if box[0] is None:
+            box[0] = _new_site(key)
+            if box[0] is None:
+                return fn
 
     if flags & 0x200:  # async generator
 
         async def wrapper(*a, **kw):
-            sp = _call_entry(key, name, file, line, bind, a, kw, False)
+            sp = _call_entry(box, name, file, line, bind, a, kw, False)
             try:
                 agen = fn(*a, **kw)
             except BaseException as e:
@@ -1366,7 +1406,7 @@ def _wrap(fn, name, file, line):
     elif flags & 0x80:  # coroutine (async def)
 
         async def wrapper(*a, **kw):
-            sp = _call_entry(key, name, file, line, bind, a, kw, True)
+            sp = _call_entry(box, name, file, line, bind, a, kw, True)
             if sp is None:
                 return await fn(*a, **kw)
             try:
@@ -1380,7 +1420,7 @@ def _wrap(fn, name, file, line):
     elif flags & 0x20:  # generator
 
         def wrapper(*a, **kw):
-            sp = _call_entry(key, name, file, line, bind, a, kw, False)
+            sp = _call_entry(box, name, file, line, bind, a, kw, False)
             if sp is None:  # not recorded: plain delegation
                 return (yield from fn(*a, **kw))
             try:
@@ -1429,7 +1469,10 @@ def _wrap(fn, name, file, line):
     else:
 
         def wrapper(*a, **kw):
-            sp = _call_entry(key, name, file, line, bind, a, kw, True)
+            # Not recorded (most calls): one next() and back to the function.
+            if not (_on and next(box[0])):
+                return fn(*a, **kw)
+            sp = _call_open(name, file, line, bind, a, kw, True)
             if sp is None:
                 return fn(*a, **kw)
             try:
@@ -1491,15 +1534,23 @@ def _identity(fn):
 def _sampled_open(name, file, line, args, push):
     """func_entry when the site's sample admits this call; the span, or None."""
     try:
-        key = ("f", file, line)
-        c = _counters.get(key)
-        if c is None:
-            c = _new_site(key)
+        try:
+            n = next(_fsites[line][file])
+        except KeyError:
+            c = _miss("f", file, line)
             if c is None:
                 return None
-        n = next(c)
-        if n > _first and n & (n - 1):
+            n = next(c)
+        if not n:
             return None
+        return _open(name, file, line, args, push)
+    except Exception:
+        return None
+
+
+def _try_open(name, file, line, args, push):
+    """func_entry of a call already sampled in; the span, or None."""
+    try:
         return _open(name, file, line, args, push)
     except Exception:
         return None
@@ -1513,7 +1564,12 @@ class _Tel(object):
     def func_entry(self, name, file, line, args=None):
         if not _on:
             return None
-        return _sampled_open(name, file, line, args, True)
+        try:
+            if not next(_fsites[line][file]):
+                return None  # not recorded
+        except Exception:
+            return _sampled_open(name, file, line, args, True)  # a site not seen yet
+        return _try_open(name, file, line, args, True)
 
     def func_call(self, name, file, line, args=None):
         """A func_entry event for a call whose exit is not recorded (teleforge's entry-only
@@ -1521,7 +1577,12 @@ class _Tel(object):
         as the parent of later calls."""
         if not _on:
             return None
-        return _sampled_open(name, file, line, args, None)  # None: entry only (see _open_x)
+        try:
+            if not next(_fsites[line][file]):
+                return None  # not recorded
+        except Exception:
+            return _sampled_open(name, file, line, args, None)  # a site not seen yet
+        return _try_open(name, file, line, args, None)  # None: entry only (see _open_x)
 
     def snippet(self, *_values):
         """Holds a snippet a model wrote (its expression ran as the argument); does nothing."""
@@ -1541,14 +1602,14 @@ class _Tel(object):
         if not _on:
             return
         try:
-            key = ("l", file, line)
-            c = _counters.get(key)
-            if c is None:
-                c = _new_site(key)
+            try:
+                n = next(_lsites[line][file])
+            except KeyError:
+                c = _miss("l", file, line)
                 if c is None:
                     return
-            n = next(c)
-            if n <= _first or not (n & (n - 1)):
+                n = next(c)
+            if n:
                 cur = _cur.get()
                 if cur is None:
                     sid = pid_ = "null"
@@ -1565,14 +1626,14 @@ class _Tel(object):
         if not _on:
             return value
         try:
-            key = ("v", file, line, variable)
-            c = _counters.get(key)
-            if c is None:
-                c = _new_site(key)
+            try:
+                n = next(_vsites[line][file][variable])
+            except KeyError:
+                c = _miss("v", file, line, variable)
                 if c is None:
                     return value
-            n = next(c)
-            if n <= _first or not (n & (n - 1)):
+                n = next(c)
+            if n:
                 cur = _cur.get()
                 if cur is None:
                     sid = pid_ = "null"
@@ -1612,7 +1673,12 @@ class _Tel(object):
         if not _on:
             return _NOSPAN
         try:
-            if _sample(("f", file, line)):
+            try:
+                n = next(_fsites[line][file])
+            except KeyError:
+                c = _miss("f", file, line)
+                n = 0 if c is None else next(c)
+            if n:
                 return _SpanCM(_open(name, file, line, args, True))
         except Exception:
             pass
