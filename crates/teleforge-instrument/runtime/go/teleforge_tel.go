@@ -37,10 +37,11 @@
 // Cost when on: a site execution that is sampled out costs a lookup in this
 // copy's table of sites and an atomic increment of the site's counter: no
 // lock, no map, no string hashing, no allocation (about 10 ns per entry/exit
-// pair, loop iteration or assignment here, where a bare atomic increment
-// behind a call costs 4 ns; it was 50-65 ns with a locked map of the sites;
-// BenchmarkSampledOut in teleforge_bench_test.go; see "Site counters" below). A recorded event costs the goroutine id, rendering,
-// and an append to the process's buffer. Go offers no goroutine id: the only
+// pair, loop iteration or assignment on the machine teleforge is developed
+// on, where a bare atomic increment behind a call costs 4 ns; 50-65 ns when
+// every execution looked its counter up in a locked map; BenchmarkSampledOut
+// in teleforge_bench_test.go; see "Site counters" below). A recorded event
+// costs the goroutine id, rendering, and an append to the process's buffer. Go offers no goroutine id: the only
 // way with the standard library (and without unsafe) is to parse the header of
 // runtime.Stack, which since Go 1.21 walks the *whole* stack (it prints the
 // outermost frames too) and symbolises every printed frame, so its cost grows
@@ -86,22 +87,22 @@
 // core, so that copies of older runtimes in the same process count with
 // us). Finding the counter must not cost a lock and a map lookup with the
 // file name hashed on every execution (that made a package's own tests ten
-// times slower), so each copy keeps a lock-free open-addressing table in front
-// of the core (teleforgeSiteTable): slots are atomic.Values holding immutable
-// entries (kind, line, file, pointer to the core's counter), the hash is
-// made of the kind, the line, the file name's length and three of its bytes
-// (no pass over the string), and a hit compares the full key (the file name
-// instrumented code passes is a string constant, so the comparison is
-// usually a pointer comparison). The first execution of a site in a copy
+// times slower), so each copy keeps a lock-free open-addressing table in
+// front of the core (teleforgeSiteTable): slots are atomic.Values holding
+// immutable entries (kind, line, file, pointer to the core's counter), the
+// hash is made of the kind, the line, the file name's length and three of
+// its bytes (no pass over the string), and a hit compares the full key (the
+// file name instrumented code passes is a string constant, so the comparison
+// is usually a pointer comparison). The first execution of a site in a copy
 // takes the copy's mutex, asks the core for the counter (Counter, under the
 // core's lock; the entry offers a word of its own, which becomes the
 // process's counter of the site unless another copy's is there already, so
-// the counter normally shares the entry's cache line) and inserts the
-// entry; the table doubles when half full, and readers of the old table keep
-// finding what it holds. The counter is then
-// incremented atomically, and occurrence v is recorded when v <=
-// TELEMETRY_SAMPLE_FIRST or v is a power of two: exactly the semantics of the
-// core's Sample, which older copies still call.
+// the counter normally shares the entry's cache line) and inserts the entry;
+// the table doubles when half full, and readers of the old table keep
+// finding what it holds. The counter is then incremented atomically, and
+// occurrence v is recorded when v <= TELEMETRY_SAMPLE_FIRST or v is a power
+// of two: exactly the semantics of the core's Sample, which older copies
+// still call.
 //
 // Sampling and parents: a call that is sampled out is not pushed on its
 // goroutine's span stack, so every parent_span_id and every span_id carried by
