@@ -59,8 +59,19 @@ pub struct DiscoveredFile {
 
 /// Walks `root` and discovers every file's constructs.
 pub fn discover(root: &Path, opts: &DiscoverOptions) -> Result<Vec<DiscoveredFile>> {
+    discover_then(root, opts, &mut |_| {})
+}
+
+/// [`discover`], telling `walked` the files found before any is read or parsed (the instrumenter
+/// starts the toolchains it will need meanwhile).
+pub fn discover_then(
+    root: &Path,
+    opts: &DiscoverOptions,
+    walked: &mut dyn FnMut(&[PathBuf]),
+) -> Result<Vec<DiscoveredFile>> {
     let root_meta = std::fs::metadata(root).map_err(|e| Error::io("reading", root, e))?;
     let paths = if root_meta.is_file() { vec![root.to_path_buf()] } else { tree_files(root)? };
+    walked(&paths);
     // Files are read, parsed and walked on every core; results keep the walk's order.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8).min(paths.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);

@@ -16,7 +16,7 @@ use teleforge_learning::{
 };
 
 use crate::construct::{Construct, Edit, Form};
-use crate::discover::{discover, DiscoverOptions, DiscoveredFile};
+use crate::discover::{discover_then, DiscoverOptions, DiscoveredFile};
 use crate::error::{Error, Result};
 use crate::generate::llm::{Ask, FileProposals, LlmGenerator, LlmStats, Outcome, Proposal};
 use crate::language::{line_of, LanguageSupport, SourceFile};
@@ -268,7 +268,22 @@ pub fn instrument_with(
     // Toolchains print absolute paths; one canonical root makes every path comparable.
     let root = opts.root.canonicalize().map_err(|e| Error::io("reading", &opts.root, e))?;
     let opts = &InstrumentOptions { root, ..opts.clone() };
-    let files = discover(&opts.root, &opts.discover)?;
+    // The validators of the languages the walk found start their toolchains while files are
+    // parsed (a checker process's start-up then costs no wall time).
+    let mut validators: HashMap<&'static str, Box<dyn Validator>> = HashMap::new();
+    let files = discover_then(&opts.root, &opts.discover, &mut |paths| {
+        if !opts.validate {
+            return;
+        }
+        for lang in paths.iter().filter_map(|p| crate::language::for_path(p)) {
+            if !validators.contains_key(lang.name()) {
+                if let Some(v) = for_language_with(lang.name(), opts.check_timeout) {
+                    v.warm_up();
+                    validators.insert(lang.name(), v);
+                }
+            }
+        }
+    })?;
     let mut summary = Summary { files_seen: files.len(), validated: opts.validate, ..Default::default() };
     for f in &files {
         if let Some(why) = &f.skipped {
@@ -298,7 +313,8 @@ pub fn instrument_with(
             let group: Vec<&DiscoveredFile> =
                 files.iter().filter(|f| f.language.name() == lang.name() && !f.constructs.is_empty()).collect();
             let sink = Sink { engine, to_store: to_store.as_ref(), on_capture: &mut *on_capture };
-            run_language(sink, opts, generator, *lang, &group, &mut summary, &mut outputs, on_progress)?;
+            let validator = validators.remove(lang.name());
+            run_language(sink, validator, opts, generator, *lang, &group, &mut summary, &mut outputs, on_progress)?;
         }
         drop(to_store);
         let mut storing = storing;
@@ -367,6 +383,7 @@ const NOT_COMPILED: &str =
 #[allow(clippy::too_many_arguments)]
 fn run_language(
     sink: Sink<'_, '_>,
+    validator: Option<Box<dyn Validator>>,
     opts: &InstrumentOptions,
     generator: Generator<'_>,
     lang: &'static dyn LanguageSupport,
@@ -375,7 +392,7 @@ fn run_language(
     outputs: &mut BTreeMap<String, String>,
     on_progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<()> {
-    let mut run = match LanguageRun::prepare(sink, opts, generator, lang, group, summary)? {
+    let mut run = match LanguageRun::prepare(sink, validator, opts, generator, lang, group, summary)? {
         Prepared::Unvalidated(states, group) => {
             // `--no-validate`: every construct takes its first form.
             let file_edits: Vec<Vec<Edit>> = group.iter().map(|f| f.file_edits.clone()).collect();
@@ -450,6 +467,7 @@ impl<'r, 'c> LanguageRun<'r, 'c> {
     /// by the lessons learned.
     fn prepare(
         sink: Sink<'r, 'c>,
+        validator: Option<Box<dyn Validator>>,
         opts: &'r InstrumentOptions,
         generator: Generator<'r>,
         lang: &'static dyn LanguageSupport,
@@ -473,7 +491,7 @@ impl<'r, 'c> LanguageRun<'r, 'c> {
             }
             return Ok(Prepared::Unvalidated(states, group.to_vec()));
         }
-        let validator = for_language_with(lang.name(), opts.check_timeout).ok_or_else(|| {
+        let validator = validator.or_else(|| for_language_with(lang.name(), opts.check_timeout)).ok_or_else(|| {
             Error::Usage(format!(
                 "validation of {} is not built yet; pass --no-validate to instrument without it",
                 lang.name()

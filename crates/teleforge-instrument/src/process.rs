@@ -66,8 +66,32 @@ pub fn describe(cmd: &Command) -> String {
 /// Runs `cmd` to completion with `stdin` fed to it (none when `None`), capturing stdout and
 /// stderr, in its own process group, killed (the whole group) after `limit`.
 pub fn run(cmd: &mut Command, stdin: Option<&[u8]>, limit: Duration) -> Result<Output, RunError> {
+    start(cmd)?.finish(stdin, limit)
+}
+
+/// A child started before its input is ready (a toolchain's start-up overlaps with the caller's
+/// work): [`Started::finish`] gives it its standard input and waits, with the time limit counted
+/// from then. Dropped without being finished, it is killed with its process group.
+pub struct Started {
+    command: String,
+    /// `None` once finished.
+    child: Option<std::process::Child>,
+    group: Group,
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            self.group.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Starts `cmd` in its own process group, standard input piped (see [`Started`]).
+pub fn start(cmd: &mut Command) -> Result<Started, RunError> {
     let command = describe(cmd);
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdin(Stdio::piped());
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     #[cfg(unix)]
     {
@@ -75,45 +99,58 @@ pub fn run(cmd: &mut Command, stdin: Option<&[u8]>, limit: Duration) -> Result<O
         cmd.process_group(0);
         signals::install();
     }
-    let mut child = cmd.spawn().map_err(|source| RunError::Spawn { command: command.clone(), source })?;
+    let child = cmd.spawn().map_err(|source| RunError::Spawn { command: command.clone(), source })?;
     let group = Group::register(child.id());
-    let deadline = Instant::now() + limit;
+    Ok(Started { command, child: Some(child), group })
+}
 
-    let out_rx = drain(child.stdout.take());
-    let err_rx = drain(child.stderr.take());
-    let input = stdin.map(<[u8]>::to_vec);
-    let stdin_pipe = child.stdin.take();
-    // Written on a thread: a child that prints before it reads would otherwise block us both.
-    if let (Some(mut pipe), Some(bytes)) = (stdin_pipe, input) {
+impl Started {
+    /// Writes `stdin` (none: end of input at once), waits at most `limit`, and returns what the
+    /// child printed; on timeout the group gets SIGTERM, then SIGKILL half a second later.
+    pub fn finish(mut self, stdin: Option<&[u8]>, limit: Duration) -> Result<Output, RunError> {
+        let command = std::mem::take(&mut self.command);
+        let group = &self.group;
+        let Some(mut child) = self.child.take() else {
+            // `finish` takes the child by value, once: never reached.
+            return Err(RunError::Io { command, source: std::io::Error::other("finished twice") });
+        };
+        let deadline = Instant::now() + limit;
+        let out_rx = drain(child.stdout.take());
+        let err_rx = drain(child.stderr.take());
+        let input = stdin.map(<[u8]>::to_vec);
+        let stdin_pipe = child.stdin.take();
+        // Written on a thread: a child that prints before it reads would otherwise block us both.
+        if let (Some(mut pipe), Some(bytes)) = (stdin_pipe, input) {
+            std::thread::spawn(move || {
+                let _ = pipe.write_all(&bytes);
+            });
+        }
+        let (status_tx, status_rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let _ = pipe.write_all(&bytes);
+            let _ = status_tx.send(child.wait());
         });
+        let status = match status_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(Ok(status)) => status,
+            Ok(Err(source)) => {
+                group.kill();
+                return Err(RunError::Io { command, source });
+            }
+            Err(_) => {
+                // SIGTERM first, so a toolchain can remove its temporary files (go does); whatever
+                // is still there half a second later is killed.
+                group.terminate();
+                let _ = status_rx.recv_timeout(Duration::from_millis(500));
+                group.kill();
+                return Err(RunError::Timeout { command, limit });
+            }
+        };
+        // Anything the leader left running in its group (`cmd &`) would keep the pipes open.
+        group.kill();
+        let grace = Duration::from_secs(2);
+        let stdout = out_rx.recv_timeout(grace).unwrap_or_default();
+        let stderr = err_rx.recv_timeout(grace).unwrap_or_default();
+        Ok(Output { status, stdout, stderr })
     }
-    let (status_tx, status_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = status_tx.send(child.wait());
-    });
-    let status = match status_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        Ok(Ok(status)) => status,
-        Ok(Err(source)) => {
-            group.kill();
-            return Err(RunError::Io { command, source });
-        }
-        Err(_) => {
-            // SIGTERM first, so a toolchain can remove its temporary files (go does); whatever
-            // is still there half a second later is killed.
-            group.terminate();
-            let _ = status_rx.recv_timeout(Duration::from_millis(500));
-            group.kill();
-            return Err(RunError::Timeout { command, limit });
-        }
-    };
-    // Anything the leader left running in its group (`cmd &`) would keep the pipes open.
-    group.kill();
-    let grace = Duration::from_secs(2);
-    let stdout = out_rx.recv_timeout(grace).unwrap_or_default();
-    let stderr = err_rx.recv_timeout(grace).unwrap_or_default();
-    Ok(Output { status, stdout, stderr })
 }
 
 /// Reads a pipe to its end on a thread; the bytes arrive on the channel.

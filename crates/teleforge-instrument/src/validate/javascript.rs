@@ -22,6 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use super::{Check, Diagnostic, Validator};
@@ -34,10 +35,19 @@ const SCRIPT: &str = include_str!("../../validators/js_check.mjs");
 const INSTALL: &str = "install Node.js 18 or newer";
 
 /// The JavaScript validator.
-#[derive(Debug)]
 pub struct JavaScriptValidator {
     /// Longest one node process may run.
     timeout: std::time::Duration,
+    /// A checker started by [`Validator::warm_up`], waiting for its request on stdin, with the
+    /// scratch folder holding its script: the first check uses it (node's start-up, ≈ 70 ms here,
+    /// then overlaps with discovery). Killed if never used.
+    ready: Mutex<Option<(tempfile::TempDir, crate::process::Started)>>,
+}
+
+impl std::fmt::Debug for JavaScriptValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JavaScriptValidator").field("timeout", &self.timeout).finish_non_exhaustive()
+    }
 }
 
 impl Default for JavaScriptValidator {
@@ -49,7 +59,7 @@ impl Default for JavaScriptValidator {
 impl JavaScriptValidator {
     /// A validator whose node processes are killed after `timeout`.
     pub fn with_timeout(timeout: std::time::Duration) -> Self {
-        JavaScriptValidator { timeout }
+        JavaScriptValidator { timeout, ready: Mutex::new(None) }
     }
 }
 
@@ -121,6 +131,12 @@ impl Validator for JavaScriptValidator {
         }
     }
 
+    fn warm_up(&self) {
+        if let Ok(started) = start_checker() {
+            *self.ready.lock().unwrap_or_else(|e| e.into_inner()) = Some(started);
+        }
+    }
+
     /// Every file may be compiled: files node cannot parse as they are come out of the baseline.
     fn compiled_files(&self, _root: &Path) -> Result<Option<BTreeSet<String>>> {
         Ok(None)
@@ -177,17 +193,14 @@ impl JavaScriptValidator {
         // Files that exist for the import check besides the tree's (the runtime file).
         let added: Vec<&String> = files.keys().filter(|rel| !base.join(rel).exists()).collect();
         let body = serde_json::json!({ "root": base.to_string_lossy(), "files": request, "added": added }).to_string();
-        let scratch = tempdir()?;
-        let scratch_path = scratch.path().canonicalize().map_err(|e| Error::io("resolving", scratch.path(), e))?;
-        let script = scratch_path.join("js_check.mjs");
-        std::fs::write(&script, SCRIPT).map_err(|e| Error::io("writing", &script, e))?;
-
         let start = Instant::now();
-        let mut cmd = node_command(&script);
-        cmd.current_dir(&scratch_path);
+        let warm = self.ready.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let (_scratch, checker) = match warm {
+            Some(started) => started,
+            None => start_checker()?,
+        };
         // A node that exits early closes the pipe: its exit status and stderr tell why.
-        let out = crate::process::run(&mut cmd, Some(body.as_bytes()), self.timeout)
-            .map_err(|e| super::run_error(e, missing))?;
+        let out = checker.finish(Some(body.as_bytes()), self.timeout).map_err(|e| super::run_error(e, missing))?;
         let elapsed = start.elapsed();
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
@@ -200,6 +213,18 @@ impl JavaScriptValidator {
         let unparsable = failed.into_iter().filter(|f| !files.contains_key(f)).collect();
         Ok(Check { diagnostics, runs: 1, elapsed, unparsable })
     }
+}
+
+/// A node process running the checker from a scratch folder, waiting for its request.
+fn start_checker() -> Result<(tempfile::TempDir, crate::process::Started)> {
+    let scratch = tempdir()?;
+    let scratch_path = scratch.path().canonicalize().map_err(|e| Error::io("resolving", scratch.path(), e))?;
+    let script = scratch_path.join("js_check.mjs");
+    std::fs::write(&script, SCRIPT).map_err(|e| Error::io("writing", &script, e))?;
+    let mut cmd = node_command(&script);
+    cmd.current_dir(&scratch_path);
+    let started = crate::process::start(&mut cmd).map_err(|e| super::run_error(e, missing))?;
+    Ok((scratch, started))
 }
 
 /// [`JavaScript::module_system`], without parsing an instrumented file (its runtime import says

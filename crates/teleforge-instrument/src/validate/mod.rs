@@ -58,6 +58,9 @@ pub trait Validator {
     fn language(&self) -> &'static str;
     /// Fails with a one-line, actionable error when the toolchain is missing.
     fn available(&self) -> Result<()>;
+    /// Starts what the first check will need, so that its start-up overlaps with discovery (the
+    /// JavaScript checker's node process); nothing by default. Failures surface at that check.
+    fn warm_up(&self) {}
     /// Files (relative to `root`) the toolchain actually compiles, when it can tell (Go's build
     /// constraints exclude some); constructs elsewhere cannot be validated.
     fn compiled_files(&self, root: &Path) -> Result<Option<BTreeSet<String>>>;
