@@ -1993,7 +1993,7 @@ func TestSiteCountersSharedWithOlderCopies(t *testing.T) {
 	}
 }
 
-// A sampled-out execution takes no lock and allocates nothing.
+// A sampled-out execution allocates nothing and takes no lock.
 func TestSampledOutAllocatesNothing(t *testing.T) {
 	enable(t, "0")
 	xs := []int{1, 2, 3}
@@ -2011,6 +2011,27 @@ func TestSampledOutAllocatesNothing(t *testing.T) {
 	if allocs > 0.2 {
 		t.Fatalf("%.2f allocations per sampled-out execution", allocs)
 	}
+	// With this copy's table lock and the core's site lock held elsewhere,
+	// executions of known sites still count.
+	teleforgeSiteMu.Lock()
+	testCore().sitesMu.Lock()
+	done := make(chan uint64)
+	go func() {
+		n, _ := teleforgeSample(teleforgeKindLoop, "main.go", 2)
+		Tel.FuncExit(Tel.FuncEntry("main.f", "main.go", 1, "xs", xs), 1)
+		Tel.VarAssign("main.f", "main.go", 3, "i", 1)
+		done <- n
+	}()
+	select {
+	case n := <-done:
+		if n != 1102 {
+			t.Errorf("occurrence %d, want 1102", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("a sampled-out execution waits for a lock")
+	}
+	testCore().sitesMu.Unlock()
+	teleforgeSiteMu.Unlock()
 }
 
 // The table's hash spreads a big package's sites (names of one length that
