@@ -275,7 +275,7 @@ fn a_form_that_failed_in_this_context_before_is_tried_last() {
     assert_eq!(divide[0]["context"]["form"], "go.func.args");
     assert_eq!(divide[0]["attempt_number"], 1);
     let main_go = std::fs::read_to_string(out.join("main.go")).unwrap();
-    assert!(main_go.contains("defer Tel.FuncExit(Tel.FuncEntry(\"main.divide\""), "{main_go}");
+    assert!(main_go.contains("if teleforgeS := Tel.FuncEntry(\"main.divide\""), "{main_go}");
 }
 
 #[test]

@@ -398,21 +398,25 @@ impl<'a> Walker<'a> {
             edits.push(Edit {
                 offset: at,
                 text: marked(&format!(
-                    " defer func(teleforgeS *teleforgeSpan) {{ Tel.FuncExit(teleforgeS{exit_args}) }}({entry});"
+                    " if teleforgeS := {entry}; teleforgeS != nil {{ defer func() {{ Tel.FuncExit(teleforgeS{exit_args}) }}() }};"
                 )),
             });
             forms.push(Form { id: "go.func.results", summary: "arguments and results", edits });
         }
+        // With telemetry off FuncEntry returns nil after one atomic load, and nothing is deferred:
+        // the call costs that and one comparison (a `defer` of its own would be paid on every call).
+        let guarded =
+            |entry: &str| format!(" if teleforgeS := {entry}; teleforgeS != nil {{ defer Tel.FuncExit(teleforgeS) }};");
         forms.push(Form {
             id: "go.func.args",
             summary: "arguments, no results",
-            edits: vec![Edit { offset: at, text: marked(&format!(" defer Tel.FuncExit({entry});")) }],
+            edits: vec![Edit { offset: at, text: marked(&guarded(&entry)) }],
         });
         if !kv.is_empty() {
             forms.push(Form {
                 id: "go.func.bare",
                 summary: "entry and exit only",
-                edits: vec![Edit { offset: at, text: marked(&format!(" defer Tel.FuncExit({bare_entry});")) }],
+                edits: vec![Edit { offset: at, text: marked(&guarded(&bare_entry)) }],
             });
         }
         self.out.push(Construct {
