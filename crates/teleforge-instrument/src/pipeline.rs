@@ -275,7 +275,12 @@ pub fn instrument_with(
         if !opts.validate {
             return;
         }
-        for lang in paths.iter().filter_map(|p| crate::language::for_path(p)) {
+        let asked = |p: &&std::path::PathBuf| {
+            let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+            opts.discover.extensions.is_empty()
+                || opts.discover.extensions.iter().any(|e| e.trim_start_matches('.') == ext)
+        };
+        for lang in paths.iter().filter(asked).filter_map(|p| crate::language::for_path(p)) {
             if !validators.contains_key(lang.name()) {
                 if let Some(v) = for_language_with(lang.name(), opts.check_timeout) {
                     v.warm_up();

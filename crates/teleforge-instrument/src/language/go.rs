@@ -56,8 +56,11 @@ impl LanguageSupport for Go {
     }
 
     fn skip_file(&self, text: &str) -> Option<&'static str> {
-        // Go's convention: the marker line may appear anywhere before the package clause.
-        if shared::generated_mark(text.split("\npackage ").next().unwrap_or(""), &["//"]) {
+        // Go's own convention (what `go/ast.IsGenerated` reads): a line `// Code generated …
+        // DO NOT EDIT.` anywhere before the package clause; Go defines it exactly, so a comment
+        // that only says "DO NOT EDIT" does not make a Go file generated.
+        let header = text.split("\npackage ").next().unwrap_or("");
+        if header.lines().any(|l| l.starts_with("// Code generated ") && l.trim_end().ends_with("DO NOT EDIT.")) {
             return Some("generated");
         }
         if uses_cgo(text) {
