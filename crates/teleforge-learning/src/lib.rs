@@ -74,8 +74,8 @@ pub use atomic_file::write_atomically;
 pub use classify::{classify, classify_output, Category, Classification};
 pub use consolidate::{AutoConsolidation, LearningConsolidator, DEFAULT_MIN_OCCURRENCES, MAX_LEARNING_HASHES};
 pub use engine::{
-    resolve_storage_dir, ConstructStats, FirstAttemptRate, FirstAttempts, LearningEngine, PreparedBatch, Statistics, DATABASE_FILE,
-    STORAGE_DIR_ENV,
+    resolve_storage_dir, ConstructStats, FirstAttemptRate, FirstAttempts, LearningEngine, PreparedBatch, Statistics,
+    DATABASE_FILE, STORAGE_DIR_ENV,
 };
 pub use error::{Error, Result};
 pub use inject::{fenced, Injection, InjectionOptions};
