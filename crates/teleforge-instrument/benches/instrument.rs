@@ -151,7 +151,7 @@ fn main() {
     std::env::set_var("PYTHONDONTWRITEBYTECODE", "1");
     std::env::remove_var("TELEMETRY_FILE");
 
-    let bin = teleforge_binary();
+    let bin = trees::teleforge_release_binary();
     let load_start = loadavg();
     let versions = format!(
         "{}; {}; node {}",
@@ -251,29 +251,6 @@ impl Drop for Cleanup {
         let _ = Command::new("chmod").arg("-R").arg("u+w").arg(&self.0).status();
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// The release binary: `TELEFORGE_BIN`, else built now into the bench's own target folder.
-fn teleforge_binary() -> PathBuf {
-    if let Some(b) = std::env::var_os("TELEFORGE_BIN") {
-        return PathBuf::from(b);
-    }
-    // target/release/deps/instrument-HASH → target
-    let exe = std::env::current_exe().expect("current exe");
-    let target = exe.ancestors().nth(3).expect("target folder").to_path_buf();
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
-    eprintln!("[bench] cargo build --release -p teleforge --bin teleforge (target {})", target.display());
-    let t = Instant::now();
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "-p", "teleforge", "--bin", "teleforge", "--manifest-path"])
-        .arg(&manifest)
-        .env("CARGO_TARGET_DIR", &target)
-        .stdout(Stdio::null())
-        .status()
-        .expect("cargo");
-    assert!(status.success(), "building the release teleforge binary failed");
-    eprintln!("[bench] built in {:.1} s", t.elapsed().as_secs_f64());
-    target.join("release/teleforge")
 }
 
 fn loadavg() -> String {

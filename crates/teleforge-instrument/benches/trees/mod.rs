@@ -11,41 +11,15 @@ pub fn command_output(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `go mod download -json path@version` into the temp GOMODCACHE; a writable copy of the module.
+/// `go mod download -json path@version` into the temp GOMODCACHE; a writable copy of the module
+/// in `work/trees/go-module`.
 pub fn download_go_module(module: &str, work: &Path) -> PathBuf {
-    let out = Command::new("go").args(["mod", "download", "-json", module]).output().expect("go on PATH");
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("go mod download {module}: {e}: {}", String::from_utf8_lossy(&out.stderr));
-    });
-    let dir = PathBuf::from(json["Dir"].as_str().unwrap_or_else(|| panic!("go mod download {module}: {json}")));
-    let dest = work.join("trees/go-module");
-    copy_dir(&dir, &dest, &|_| true);
-    dest
+    download_go_module_as(module, work, "go-module")
 }
 
-/// `npm pack name@version` and the extracted `package/` folder.
+/// `npm pack name@version`, extracted into `work/trees/npm`.
 pub fn npm_pack(package: &str, work: &Path) -> PathBuf {
-    let dl = work.join("npm");
-    std::fs::create_dir_all(&dl).unwrap();
-    let o = Command::new("npm")
-        .args(["pack", "--silent", package, "--pack-destination"])
-        .arg(&dl)
-        .current_dir(&dl)
-        .output()
-        .expect("npm on PATH");
-    assert!(o.status.success(), "npm pack {package}: {}", String::from_utf8_lossy(&o.stderr));
-    let tgz: Vec<PathBuf> = std::fs::read_dir(&dl)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(".tgz"))
-        .collect();
-    assert_eq!(tgz.len(), 1, "npm pack {package}: {tgz:?}");
-    let into = work.join("trees/npm");
-    std::fs::create_dir_all(&into).unwrap();
-    let o = Command::new("tar").arg("-xzf").arg(&tgz[0]).arg("-C").arg(&into).output().expect("tar on PATH");
-    assert!(o.status.success(), "tar -xzf: {}", String::from_utf8_lossy(&o.stderr));
-    into.join("package")
+    npm_pack_as(package, work, "npm")
 }
 
 pub fn copy_file(from: &Path, to: &Path) {
