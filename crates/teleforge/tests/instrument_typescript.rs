@@ -12,65 +12,20 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use serde_json::Value;
-use support::{copy, events, files, have, text, tf};
+use support::{
+    copy, events, files, have, node_modules_with, node_run, scratch_with_node_modules as scratch, text, tf, tsc,
+};
+
+/// The TypeScript compiler and vitest (for a package's own tests), installed once per test
+/// process.
+fn typescript() -> Option<&'static Path> {
+    node_modules_with(&["typescript@5", "vitest@2.1.9"])
+}
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/typescript").join(name)
-}
-
-/// A folder holding `node_modules/typescript` (and vitest, for a package's own tests), installed
-/// once per test process with npm. `None`
-/// (the test skips) only when node or npm is missing and `CI` is unset.
-fn typescript() -> Option<&'static Path> {
-    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
-    DIR.get_or_init(|| {
-        if !have("node") || !have("npm") {
-            return None;
-        }
-        let dir = tempfile::Builder::new().prefix("teleforge-typescript-").tempdir().unwrap().keep();
-        std::fs::write(dir.join("package.json"), r#"{"name":"tf-ts","private":true}"#).unwrap();
-        let o = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--loglevel=error", "typescript@5", "vitest@2.1.9"])
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "npm install typescript failed:\n{}", text(&o));
-        Some(dir)
-    })
-    .as_deref()
-}
-
-/// A scratch folder whose `node_modules` is the installed TypeScript (found by the validator
-/// walking up from the trees inside it).
-fn scratch(ts: &Path) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(ts.join("node_modules"), tmp.path().join("node_modules")).unwrap();
-    tmp
-}
-
-fn tsc(ts: &Path, project: &Path) {
-    let o = Command::new("node")
-        .arg(ts.join("node_modules/typescript/bin/tsc"))
-        .args(["-p", "."])
-        .current_dir(project)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "tsc failed in {}:\n{}", project.display(), text(&o));
-}
-
-/// Runs `node script` in `dir` (telemetry to `events` when given) and returns its stdout.
-fn node_run(dir: &Path, script: &str, events: Option<&Path>) -> String {
-    let mut c = Command::new("node");
-    c.arg(script).current_dir(dir).env_remove("TELEMETRY_FILE").env_remove("TELEMETRY_SAMPLE_FIRST");
-    if let Some(e) = events {
-        c.env("TELEMETRY_FILE", e);
-    }
-    let o = c.output().unwrap();
-    assert!(o.status.success(), "node {script} failed in {}:\n{}", dir.display(), text(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 fn instrument(store: &Path, src: &Path, out: &Path) -> Value {

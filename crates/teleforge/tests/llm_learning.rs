@@ -6,63 +6,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 
-use support::{have, text};
-
-/// A fake OpenAI-compatible server: answers every chat completion with `script(system, user)`
-/// and records the requests. Serves until the test process ends.
-fn fake_openai(script: fn(&str, &str) -> String) -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let seen = log.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            let mut length = 0;
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h).unwrap();
-                if h.trim().is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = h.split_once(':') {
-                    if k.eq_ignore_ascii_case("content-length") {
-                        length = v.trim().parse().unwrap();
-                    }
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            let system = req["messages"][0]["content"].as_str().unwrap_or("").to_string();
-            let user = req["messages"][1]["content"].as_str().unwrap_or("").to_string();
-            let answer = script(&system, &user);
-            seen.lock().unwrap().push(req);
-            let resp = serde_json::json!({
-                "id": "chatcmpl-test", "object": "chat.completion", "model": "scripted",
-                "choices": [{ "index": 0, "message": { "role": "assistant", "content": answer }, "finish_reason": "stop" }],
-                "usage": { "prompt_tokens": system.len() / 4 + user.len() / 4, "completion_tokens": answer.len() / 4 }
-            })
-            .to_string();
-            let _ = stream.write_all(
-                format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{resp}", resp.len())
-                    .as_bytes(),
-            );
-        }
-    });
-    (url, log)
-}
+use support::{fake_openai, have, text};
 
 /// The scripted model: it passes the line number as a string (the compiler's go_type_error) unless
 /// it has learned not to (the pattern is in its prompt) or it is retrying after the complaint.

@@ -13,116 +13,21 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
-use support::{events, files, have, text, tf};
+use support::{
+    events, fake_openai, files, node_modules_with, node_run, scratch_with_node_modules as scratch, text, tf, tsc,
+};
 
-/// A folder holding `node_modules/typescript`, installed once per test process with npm. `None`
-/// (the test skips) only when node or npm is missing and `CI` is unset.
+/// The TypeScript compiler, installed once per test process.
 fn typescript() -> Option<&'static Path> {
-    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
-    DIR.get_or_init(|| {
-        if !have("node") || !have("npm") {
-            return None;
-        }
-        let dir = tempfile::Builder::new().prefix("teleforge-llm-typescript-").tempdir().unwrap().keep();
-        std::fs::write(dir.join("package.json"), r#"{"name":"tf-llm-ts","private":true}"#).unwrap();
-        let o = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--loglevel=error", "typescript@5"])
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "npm install typescript failed:\n{}", text(&o));
-        Some(dir)
-    })
-    .as_deref()
+    node_modules_with(&["typescript@5"])
 }
 
-/// A scratch folder whose `node_modules` is the installed TypeScript (found by the validator
-/// walking up from the trees inside it).
-fn scratch(ts: &Path) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(ts.join("node_modules"), tmp.path().join("node_modules")).unwrap();
-    tmp
-}
-
-fn tsc(ts: &Path, project: &Path) {
-    let o = Command::new("node")
-        .arg(ts.join("node_modules/typescript/bin/tsc"))
-        .args(["-p", "."])
-        .current_dir(project)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "tsc failed in {}:\n{}", project.display(), text(&o));
-}
-
-/// Runs `node dist/main.js` in `dir` (telemetry to `events` when given) and returns its stdout.
-fn node_run(dir: &Path, events: Option<&Path>) -> String {
-    let mut c = Command::new("node");
-    c.arg("dist/main.js").current_dir(dir).env_remove("TELEMETRY_FILE").env_remove("TELEMETRY_SAMPLE_FIRST");
-    if let Some(e) = events {
-        c.env("TELEMETRY_FILE", e);
-    }
-    let o = c.output().unwrap();
-    assert!(o.status.success(), "node failed in {}:\n{}", dir.display(), text(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-type Script = fn(&str, &str) -> String;
-
-/// A fake OpenAI-compatible server: answers every chat completion with `script(system, user)`
-/// and records the requests. Serves until the test process ends.
-fn fake_openai(script: Script) -> (String, Arc<Mutex<Vec<Value>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let seen = log.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            let mut length = 0;
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h).unwrap();
-                if h.trim().is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = h.split_once(':') {
-                    if k.eq_ignore_ascii_case("content-length") {
-                        length = v.trim().parse().unwrap();
-                    }
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let req: Value = serde_json::from_slice(&body).unwrap();
-            let system = req["messages"][0]["content"].as_str().unwrap_or("").to_string();
-            let user = req["messages"][1]["content"].as_str().unwrap_or("").to_string();
-            let answer = script(&system, &user);
-            seen.lock().unwrap().push(req);
-            let resp = serde_json::json!({
-                "id": "chatcmpl-test", "object": "chat.completion", "model": "scripted",
-                "choices": [{ "index": 0, "message": { "role": "assistant", "content": answer }, "finish_reason": "stop" }],
-                "usage": { "prompt_tokens": system.len() / 4 + user.len() / 4, "completion_tokens": answer.len() / 4 }
-            })
-            .to_string();
-            let _ = stream.write_all(
-                format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{resp}", resp.len())
-                    .as_bytes(),
-            );
-        }
-    });
-    (url, log)
+fn node_run_main(dir: &Path, events: Option<&Path>) -> String {
+    node_run(dir, "dist/main.js", events)
 }
 
 /// One construct of a request: (id, kind, function name, line, retry).
@@ -338,11 +243,11 @@ fn typescript_run_two_succeeds_first_time_after_consolidating_run_one() {
         files(&p.join("dist")).into_iter().filter(|(f, _)| f.to_string_lossy().ends_with(".d.ts")).collect()
     };
     assert_eq!(decls(&out1), decls(&src1), "instrumentation changed an inferred type");
-    let original = node_run(&src1, None);
+    let original = node_run_main(&src1, None);
     assert_eq!(original, "12 AB 8 [<b>hi</b>]\n");
-    assert_eq!(node_run(&out1, None), original);
+    assert_eq!(node_run_main(&out1, None), original);
     let ev_path = tmp.path().join("events.jsonl");
-    assert_eq!(node_run(&out1, Some(&ev_path)), original);
+    assert_eq!(node_run_main(&out1, Some(&ev_path)), original);
     let evs = events(&ev_path);
     let entry = |name: &str| evs.iter().any(|e| e["kind"] == "func_entry" && e["code.function.name"] == name);
     assert!(entry("total") && entry("label") && entry("h") && entry("Badge") && entry("twice"), "{evs:?}");
@@ -415,7 +320,7 @@ fn typescript_run_two_succeeds_first_time_after_consolidating_run_one() {
     }
     assert_eq!(model, MODEL_CONSTRUCTS);
     tsc(ts, &out2);
-    assert_eq!(node_run(&out2, None), original);
+    assert_eq!(node_run_main(&out2, None), original);
 }
 
 /// Hostile TypeScript answers (type and non-null assertions, type arguments, `enum`,

@@ -77,3 +77,111 @@ pub fn have_python_module(name: &str) -> bool {
     }
     ok
 }
+
+/// A folder holding `node_modules` with `packages` installed from npm, once per test process.
+/// `None` (the test skips) only when node or npm is missing and `CI` is unset.
+pub fn node_modules_with(packages: &[&str]) -> Option<&'static Path> {
+    static DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        if !have("node") || !have("npm") {
+            return None;
+        }
+        let dir = tempfile::Builder::new().prefix("teleforge-node-modules-").tempdir().unwrap().keep();
+        std::fs::write(dir.join("package.json"), r#"{"name":"tf-tools","private":true}"#).unwrap();
+        let o = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+            .args(packages)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "npm install {packages:?} failed:\n{}", text(&o));
+        Some(dir)
+    })
+    .as_deref()
+}
+
+/// A scratch folder whose `node_modules` is the one installed in `tools` (found by the
+/// TypeScript validator walking up from the trees inside it).
+pub fn scratch_with_node_modules(tools: &Path) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(tools.join("node_modules"), tmp.path().join("node_modules")).unwrap();
+    tmp
+}
+
+/// `tsc -p .` in `project`, with the compiler installed in `tools`; it must succeed.
+pub fn tsc(tools: &Path, project: &Path) {
+    let o = Command::new("node")
+        .arg(tools.join("node_modules/typescript/bin/tsc"))
+        .args(["-p", "."])
+        .current_dir(project)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "tsc failed in {}:\n{}", project.display(), text(&o));
+}
+
+/// Runs `node script` in `dir` (telemetry to `events` when given) and returns its stdout.
+pub fn node_run(dir: &Path, script: &str, events: Option<&Path>) -> String {
+    let mut c = Command::new("node");
+    c.arg(script).current_dir(dir).env_remove("TELEMETRY_FILE").env_remove("TELEMETRY_SAMPLE_FIRST");
+    if let Some(e) = events {
+        c.env("TELEMETRY_FILE", e);
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "node {script} failed in {}:\n{}", dir.display(), text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The requests a fake model server received.
+pub type Requests = std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>;
+
+/// A fake OpenAI-compatible server (a real HTTP server on 127.0.0.1 speaking the chat
+/// completions wire protocol): answers every request with `script(system, user)` and records the
+/// requests. Serves until the test process ends.
+pub fn fake_openai(script: fn(&str, &str) -> String) -> (String, Requests) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let log: Requests = Default::default();
+    let seen = log.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let mut length = 0;
+            loop {
+                let mut h = String::new();
+                reader.read_line(&mut h).unwrap();
+                if h.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    if k.eq_ignore_ascii_case("content-length") {
+                        length = v.trim().parse().unwrap();
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let system = req["messages"][0]["content"].as_str().unwrap_or("").to_string();
+            let user = req["messages"][1]["content"].as_str().unwrap_or("").to_string();
+            let answer = script(&system, &user);
+            seen.lock().unwrap().push(req);
+            let resp = serde_json::json!({
+                "id": "chatcmpl-test", "object": "chat.completion", "model": "scripted",
+                "choices": [{ "index": 0, "message": { "role": "assistant", "content": answer }, "finish_reason": "stop" }],
+                "usage": { "prompt_tokens": system.len() / 4 + user.len() / 4, "completion_tokens": answer.len() / 4 }
+            })
+            .to_string();
+            let _ = stream.write_all(
+                format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{resp}", resp.len())
+                    .as_bytes(),
+            );
+        }
+    });
+    (url, log)
+}
