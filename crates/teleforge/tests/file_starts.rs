@@ -258,7 +258,7 @@ fn python_files_that_start_in_unusual_ways() {
     assert!(compound.contains("  # teleforge+\n@_teleforge.instrument(\"compound_first.sign\", \"compound_first.py\", 2)  # teleforge+\ndef sign"), "{compound}");
     // The loop's own line comes first, then the decorator that fills the empty line above `def`.
     let (_, loops) = t.read("loop_blank_def.py");
-    assert!(loops.contains("    for x in xs:\n        _teleforge.loop_iter(\"loop_blank_def.run\", \"loop_blank_def.py\", 3)  # teleforge+\n        @_teleforge.instrument("), "{loops}");
+    assert!(loops.contains("    for x in xs:\n        _teleforge.on and _teleforge.loop_iter(\"loop_blank_def.run\", \"loop_blank_def.py\", 3)  # teleforge+\n        @_teleforge.instrument("), "{loops}");
     if support::have_python_module("pyflakes") {
         let rels: Vec<&str> = gained.keys().copied().collect();
         let mut args = vec!["-m", "pyflakes"];

@@ -118,6 +118,7 @@ def _configure():
         xurl = None
     if not path and not xurl:
         _on = False  # idempotent: no lock needed, nothing imported
+        _Tel.on = False
         _ready = True
         return
     import _thread
@@ -130,6 +131,7 @@ def _configure():
             _on = _enable(path, xurl)
         except Exception:
             _on = False
+        _Tel.on = _on
         _ready = True
 
 
@@ -301,6 +303,7 @@ def _flush(block):
         _fon = False
         if not _xon:
             _on = False
+            _Tel.on = False
         del _buf[:]
     finally:
         _flushing = False
@@ -1561,6 +1564,11 @@ class _Tel(object):
 
     __slots__ = ()
 
+    # Read by the inserted statements before they call (`_teleforge.on and
+    # _teleforge.var_assign(...)`): once telemetry is configured off, a loop or assignment site
+    # costs this attribute load, not a call. True until the first call decides.
+    on = True
+
     def func_entry(self, name, file, line, args=None):
         if not _on:
             return None
@@ -1689,3 +1697,7 @@ class _Tel(object):
 # in a process owns the state (config, sampling counters, the span context) and every later copy
 # hands out that same object, so parent spans survive calls between folders.
 tel = _sys.__dict__.setdefault("_teleforge_tel", _Tel())
+if not hasattr(type(tel), "on"):
+    # The process's first copy came from an older teleforge, whose object has no `on`: code
+    # instrumented by this version reads it, so it is set, for good, to "always call".
+    type(tel).on = True

@@ -1261,3 +1261,37 @@ class TestRobustness(Scenario):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestOnGuard(Scenario):
+    """The inserted statements read `tel.on` before they call: false once telemetry is configured
+    off, true while it is on, and present even when the process's first copy is older."""
+
+    def test_on_turns_false_at_the_first_call_when_off_and_stays_true_when_on(self):
+        body = """
+            assert tel.on is True  # not decided before the first call
+            tel.loop_iter("m.f", "m.py", 1)
+            OUT({"on": tel.on})
+        """
+        _, out = self.run_py(body, enabled=False)
+        self.assertEqual(out, {"on": False})
+        _, out = self.run_py(body, enabled=True)
+        self.assertEqual(out, {"on": True})
+
+    def test_an_older_first_copy_gets_on_set_to_always_call(self):
+        body = """
+            import importlib.util, sys as s
+            import _teleforge_tel
+            class Old(object):
+                __slots__ = ()
+                def var_assign(self, name, file, line, variable, value):
+                    return value
+            s._teleforge_tel = Old()
+            spec = importlib.util.spec_from_file_location("copy2", _teleforge_tel.__file__)
+            m = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(m)
+            assert m.tel is s._teleforge_tel
+            OUT({"on": m.tel.on and m.tel.var_assign("m.f", "m.py", 1, "x", 5)})
+        """
+        _, out = self.run_py(body, enabled=False)
+        self.assertEqual(out, {"on": 5})

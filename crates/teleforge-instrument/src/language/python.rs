@@ -41,6 +41,11 @@ pub const RUNTIME_FILE: &str = "_teleforge_tel.py";
 
 /// The import every instrumented file gets: the runtime beside the file, relative inside a
 /// package, absolute for scripts and top-level modules.
+/// What the entry, loop and assignment statements start with: once telemetry is configured off,
+/// the runtime sets `on` to false and a site costs this attribute load, not a call (nor the
+/// argument dict an entry builds). Files instrumented before it strip the same.
+const GUARD: &str = "_teleforge.on and ";
+
 pub const IMPORT: &str = "_teleforge = __import__(\"importlib\").import_module(\"._teleforge_tel\", __package__).tel if __package__ else __import__(\"_teleforge_tel\").tel";
 const ADDED_LINE: &str = "  # teleforge+";
 /// The sentinel that closes a model's snippet (after an assignment, and before a statement).
@@ -324,7 +329,7 @@ impl<'a> Walker<'a> {
                 summary: "entry with arguments, on the first body line",
                 edits: vec![Edit {
                     offset: at,
-                    text: format!("_teleforge.func_call({site}, {{{}}}); ", args.join(", ")),
+                    text: format!("{GUARD}_teleforge.func_call({site}, {{{}}}); ", args.join(", ")),
                 }],
             });
         }
@@ -384,7 +389,7 @@ impl<'a> Walker<'a> {
     fn loop_(&mut self, stmt: Node<'_>, qual: &str) {
         let Some(body) = stmt.child_by_field_name("body") else { return };
         let line = stmt.start_position().row + 1;
-        let call = format!("_teleforge.loop_iter({}, {}, {line})", lit(qual), lit(self.rel));
+        let call = format!("{GUARD}_teleforge.loop_iter({}, {}, {line})", lit(qual), lit(self.rel));
         let mut c = body.walk();
         let Some(first) = body.named_children(&mut c).find(|n| n.kind() != "comment") else { return };
         let mut forms = Vec::new();
@@ -456,7 +461,9 @@ impl<'a> Walker<'a> {
         let line = stmt.start_position().row + 1;
         let calls: String = names
             .iter()
-            .map(|n| format!("; _teleforge.var_assign({}, {}, {line}, {}, {n})", lit(qual), lit(self.rel), lit(n)))
+            .map(|n| {
+                format!("; {GUARD}_teleforge.var_assign({}, {}, {line}, {}, {n})", lit(qual), lit(self.rel), lit(n))
+            })
             .collect();
         let mut features = BTreeMap::new();
         features.insert("statement".to_string(), expr.kind().to_string());
@@ -616,12 +623,15 @@ pub fn strip(text: &str) -> String {
     });
     static ENTRY: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(&format!(
-            r#"_teleforge\.(?:func_call|loop_iter)\({STR}, {STR}, \d+(?:, \{{(?:{STR}: [A-Za-z_][A-Za-z0-9_]*(?:, )?)*\}})?\); "#
+            r#"(?:_teleforge\.on and )?_teleforge\.(?:func_call|loop_iter)\({STR}, {STR}, \d+(?:, \{{(?:{STR}: [A-Za-z_][A-Za-z0-9_]*(?:, )?)*\}})?\); "#
         ))
         .unwrap()
     });
     static VAR: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(&format!(r#"; _teleforge\.var_assign\({STR}, {STR}, \d+, {STR}, [A-Za-z_][A-Za-z0-9_]*\)"#)).unwrap()
+        Regex::new(&format!(
+            r#"; (?:_teleforge\.on and )?_teleforge\.var_assign\({STR}, {STR}, \d+, {STR}, [A-Za-z_][A-Za-z0-9_]*\)"#
+        ))
+        .unwrap()
     });
     static SNIPPET_AFTER: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r#"; _teleforge\.snippet\([^\n]*?, "tf\}"\)"#).unwrap());
@@ -658,6 +668,12 @@ mod tests {
     const SRC: &str = "\"\"\"Doc.\"\"\"\nfrom __future__ import annotations\nimport os\n\n\nclass A:\n    \"\"\"A.\"\"\"\n\n    @staticmethod\n    def f(a, b=1, *args, **kw):\n        \"\"\"F.\"\"\"\n        x = a + b\n        for i in range(3): x += i\n        while x > 10:\n            if x: x -= 1\n        return x\n    def g(self):\n        if self:\n            return 1\n\n\nasync def h():\n    y, z = 1, 2\n    return y\n";
 
     #[test]
+    fn files_instrumented_before_the_guard_strip_the_same() {
+        let old = "def f(a):\n    _teleforge.func_call(\"m.f\", \"m.py\", 1, {\"a\": a}); x = a; _teleforge.var_assign(\"m.f\", \"m.py\", 2, \"x\", x)\n    for i in a: _teleforge.loop_iter(\"m.f\", \"m.py\", 3); pass\n";
+        assert_eq!(strip(old), "def f(a):\n    x = a\n    for i in a: pass\n");
+    }
+
+    #[test]
     fn forms_keep_every_line_and_strip_restores_the_bytes() {
         for form in 0..3 {
             let out = instrument_all(SRC, form);
@@ -670,9 +686,11 @@ mod tests {
         assert!(out.contains("from __future__ import annotations; _teleforge = "));
         assert!(out
             .contains("\n    @_teleforge.instrument(\"pkg.m.A.f\", \"pkg/m.py\", 10)  # teleforge\n    @staticmethod"));
-        assert!(out.contains("for i in range(3): _teleforge.loop_iter(\"pkg.m.A.f\", \"pkg/m.py\", 13); x += i"));
         assert!(out.contains(
-            "y, z = 1, 2; _teleforge.var_assign(\"pkg.m.h\", \"pkg/m.py\", 23, \"y\", y); _teleforge.var_assign"
+            "for i in range(3): _teleforge.on and _teleforge.loop_iter(\"pkg.m.A.f\", \"pkg/m.py\", 13); x += i"
+        ));
+        assert!(out.contains(
+            "y, z = 1, 2; _teleforge.on and _teleforge.var_assign(\"pkg.m.h\", \"pkg/m.py\", 23, \"y\", y); _teleforge.on and _teleforge.var_assign"
         ));
         assert!(Python.is_instrumented(&out));
     }
@@ -759,7 +777,7 @@ mod tests {
         let lp = cs.iter().find(|c| c.kind == ConstructKind::Loop).unwrap();
         assert_eq!(lp.forms[0].id, "py.loop.line");
         assert!(
-            out.contains("    for x in xs:\n        _teleforge.loop_iter(\"m.f\", \"m.py\", 2)  # teleforge+\n        @_teleforge.instrument(\"m.f.<locals>.g\", \"m.py\", 4)  # teleforge\n        def g():"),
+            out.contains("    for x in xs:\n        _teleforge.on and _teleforge.loop_iter(\"m.f\", \"m.py\", 2)  # teleforge+\n        @_teleforge.instrument(\"m.f.<locals>.g\", \"m.py\", 4)  # teleforge\n        def g():"),
             "{out}"
         );
         assert_eq!(strip(&out), src);
@@ -786,7 +804,7 @@ mod tests {
         let src = "\"mod\" \"doc\"\ndef f(a):\n    \"\"\"f\"\"\" \"doc\"\n    return a\n";
         let (_, out) = instrument_as("m.py", src, 0);
         assert!(out.starts_with(&format!("\"mod\" \"doc\"; {IMPORT}\n")), "{out}");
-        assert!(out.contains("    \"\"\"f\"\"\" \"doc\"\n    _teleforge.func_call("), "{out}");
+        assert!(out.contains("    \"\"\"f\"\"\" \"doc\"\n    _teleforge.on and _teleforge.func_call("), "{out}");
         assert_eq!(strip(&out), src);
     }
 
