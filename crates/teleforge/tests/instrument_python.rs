@@ -85,7 +85,8 @@ fn tricky_python_keeps_its_output_lines_and_emits_events() {
     // Tabs stay tabs.
     let tabbed = std::fs::read_to_string(out.join("pkg/tabbed.py")).unwrap();
     assert!(
-        tabbed.contains("\n\ttotal = 0; _teleforge.on and _teleforge.var_assign(") || tabbed.contains("\t_teleforge.func_entry("),
+        tabbed.contains("\n\ttotal = 0; _teleforge.on and _teleforge.var_assign(")
+            || tabbed.contains("\t_teleforge.func_entry("),
         "{tabbed}"
     );
     // The package's own tests still pass, and the runtime sits beside every instrumented module.
