@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use support::{copy, events, files, have, text, tf};
+use support::{assert_marked_lines_kept, assert_strip_and_idempotence, copy, events, have, instrument, text, tf};
 
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/javascript/shop")
@@ -33,12 +33,6 @@ fn node_run(dir: &Path, script: &str, events: Option<&Path>) -> String {
 }
 
 /// Instruments `src` into `out`; the `--json` summary.
-fn instrument(store: &Path, src: &Path, out: &Path) -> Value {
-    let o = tf(store, &["instrument", src.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"]);
-    assert!(o.status.success(), "{}", text(&o));
-    serde_json::from_slice(&o.stdout).unwrap()
-}
-
 /// The summary of a run where every construct validated in the first round.
 fn assert_clean_first_round(s: &Value) {
     assert_eq!(s["left_out"].as_array().unwrap().len(), 0, "{s}");
@@ -51,41 +45,9 @@ fn assert_clean_first_round(s: &Value) {
     assert_eq!(s["runtime_files"], serde_json::json!(["_teleforge_tel.cjs"]), "{s}");
 }
 
-/// Every JavaScript file of `out` has exactly the lines of its original in `src` (insertions
-/// share lines), and changed files are marked.
+/// Every JavaScript file keeps its lines (see [`support::assert_marked_lines_kept`]).
 fn assert_same_line_counts(src: &Path, out: &Path) -> usize {
-    let mut changed = 0;
-    for (rel, bytes) in files(src) {
-        let name = rel.to_string_lossy();
-        if !(name.ends_with(".js") || name.ends_with(".mjs") || name.ends_with(".cjs")) {
-            continue;
-        }
-        let orig = String::from_utf8(bytes).unwrap();
-        let new = std::fs::read_to_string(out.join(&rel)).unwrap();
-        assert_eq!(orig.lines().count(), new.lines().count(), "{name} gained or lost lines");
-        if orig != new {
-            changed += 1;
-            // Every original line is still on its line, with text only added to it.
-            for (a, b) in orig.lines().zip(new.lines()) {
-                let stripped =
-                    b.split("/*tf{*/").map(|p| p.split_once("/*}tf*/").map_or(p, |(_, r)| r)).collect::<String>();
-                assert_eq!(a, stripped, "{name}: a line moved or changed");
-            }
-        }
-    }
-    changed
-}
-
-/// Strip gives back the original bytes, and instrumenting the result again changes nothing.
-fn assert_strip_and_idempotence(tmp: &Path, store: &Path, src: &Path, out: &Path) {
-    let stripped = tmp.join("stripped");
-    let o = tf(store, &["strip", out.to_str().unwrap(), "--out", stripped.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(files(&stripped), files(src), "instrument then strip is not the original");
-    let again = tmp.join("again");
-    let s = instrument(store, out, &again);
-    assert_eq!(s["constructs_found"], 0, "{s}");
-    assert_eq!(files(&again), files(out), "instrumenting twice changed something");
+    assert_marked_lines_kept(src, out, |n| n.ends_with(".js") || n.ends_with(".mjs") || n.ends_with(".cjs"))
 }
 
 fn find<'a>(evs: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {

@@ -15,7 +15,8 @@ use std::process::Command;
 
 use serde_json::Value;
 use support::{
-    copy, events, files, have, node_modules_with, node_run, scratch_with_node_modules as scratch, text, tf, tsc,
+    assert_marked_lines_kept, assert_strip_and_idempotence, copy, events, files, have, instrument, node_modules_with,
+    node_run, scratch_with_node_modules as scratch, text, tf, tsc,
 };
 
 /// The TypeScript compiler and vitest (for a package's own tests), installed once per test
@@ -26,12 +27,6 @@ fn typescript() -> Option<&'static Path> {
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/typescript").join(name)
-}
-
-fn instrument(store: &Path, src: &Path, out: &Path) -> Value {
-    let o = tf(store, &["instrument", src.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"]);
-    assert!(o.status.success(), "{}", text(&o));
-    serde_json::from_slice(&o.stdout).unwrap()
 }
 
 fn assert_clean_first_round(s: &Value) {
@@ -48,38 +43,9 @@ fn is_source(name: &str) -> bool {
     [".ts", ".tsx", ".mts", ".cts", ".jsx"].iter().any(|e| name.ends_with(e))
 }
 
-/// Every source file keeps its lines: only marked text is added, on the line it belongs to.
+/// Every source file keeps its lines (see [`support::assert_marked_lines_kept`]).
 fn assert_lines_kept(src: &Path, out: &Path) -> usize {
-    let mut changed = 0;
-    for (rel, bytes) in files(src) {
-        let name = rel.to_string_lossy();
-        if !is_source(&name) {
-            continue;
-        }
-        let orig = String::from_utf8(bytes).unwrap();
-        let new = std::fs::read_to_string(out.join(&rel)).unwrap();
-        assert_eq!(orig.lines().count(), new.lines().count(), "{name} gained or lost lines");
-        if orig != new {
-            changed += 1;
-            for (a, b) in orig.lines().zip(new.lines()) {
-                let stripped =
-                    b.split("/*tf{*/").map(|p| p.split_once("/*}tf*/").map_or(p, |(_, r)| r)).collect::<String>();
-                assert_eq!(a, stripped, "{name}: a line moved or changed");
-            }
-        }
-    }
-    changed
-}
-
-fn assert_strip_and_idempotence(tmp: &Path, store: &Path, src: &Path, out: &Path) {
-    let stripped = tmp.join("stripped");
-    let o = tf(store, &["strip", out.to_str().unwrap(), "--out", stripped.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(files(&stripped), files(src), "instrument then strip is not the original");
-    let again = tmp.join("again");
-    let s = instrument(store, out, &again);
-    assert_eq!(s["constructs_found"], 0, "{s}");
-    assert_eq!(files(&again), files(out), "instrumenting twice changed something");
+    assert_marked_lines_kept(src, out, is_source)
 }
 
 /// The declaration files `tsc` emitted for a project (`dist/*.d.ts`), by name.
@@ -365,6 +331,38 @@ fn jsx_in_a_javascript_project_without_typescript_is_left_alone() {
     assert!(std::fs::read_to_string(out.join("main.js")).unwrap().contains("funcEntry(\"f\""));
 }
 
+/// `npm pack SPEC` into `dir`, unpacked (`dir/package`) and copied (`dir/inst`); `None` (the test
+/// skips) when npm cannot fetch it, which fails in CI.
+fn npm_package(dir: &Path, spec: &str, tgz: &str) -> Option<(PathBuf, PathBuf)> {
+    let o =
+        Command::new("npm").args(["pack", "--silent", spec, "--pack-destination"]).arg(dir).current_dir(dir).output();
+    match o {
+        Ok(o) if o.status.success() => {}
+        other => {
+            assert!(std::env::var_os("CI").is_none(), "npm pack {spec} failed in CI: {other:?}");
+            eprintln!("skipping: npm pack {spec} failed: {other:?}");
+            return None;
+        }
+    }
+    let x = Command::new("tar").arg("xzf").arg(dir.join(tgz)).current_dir(dir).output().unwrap();
+    assert!(x.status.success(), "{}", text(&x));
+    let (orig, inst) = (dir.join("package"), dir.join("inst"));
+    copy(&orig, &inst);
+    Some((orig, inst))
+}
+
+/// `instrument SRC --in-place --json`: nothing left out, at least `floor` constructs, every one
+/// right first time.
+fn instrument_in_place(store: &Path, src: &Path, floor: u64) -> Value {
+    let o = tf(store, &["instrument", src.to_str().unwrap(), "--in-place", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["left_out"].as_array().unwrap().len(), 0, "{s}");
+    assert!(s["constructs_instrumented"].as_u64().unwrap() >= floor, "{s}");
+    assert_eq!(s["first_attempt_successes"], s["constructs_instrumented"], "{s}");
+    s
+}
+
 fn which(tool: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(tool)).find(|p| p.is_file())
 }
@@ -380,32 +378,9 @@ fn npm_rxjs_type_checks_first_time_and_behaves_the_same_instrumented() {
         return;
     }
     let tmp = scratch(ts);
-    let o = Command::new("npm")
-        .args(["pack", "--silent", "rxjs@7.8.1", "--pack-destination"])
-        .arg(tmp.path())
-        .current_dir(tmp.path())
-        .output();
-    match o {
-        Ok(o) if o.status.success() => {}
-        other => {
-            assert!(std::env::var_os("CI").is_none(), "npm pack rxjs@7.8.1 failed in CI: {other:?}");
-            eprintln!("skipping: npm pack rxjs@7.8.1 failed: {other:?}");
-            return;
-        }
-    }
-    let tgz = tmp.path().join("rxjs-7.8.1.tgz");
-    let x = Command::new("tar").arg("xzf").arg(&tgz).current_dir(tmp.path()).output().unwrap();
-    assert!(x.status.success(), "{}", text(&x));
-    let orig = tmp.path().join("package");
-    let inst = tmp.path().join("inst");
-    copy(&orig, &inst);
+    let Some((orig, inst)) = npm_package(tmp.path(), "rxjs@7.8.1", "rxjs-7.8.1.tgz") else { return };
     let store = tmp.path().join("store");
-    let o = tf(&store, &["instrument", inst.join("src").to_str().unwrap(), "--in-place", "--json"]);
-    assert!(o.status.success(), "{}", text(&o));
-    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(s["left_out"].as_array().unwrap().len(), 0, "{s}");
-    assert!(s["constructs_instrumented"].as_u64().unwrap() >= 1400, "{s}");
-    assert_eq!(s["first_attempt_successes"], s["constructs_instrumented"], "{s}");
+    let s = instrument_in_place(&store, &inst.join("src"), 1400);
     // Two languages (its .ts sources and a few .js files), each: the original's compile and one
     // round, whatever the number of constructs.
     assert!(s["compiler_runs"].as_u64().unwrap() <= 4, "{s}");
@@ -476,25 +451,10 @@ fn npm_tanstack_query_core_passes_its_own_tests_instrumented() {
         return;
     }
     let tmp = scratch(tools);
-    let o = Command::new("npm")
-        .args(["pack", "--silent", "@tanstack/query-core@5.59.0", "--pack-destination"])
-        .arg(tmp.path())
-        .current_dir(tmp.path())
-        .output();
-    match o {
-        Ok(o) if o.status.success() => {}
-        other => {
-            assert!(std::env::var_os("CI").is_none(), "npm pack @tanstack/query-core failed in CI: {other:?}");
-            eprintln!("skipping: npm pack @tanstack/query-core failed: {other:?}");
-            return;
-        }
-    }
-    let tgz = tmp.path().join("tanstack-query-core-5.59.0.tgz");
-    let x = Command::new("tar").arg("xzf").arg(&tgz).current_dir(tmp.path()).output().unwrap();
-    assert!(x.status.success(), "{}", text(&x));
-    let orig = tmp.path().join("package");
-    let inst = tmp.path().join("inst");
-    copy(&orig, &inst);
+    let Some((orig, inst)) = npm_package(tmp.path(), "@tanstack/query-core@5.59.0", "tanstack-query-core-5.59.0.tgz")
+    else {
+        return;
+    };
     let suites = [
         "src/__tests__/infiniteQueryObserver.test.tsx",
         "src/__tests__/notifyManager.test.tsx",
@@ -525,12 +485,7 @@ fn npm_tanstack_query_core_passes_its_own_tests_instrumented() {
     assert!(baseline.contains("64 passed"), "{baseline}");
 
     let store = tmp.path().join("store");
-    let o = tf(&store, &["instrument", inst.join("src").to_str().unwrap(), "--in-place", "--json"]);
-    assert!(o.status.success(), "{}", text(&o));
-    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(s["left_out"].as_array().unwrap().len(), 0, "{s}");
-    assert!(s["constructs_instrumented"].as_u64().unwrap() >= 600, "{s}");
-    assert_eq!(s["first_attempt_successes"], s["constructs_instrumented"], "{s}");
+    instrument_in_place(&store, &inst.join("src"), 600);
 
     let t = vitest(&inst, None);
     assert!(t.status.success(), "tests fail on the instrumented copy (telemetry off):\n{}", text(&t));

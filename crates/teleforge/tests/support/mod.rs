@@ -185,3 +185,47 @@ pub fn fake_openai(script: fn(&str, &str) -> String) -> (String, Requests) {
     });
     (url, log)
 }
+
+/// `teleforge instrument SRC --out OUT --json`; it must succeed. Returns the summary.
+pub fn instrument(store: &Path, src: &Path, out: &Path) -> serde_json::Value {
+    let o = tf(store, &["instrument", src.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// Every source file (as `is_source` says by name) keeps its lines: only `/*tf{*/ … /*}tf*/`
+/// marked text is added, on the line it belongs to. Returns how many files changed.
+pub fn assert_marked_lines_kept(src: &Path, out: &Path, is_source: fn(&str) -> bool) -> usize {
+    let mut changed = 0;
+    for (rel, bytes) in files(src) {
+        let name = rel.to_string_lossy();
+        if !is_source(&name) {
+            continue;
+        }
+        let orig = String::from_utf8(bytes).unwrap();
+        let new = std::fs::read_to_string(out.join(&rel)).unwrap();
+        assert_eq!(orig.lines().count(), new.lines().count(), "{name} gained or lost lines");
+        if orig != new {
+            changed += 1;
+            // Every original line is still on its line, with text only added to it.
+            for (a, b) in orig.lines().zip(new.lines()) {
+                let stripped =
+                    b.split("/*tf{*/").map(|p| p.split_once("/*}tf*/").map_or(p, |(_, r)| r)).collect::<String>();
+                assert_eq!(a, stripped, "{name}: a line moved or changed");
+            }
+        }
+    }
+    changed
+}
+
+/// Strip gives back the original bytes, and instrumenting the result again changes nothing.
+pub fn assert_strip_and_idempotence(tmp: &Path, store: &Path, src: &Path, out: &Path) {
+    let stripped = tmp.join("stripped");
+    let o = tf(store, &["strip", out.to_str().unwrap(), "--out", stripped.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(files(&stripped), files(src), "instrument then strip is not the original");
+    let again = tmp.join("again");
+    let s = instrument(store, out, &again);
+    assert_eq!(s["constructs_found"], 0, "{s}");
+    assert_eq!(files(&again), files(out), "instrumenting twice changed something");
+}
