@@ -55,7 +55,7 @@ use std::time::Instant;
 
 use teleforge_instrument::language::LanguageSupport;
 use teleforge_instrument::{discover, DiscoverOptions};
-use trees::{command_output, copy_dir, download_go_module, npm_pack};
+use trees::{command_output, copy_dir, download_go_module, loadavg, npm_pack, Cleanup};
 
 const TARGET_THROUGHPUT: f64 = 0.8;
 const TARGET_VALIDATION: f64 = 1.25;
@@ -144,9 +144,7 @@ fn main() {
     std::fs::create_dir_all(&cache).unwrap();
     eprintln!("[bench] work dir {}, caches in {}", work.display(), cache.display());
 
-    std::env::set_var("GOMODCACHE", cache.join("gomod"));
-    std::env::set_var("GOCACHE", cache.join("gocache"));
-    std::env::set_var("GOFLAGS", "-modcacherw -buildvcs=false");
+    trees::go_caches_in(&cache, "-buildvcs=false");
     std::env::set_var("GOTOOLCHAIN", "local");
     std::env::set_var("PYTHONDONTWRITEBYTECODE", "1");
     std::env::remove_var("TELEMETRY_FILE");
@@ -163,24 +161,12 @@ fn main() {
     // Trees.
     let mut trees = Vec::new();
     if wanted("python") {
-        let stdlib = PathBuf::from(
-            command_output("python3", &["-c", "import sysconfig;print(sysconfig.get_paths()['stdlib'])"]).trim(),
-        );
         let t = work.join("trees/py");
         let label = if quick {
-            for pkg in PY_QUICK_PACKAGES {
-                copy_dir(&stdlib.join(pkg), &t.join(pkg), &|p| p.file_name().is_none_or(|n| n != "__pycache__"));
-            }
+            trees::copy_python_stdlib(&t, Some(PY_QUICK_PACKAGES));
             format!("Python stdlib: {}", PY_QUICK_PACKAGES.join(","))
         } else {
-            copy_dir(&stdlib, &t, &|p| {
-                let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                if p.is_dir() {
-                    name != "__pycache__" && name != "site-packages"
-                } else {
-                    name.ends_with(".py")
-                }
-            });
+            trees::copy_python_stdlib(&t, None);
             "Python stdlib".to_string()
         };
         trees.push(Tree { lang: "python", label, throughput: t.clone(), validation: t });
@@ -241,22 +227,6 @@ fn main() {
     let total = started.elapsed();
     println!("\ntotal runtime {:.1} s; load average at start {load_start}, at end {}", total.as_secs_f64(), loadavg());
     eprintln!("[bench] done in {:.1} s", total.as_secs_f64());
-}
-
-/// Removes the work dir (module cache files are read-only until made writable).
-struct Cleanup(PathBuf);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = Command::new("chmod").arg("-R").arg("u+w").arg(&self.0).status();
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
 }
 
 // ---------------------------------------------------------------------------------------------

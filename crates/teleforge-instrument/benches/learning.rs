@@ -47,7 +47,7 @@ use std::time::Instant;
 
 use teleforge_instrument::{DiscoverOptions, InstrumentOptions, LearningOptions, OutputMode, Progress, Summary};
 use teleforge_learning::LearningEngine;
-use trees::{command_output, copy_dir, download_go_module, npm_pack};
+use trees::{command_output, copy_dir, download_go_module, npm_pack, Cleanup};
 
 const GO_MODULE_FULL: &str = "golang.org/x/text@v0.21.0";
 const GO_MODULE_QUICK: &str = "golang.org/x/sync@v0.10.0";
@@ -93,10 +93,7 @@ fn main() {
     eprintln!("[bench] work dir {}", work.display());
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
 
-    let goflags = format!("{} -modcacherw", command_output("go", &["env", "GOFLAGS"]).trim());
-    std::env::set_var("GOMODCACHE", work.join("gomod"));
-    std::env::set_var("GOCACHE", work.join("gocache"));
-    std::env::set_var("GOFLAGS", goflags.trim());
+    trees::go_caches_in(&work, command_output("go", &["env", "GOFLAGS"]).trim());
     std::env::set_var("GOTOOLCHAIN", "local");
     std::env::set_var("PYTHONDONTWRITEBYTECODE", "1");
 
@@ -111,26 +108,12 @@ fn main() {
 
     let mut langs = Vec::new();
     if wanted("python") {
-        let stdlib = PathBuf::from(
-            command_output("python3", &["-c", "import sysconfig;print(sysconfig.get_paths()['stdlib'])"]).trim(),
-        );
         let t = work.join("trees/py-stdlib");
         let label = if quick {
-            for pkg in PY_QUICK_PACKAGES {
-                copy_dir(&stdlib.join(pkg), &t.join(pkg), &|p| p.file_name().is_none_or(|n| n != "__pycache__"));
-            }
+            trees::copy_python_stdlib(&t, Some(PY_QUICK_PACKAGES));
             format!("python stdlib: {}", PY_QUICK_PACKAGES.join(","))
         } else {
-            // Folders and `.py` files only: discovery reads nothing else of it, and site-packages
-            // (third-party code) is no part of the standard library.
-            copy_dir(&stdlib, &t, &|p| {
-                let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                if p.is_dir() {
-                    name != "__pycache__" && name != "site-packages"
-                } else {
-                    name.ends_with(".py")
-                }
-            });
+            trees::copy_python_stdlib(&t, None);
             format!("python stdlib ({})", py_version.trim_start_matches("Python "))
         };
         let u = work.join("trees/bookshop");
@@ -511,13 +494,3 @@ fn clip(s: &str, n: usize) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // Trees
-
-/// Removes the work dir (module cache files are read-only until made writable).
-struct Cleanup(PathBuf);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = Command::new("chmod").arg("-R").arg("u+w").arg(&self.0).status();
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}

@@ -67,7 +67,7 @@ use teleforge_instrument::pipeline::Generator;
 use teleforge_instrument::{DiscoverOptions, InstrumentOptions, LearningOptions, OutputMode, Progress, Summary};
 use teleforge_learning::LearningEngine;
 use teleforge_llm::{Protocol, Provider, ProviderConfig};
-use trees::{command_output, copy_dir, copy_file, download_go_module, npm_pack};
+use trees::{command_output, copy_dir, copy_file, download_go_module, npm_pack, Cleanup};
 
 const GO_MODULE_FULL: &str = "golang.org/x/text@v0.21.0";
 const GO_MODULE_QUICK: &str = "golang.org/x/sync@v0.10.0";
@@ -609,10 +609,7 @@ fn main() {
     let _cleanup = Cleanup(work.clone());
     eprintln!("[bench] work dir {}", work.display());
 
-    let goflags = format!("{} -modcacherw", command_output("go", &["env", "GOFLAGS"]).trim());
-    std::env::set_var("GOMODCACHE", work.join("gomod"));
-    std::env::set_var("GOCACHE", work.join("gocache"));
-    std::env::set_var("GOFLAGS", goflags.trim());
+    trees::go_caches_in(&work, command_output("go", &["env", "GOFLAGS"]).trim());
     std::env::set_var("GOTOOLCHAIN", "local");
     std::env::set_var("PYTHONDONTWRITEBYTECODE", "1");
 
@@ -633,9 +630,7 @@ fn main() {
 
     let mut trees = Vec::new();
     if wanted("python") {
-        let stdlib = PathBuf::from(
-            command_output("python3", &["-c", "import sysconfig;print(sysconfig.get_paths()['stdlib'])"]).trim(),
-        );
+        let stdlib = trees::python_stdlib();
         let t = work.join("trees/py-stdlib");
         let packages = if quick { PY_QUICK_PACKAGES } else { PY_PACKAGES };
         std::fs::create_dir_all(&t).unwrap();
@@ -1008,16 +1003,6 @@ fn print_left_out(rows: &[Row]) {
 
 // ---------------------------------------------------------------------------------------------
 // Trees
-
-/// Removes the work dir (module cache files are read-only until made writable).
-struct Cleanup(PathBuf);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = Command::new("chmod").arg("-R").arg("u+w").arg(&self.0).status();
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The scripted model's reading of signatures and targets, checked before every run.
 fn self_check() {

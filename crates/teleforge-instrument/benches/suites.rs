@@ -55,7 +55,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use trees::{command_output, copy_dir, download_go_module_as, npm_pack_as, teleforge_release_binary};
+use trees::{command_output, copy_dir, download_go_module_as, loadavg, npm_pack_as, teleforge_release_binary, Cleanup};
 
 const TARGET_OFF: f64 = 1.05;
 const TARGET_ON: f64 = 2.0;
@@ -416,9 +416,7 @@ fn main() {
     std::fs::create_dir_all(&cache).unwrap();
     eprintln!("[bench] work dir {}, caches in {} and {}", work.display(), go_cache.display(), cache.display());
 
-    std::env::set_var("GOMODCACHE", go_cache.join("gomod"));
-    std::env::set_var("GOCACHE", go_cache.join("gocache"));
-    std::env::set_var("GOFLAGS", "-mod=mod -modcacherw -buildvcs=false");
+    trees::go_caches_in(&go_cache, "-mod=mod -buildvcs=false");
     std::env::set_var("GOTOOLCHAIN", "local");
     std::env::set_var("GOWORK", "off");
     std::env::remove_var("PYTHONDONTWRITEBYTECODE");
@@ -530,22 +528,6 @@ fn main() {
     let total = started.elapsed();
     println!("\ntotal runtime {:.1} s; load average at start {load_start}, at end {}", total.as_secs_f64(), loadavg());
     eprintln!("[bench] done in {:.1} s", total.as_secs_f64());
-}
-
-/// Removes the work dir (module cache files are read-only until made writable).
-struct Cleanup(PathBuf);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = Command::new("chmod").arg("-R").arg("u+w").arg(&self.0).status();
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
 }
 
 // ---------------------------------------------------------------------------------------------

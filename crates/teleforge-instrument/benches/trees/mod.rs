@@ -108,3 +108,55 @@ pub fn teleforge_release_binary() -> PathBuf {
     eprintln!("[bench] built in {:.1} s", t.elapsed().as_secs_f64());
     target.join("release/teleforge")
 }
+
+/// Removes the work dir when dropped (module cache files are read-only until made writable).
+pub struct Cleanup(pub PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = Command::new("chmod").arg("-R").arg("u+w").arg(&self.0).status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The 1, 5 and 15 minute load averages, for the report.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// The go command's module and build caches in `dir` (`gomod`, `gocache`), writable, for every go
+/// command this process starts (teleforge's included); `goflags` are added.
+pub fn go_caches_in(dir: &Path, goflags: &str) {
+    std::env::set_var("GOMODCACHE", dir.join("gomod"));
+    std::env::set_var("GOCACHE", dir.join("gocache"));
+    std::env::set_var("GOFLAGS", format!("-modcacherw {goflags}").trim());
+}
+
+/// The standard library folder of `python3`.
+pub fn python_stdlib() -> PathBuf {
+    PathBuf::from(command_output("python3", &["-c", "import sysconfig;print(sysconfig.get_paths()['stdlib'])"]).trim())
+}
+
+/// The standard library of `python3` copied to `dest`: the `packages` given (without caches), or
+/// with none given its folders and `.py` files only (discovery reads nothing else of it, and
+/// site-packages, third-party code, is no part of the standard library).
+pub fn copy_python_stdlib(dest: &Path, packages: Option<&[&str]>) {
+    let stdlib = python_stdlib();
+    match packages {
+        Some(pkgs) => {
+            for pkg in pkgs {
+                copy_dir(&stdlib.join(pkg), &dest.join(pkg), &|p| p.file_name().is_none_or(|n| n != "__pycache__"));
+            }
+        }
+        None => copy_dir(&stdlib, dest, &|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if p.is_dir() {
+                name != "__pycache__" && name != "site-packages"
+            } else {
+                name.ends_with(".py")
+            }
+        }),
+    }
+}
