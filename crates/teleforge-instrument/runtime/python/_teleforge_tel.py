@@ -1131,6 +1131,20 @@ def _open(name, file, line, args, push):
     return sp
 
 
+def _pop(sp):
+    """Makes sp's caller current again if sp is the current span or one of its callers."""
+    cur = _cur.get()
+    if cur is sp:
+        _cur.set(sp.parent)
+    elif cur is not None:
+        s = cur.parent
+        while s is not None:
+            if s is sp:
+                _cur.set(sp.parent)
+                break
+            s = s.parent
+
+
 def _close(sp, result, exc, failed):
     """Write func_exit once; pop the span if it is current (or an ancestor of it)."""
     try:
@@ -1138,16 +1152,7 @@ def _close(sp, result, exc, failed):
             return
         sp.done = True
         dur = _perf_ns() - sp.t0
-        cur = _cur.get()
-        if cur is sp:
-            _cur.set(sp.parent)
-        elif cur is not None:
-            s = cur.parent
-            while s is not None:
-                if s is sp:
-                    _cur.set(sp.parent)
-                    break
-                s = s.parent
+        _pop(sp)
         tail = ',"duration_ns":%d,"results":%s' % (dur, "[]" if result is None else "[%s]" % _val(result))
         # GeneratorExit is how a generator is closed, not a failure.
         if failed and not (exc is GeneratorExit or issubclass(type(exc), GeneratorExit)):
@@ -1217,16 +1222,7 @@ def _close_x(sp, result, exc, failed):
             return
         sp.done = True
         dur = _perf_ns() - sp.t0
-        cur = _cur.get()
-        if cur is sp:
-            _cur.set(sp.parent)
-        elif cur is not None:
-            s = cur.parent
-            while s is not None:
-                if s is sp:
-                    _cur.set(sp.parent)
-                    break
-                s = s.parent
+        _pop(sp)
         ts = _time_ns()
         res = None if result is None else _val(result)
         err = None
