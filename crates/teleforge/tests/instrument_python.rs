@@ -151,3 +151,44 @@ fn an_error_the_code_already_had_is_not_blamed_when_its_line_number_moves() {
     assert_eq!(s["compiler_runs"], 2, "{s}");
     assert_eq!(s["baseline_runs"], 1, "{s}");
 }
+
+/// The runtime import needs no module of the standard library (it is the builtin `__import__`
+/// with level 1): the standard library's own `importlib` package, instrumented and imported in
+/// place of the original, imports its runtime without importing itself half-initialised (the
+/// import through `importlib.import_module` failed there with a circular import).
+#[test]
+fn an_instrumented_importlib_package_imports_its_runtime() {
+    if !have("python3") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let stdlib = Command::new("python3")
+        .args(["-c", "import sysconfig;print(sysconfig.get_paths()['stdlib'])"])
+        .output()
+        .unwrap();
+    let stdlib = std::path::PathBuf::from(String::from_utf8_lossy(&stdlib.stdout).trim());
+    let src = tmp.path().join("src");
+    copy(&stdlib.join("importlib"), &src.join("importlib"));
+    let _ = std::fs::remove_dir_all(src.join("importlib/__pycache__"));
+    let out = tmp.path().join("out");
+    let store = tmp.path().join("store");
+    let o = tf(&store, &["instrument", src.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(s["constructs_instrumented"].as_u64().unwrap() > 100, "{s}");
+    assert_eq!(s["left_out"].as_array().unwrap().len(), 0, "{s}");
+    let script = "import sys; sys.path.insert(0, sys.argv[1]); import importlib; \
+                  assert importlib.__file__.startswith(sys.argv[1]), importlib.__file__; \
+                  print(importlib.import_module('json').dumps([1]))";
+    for events in [None, Some(tmp.path().join("events.jsonl"))] {
+        let mut c = Command::new("python3");
+        c.args(["-S", "-c", script]).arg(&out).env("PYTHONDONTWRITEBYTECODE", "1").env_remove("TELEMETRY_FILE");
+        if let Some(e) = &events {
+            c.env("TELEMETRY_FILE", e);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[1]");
+    }
+    assert!(std::fs::metadata(tmp.path().join("events.jsonl")).unwrap().len() > 0);
+}

@@ -39,14 +39,21 @@ const RUNTIME: &str = include_str!("../../runtime/python/_teleforge_tel.py");
 /// The runtime module's file name, written into every folder with instrumented files.
 pub const RUNTIME_FILE: &str = "_teleforge_tel.py";
 
-/// The import every instrumented file gets: the runtime beside the file, relative inside a
-/// package, absolute for scripts and top-level modules.
 /// What the entry, loop and assignment statements start with: once telemetry is configured off,
 /// the runtime sets `on` to false and a site costs this attribute load, not a call (nor the
 /// argument dict an entry builds). Files instrumented before it strip the same.
 const GUARD: &str = "_teleforge.on and ";
 
-pub const IMPORT: &str = "_teleforge = __import__(\"importlib\").import_module(\"._teleforge_tel\", __package__).tel if __package__ else __import__(\"_teleforge_tel\").tel";
+/// The import every instrumented file gets: the runtime beside the file, relative inside a
+/// package (the builtin `__import__` with level 1, so no module of the standard library is
+/// imported for it: an instrumented `importlib` imports itself fine), absolute for scripts and
+/// top-level modules.
+pub const IMPORT: &str = "_teleforge = __import__(\"_teleforge_tel\", {\"__package__\": __package__}, None, (\"tel\",), 1).tel if __package__ else __import__(\"_teleforge_tel\").tel";
+
+/// The imports earlier versions wrote: still recognised (not instrumented again) and stripped.
+const EARLIER_IMPORTS: &[&str] = &[
+    "_teleforge = __import__(\"importlib\").import_module(\"._teleforge_tel\", __package__).tel if __package__ else __import__(\"_teleforge_tel\").tel",
+];
 const ADDED_LINE: &str = "  # teleforge+";
 /// The sentinel that closes a model's snippet (after an assignment, and before a statement).
 const SNIPPET_END: &str = ", \"tf}\")";
@@ -103,7 +110,7 @@ impl LanguageSupport for Python {
     }
 
     fn is_instrumented(&self, text: &str) -> bool {
-        text.contains(IMPORT)
+        std::iter::once(IMPORT).chain(EARLIER_IMPORTS.iter().copied()).any(|i| text.contains(i))
     }
 
     /// A model's snippet is one Python expression, passed to `_teleforge.snippet(…, "tf}")`: it runs
@@ -643,7 +650,11 @@ pub fn strip(text: &str) -> String {
     let s = FILLED.replace_all(&s, "$1$2");
     let s = ENTRY.replace_all(&s, "");
     let s = VAR.replace_all(&s, "");
-    s.replace(&format!("; {IMPORT}"), "").replace(&format!("{IMPORT}; "), "")
+    let mut s = s.into_owned();
+    for import in std::iter::once(IMPORT).chain(EARLIER_IMPORTS.iter().copied()) {
+        s = s.replace(&format!("; {import}"), "").replace(&format!("{import}; "), "");
+    }
+    s
 }
 
 #[cfg(test)]
@@ -671,6 +682,11 @@ mod tests {
     fn files_instrumented_before_the_guard_strip_the_same() {
         let old = "def f(a):\n    _teleforge.func_call(\"m.f\", \"m.py\", 1, {\"a\": a}); x = a; _teleforge.var_assign(\"m.f\", \"m.py\", 2, \"x\", x)\n    for i in a: _teleforge.loop_iter(\"m.f\", \"m.py\", 3); pass\n";
         assert_eq!(strip(old), "def f(a):\n    x = a\n    for i in a: pass\n");
+        // The import earlier versions wrote (through `importlib`) is recognised and stripped too.
+        let earlier = format!("\"\"\"Doc.\"\"\"; {}\nx = 1\n", EARLIER_IMPORTS[0]);
+        assert!(Python.is_instrumented(&earlier));
+        assert_eq!(strip(&earlier), "\"\"\"Doc.\"\"\"\nx = 1\n");
+        assert!(!IMPORT.contains("importlib"), "the import needs no module of the standard library");
     }
 
     #[test]
